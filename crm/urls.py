@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("crm.api.urls")),
+    path("", include("crm.web_urls")),
+    path("customers/", include("customers.urls")),
+    path("privacy/", include("privacy.urls")),
+    path("segments/", include("segments.urls")),
+    path("campaigns/", include("campaigns.urls")),
+]

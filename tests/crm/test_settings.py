@@ -1,0 +1,33 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _check(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_without_a_secret_key_refuses_to_start_with_a_clear_message():
+    result = _check({"DEBUG": "false"})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    result = _check({"DEBUG": "false", "SECRET_KEY": "x" * 20 + "-long-random-production-key-42"}, "--deploy")
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
