@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("crm.api.urls")),
     path("", include("crm.web_urls")),
+    path("customers/import/", include("customers.import_urls")),
     path("customers/", include("customers.urls")),
     path("privacy/", include("privacy.urls")),
     path("segments/", include("segments.urls")),

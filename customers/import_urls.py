@@ -1,0 +1,3 @@
+app_name = "customer_import"
+
+urlpatterns: list = []

@@ -1,0 +1,85 @@
+"""Hooks through which higher apps (privacy, segments, campaigns) extend customer pages.
+
+customers sits below every other app and never imports them. Instead, each higher app registers,
+in its AppConfig.ready(), what it adds to a customer's page and timeline, and what it wants to
+know about staff access to personal data.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+
+from customers.models import Customer
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line on a customer's timeline."""
+
+    at: datetime
+    kind: str  # "purchase", "note", "event", "consent", "campaign", "segment", ...
+    title: str
+    detail: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerPanel:
+    """A box on the customer page, rendered from a template with a context the app builds."""
+
+    key: str
+    title: str
+    template: str
+    context: Callable[[HttpRequest, Customer], dict]
+    order: int = 100
+
+
+# Each source returns the newest entries for a customer, at most `limit` of them.
+TimelineSource = Callable[[Customer, int], Iterable[TimelineEntry]]
+# Called when staff read or change personal data: (user, action, object kind, object id, details).
+AccessHook = Callable[[AbstractBaseUser, str, str, int | None, dict], None]
+
+_timeline_sources: dict[str, TimelineSource] = {}
+_panels: dict[str, CustomerPanel] = {}
+_access_hooks: list[AccessHook] = []
+
+
+def timeline_source_register(key: str, source: TimelineSource) -> None:
+    _timeline_sources[key] = source
+
+
+def timeline_sources() -> dict[str, TimelineSource]:
+    return dict(_timeline_sources)
+
+
+def customer_panel_register(panel: CustomerPanel) -> None:
+    _panels[panel.key] = panel
+
+
+def customer_panels() -> list[CustomerPanel]:
+    return sorted(_panels.values(), key=lambda p: (p.order, p.key))
+
+
+def access_hook_register(hook: AccessHook) -> None:
+    if hook not in _access_hooks:
+        _access_hooks.append(hook)
+
+
+def access_record(
+    *,
+    user: AbstractBaseUser,
+    action: str,
+    object_kind: str,
+    object_id: int | None = None,
+    details: dict | None = None,
+) -> None:
+    """Tell every registered hook (the privacy audit log) that staff touched personal data.
+
+    Actions: "view", "export", "change", "merge", "erase", "download". Details carry ids and
+    counts, never personal data.
+    """
+    for hook in _access_hooks:
+        hook(user, action, object_kind, object_id, details or {})
