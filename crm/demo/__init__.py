@@ -1,0 +1,1 @@
+"""Demo data for the whole product: see crm.demo.seeding (what is written) and .vocabulary (the words)."""

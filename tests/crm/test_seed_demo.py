@@ -1,0 +1,263 @@
+import datetime as dt
+import io
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count, F
+from django.test import Client
+
+from crm.demo.seeding import DEMO_PASSWORD, DEMO_USERS
+from crm.roles import Role
+from customers.models import Account, Customer, Event, Note, Purchase
+from privacy.models import ConsentRecord, ConsentState, Purpose
+from tests.customers.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2026, 3, 15)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def seed(customers: int = 150, seed: int = 7, **options) -> str:
+    out = io.StringIO()
+    call_command(
+        "seed_demo", customers=customers, seed=seed, today=DAY, verbosity=0, stdout=out, **options
+    )
+    return out.getvalue()
+
+
+@pytest.fixture
+def seeded_demo():
+    seed()
+
+
+def snapshot() -> dict[str, list]:
+    """Everything the demo wrote, keyed by natural keys (database ids differ between runs)."""
+    return {
+        "customers": list(
+            Customer.objects.order_by("external_id").values_list(
+                "external_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "birth_date",
+                "gender",
+                "country",
+                "region",
+                "city",
+                "postal_code",
+                "language",
+                "income_band",
+                "attributes",
+                "source",
+                "owner__username",
+                "account__name",
+                "created_at",
+                "lifetime_value",
+                "purchase_count",
+                "last_purchase_at",
+            )
+        ),
+        "tags": list(
+            Customer.tags.through.objects.order_by(
+                "customer__external_id", "tag__name"
+            ).values_list("customer__external_id", "tag__name")
+        ),
+        "purchases": list(
+            Purchase.objects.order_by("external_id").values_list(
+                "external_id",
+                "customer__external_id",
+                "purchased_at",
+                "amount",
+                "quantity",
+                "channel",
+                "product__sku",
+                "category",
+                "promotion_code",
+            )
+        ),
+        "events": list(
+            Event.objects.order_by("customer__external_id", "occurred_at", "type").values_list(
+                "customer__external_id", "type", "occurred_at", "properties"
+            )
+        ),
+        "notes": list(
+            Note.objects.order_by("created_at", "body").values_list(
+                "customer__external_id",
+                "account__name",
+                "author__username",
+                "kind",
+                "body",
+                "due_date",
+                "done",
+            )
+        ),
+        "consents": list(
+            ConsentRecord.objects.order_by(
+                "customer__external_id", "purpose", "recorded_at"
+            ).values_list("customer__external_id", "purpose", "state", "recorded_at", "source")
+        ),
+    }
+
+
+def test_the_same_seed_gives_the_same_data():
+    seed(seed=7)
+    first = snapshot()
+
+    seed(seed=7, replace=True)
+
+    assert snapshot() == first
+    assert len(first["customers"]) == 150
+    assert all(first[kind] for kind in ("purchases", "events", "notes", "consents", "tags"))
+
+
+def test_another_seed_gives_other_data():
+    seed(seed=7)
+    first = snapshot()
+
+    seed(seed=8, replace=True)
+
+    assert snapshot()["customers"] != first["customers"]
+
+
+def test_if_empty_leaves_a_database_with_customers_alone():
+    CustomerFactory(email="kept@example.com")
+
+    output = seed(if_empty=True)
+
+    assert list(Customer.objects.values_list("email", flat=True)) == ["kept@example.com"]
+    assert "already holds 1 customers" in output
+
+
+def test_if_empty_seeds_an_empty_database():
+    seed(if_empty=True)
+
+    assert Customer.objects.count() == 150
+
+
+def test_seeding_over_existing_customers_without_a_flag_is_refused():
+    CustomerFactory()
+
+    with pytest.raises(CommandError, match="customers: the database already holds 1 customers"):
+        seed()
+
+    assert Customer.objects.count() == 1
+
+
+def test_a_negative_number_of_customers_is_refused():
+    with pytest.raises(CommandError, match="customers"):
+        seed(customers=-5)
+
+
+@pytest.mark.parametrize("username", list(DEMO_USERS))
+def test_every_demo_user_signs_in_with_the_documented_password(seeded_demo, username):
+    client = Client()
+
+    assert client.login(username=username, password=DEMO_PASSWORD)
+
+
+def test_each_demo_user_holds_the_role_the_readme_gives_it(seeded_demo):
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=DEMO_USERS)}
+
+    assert users["admin"].is_superuser and users["admin"].is_staff
+    for username, role in [
+        ("sales", Role.SALES),
+        ("sales2", Role.SALES),
+        ("marketing", Role.MARKETING),
+        ("privacy", Role.PRIVACY),
+    ]:
+        assert list(users[username].groups.values_list("name", flat=True)) == [role]
+        assert not users[username].is_superuser
+
+
+def test_the_two_salespeople_each_own_about_half_of_accounts_and_customers(seeded_demo):
+    for model in (Account, Customer):
+        owned = dict(model.objects.values_list("owner__username").annotate(n=Count("id")))
+        total = model.objects.count()
+
+        assert 0.35 * total <= owned["sales"] <= 0.65 * total
+        assert 0.35 * total <= owned["sales2"] <= 0.65 * total
+
+
+def test_customers_of_an_account_live_in_its_country(seeded_demo):
+    mismatched = Customer.objects.filter(account__isnull=False).exclude(
+        country=F("account__country")
+    )
+
+    assert not mismatched.exists()
+    assert Customer.objects.filter(account__isnull=False).count() > 0.6 * Customer.objects.count()
+
+
+def test_derived_figures_match_the_purchases(seeded_demo):
+    purchases = defaultdict(list)
+    for customer_id, amount, at in Purchase.objects.values_list(
+        "customer_id", "amount", "purchased_at"
+    ):
+        purchases[customer_id].append((amount, at))
+
+    for customer in Customer.objects.all():
+        mine = purchases.get(customer.pk, [])
+        total = sum((a for a, _ in mine), Decimal("0"))
+        assert customer.purchase_count == len(mine)
+        assert customer.lifetime_value == total
+        if mine:
+            average = (total / len(mine)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            assert abs(customer.average_order_value - average) <= Decimal("0.01")
+            assert customer.first_purchase_at == min(at for _, at in mine)
+            assert customer.last_purchase_at == max(at for _, at in mine)
+        else:
+            assert customer.last_purchase_at is None
+
+
+def test_purchases_follow_a_long_tail_over_the_last_two_years(seeded_demo):
+    counts = list(Customer.objects.values_list("purchase_count", flat=True))
+    oldest = Purchase.objects.order_by("purchased_at").first().purchased_at
+
+    assert sum(1 for n in counts if n <= 2) > len(counts) * 0.4
+    assert max(counts) >= 10
+    assert oldest.date() >= DAY - dt.timedelta(days=731)
+    assert not Purchase.objects.filter(purchased_at__date__gte=DAY).exists()
+
+
+def test_consent_states_follow_the_newest_ledger_record(seeded_demo):
+    newest = {}
+    for customer_id, purpose, state in ConsentRecord.objects.order_by(
+        "recorded_at", "id"
+    ).values_list("customer_id", "purpose_id", "state"):
+        newest[(customer_id, purpose)] = state
+
+    states = {
+        (c, p): s
+        for c, p, s in ConsentState.objects.values_list("customer_id", "purpose_id", "state")
+    }
+
+    assert states == newest
+    assert ConsentRecord.objects.filter(purpose=Purpose.EMAIL_MARKETING, state="withdrawn").exists()
+
+
+def test_about_two_thirds_of_customers_granted_email_marketing(seeded_demo):
+    granted_ever = (
+        ConsentRecord.objects.filter(purpose=Purpose.EMAIL_MARKETING, state="granted")
+        .values("customer")
+        .distinct()
+        .count()
+    )
+
+    assert 0.5 * 150 <= granted_ever <= 0.8 * 150
+
+
+def test_follow_ups_include_overdue_and_upcoming_ones(seeded_demo):
+    open_follow_ups = Note.objects.filter(due_date__isnull=False, done=False)
+
+    assert open_follow_ups.filter(due_date__lt=DAY).exists()
+    assert open_follow_ups.filter(due_date__gte=DAY).exists()
+    assert set(open_follow_ups.values_list("author__username", flat=True)) <= {"sales", "sales2"}
