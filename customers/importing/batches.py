@@ -1,0 +1,85 @@
+"""Database helpers shared by the importers: the keys already seen in this file, and COPY."""
+
+import csv
+import io
+from collections.abc import Iterable
+
+from django.db import connection
+
+SEEN_TABLE = "import_seen_key"
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+class SeenKeys:
+    """The upsert keys of the rows accepted so far in this file, so duplicates are reported.
+
+    They live in a temporary table of the connection, not in Python, so memory stays constant
+    however long the file is.
+    """
+
+    def __enter__(self) -> "SeenKeys":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {SEEN_TABLE} (key varchar(200) PRIMARY KEY, line integer NOT NULL)"
+            )
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, int]:
+        """Of these keys, the ones already seen, with the line that had them first."""
+        keys = list(set(keys))
+        found: dict[str, int] = {}
+        if not keys:
+            return found
+        with connection.cursor() as cursor:
+            if is_postgres():
+                cursor.execute(f"SELECT key, line FROM {SEEN_TABLE} WHERE key = ANY(%s)", [keys])
+                found.update(cursor.fetchall())
+            else:
+                for start in range(0, len(keys), 900):
+                    chunk = keys[start : start + 900]
+                    marks = ",".join(["%s"] * len(chunk))
+                    cursor.execute(
+                        f"SELECT key, line FROM {SEEN_TABLE} WHERE key IN ({marks})", chunk
+                    )
+                    found.update(cursor.fetchall())
+        return found
+
+    def add(self, lines_by_key: dict[str, int]) -> None:
+        if not lines_by_key:
+            return
+        with connection.cursor() as cursor:
+            if is_postgres():
+                cursor.execute(
+                    f"INSERT INTO {SEEN_TABLE} (key, line) "
+                    "SELECT * FROM unnest(%s::varchar[], %s::integer[])",
+                    [list(lines_by_key), list(lines_by_key.values())],
+                )
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {SEEN_TABLE} (key, line) VALUES (%s, %s)",
+                    list(lines_by_key.items()),
+                )
+
+
+def copy_rows(
+    *, table: str, columns: list[str], rows: Iterable[tuple], not_null: list[str]
+) -> None:
+    """COPY rows into a PostgreSQL table in CSV form; '' is NULL except in the not_null columns."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    options = "FORMAT csv"
+    if not_null:
+        options += ", FORCE_NOT_NULL (" + ", ".join(not_null) + ")"
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN ({options})"
+        ) as copy:
+            copy.write(buffer.getvalue())

@@ -1,0 +1,476 @@
+"""Importing customers from CSV: upsert by external_id, else by email (case-insensitive).
+
+Empty cells leave what is stored as it is; tags are added, custom attributes merged.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import BinaryIO, TextIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from crm.roles import user_sees_all_customers
+from customers.importing.batches import SeenKeys, copy_rows, is_postgres
+from customers.importing.reading import (
+    Columns,
+    CsvSource,
+    ErrorCallback,
+    ErrorLog,
+    ImportFileError,
+    ImportProgress,
+    ImportResult,
+    ProgressCallback,
+    RowError,
+)
+from customers.importing.values import (
+    CellError,
+    check_length,
+    choice_lookup,
+    parse_choice,
+    parse_date,
+    parse_email,
+)
+from customers.models import Customer, Tag
+
+# The model fields a file may set, in the order they are written.
+CUSTOMER_VALUE_FIELDS = (
+    "external_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "gender",
+    "country",
+    "region",
+    "city",
+    "postal_code",
+    "language",
+    "income_band",
+    "source",
+)
+CUSTOMER_FIELDS = CUSTOMER_VALUE_FIELDS + ("tags",)
+_GENDERS = choice_lookup(Customer.Gender.choices)
+_INCOME_BANDS = choice_lookup(Customer.IncomeBand.choices)
+_LENGTHS = {
+    f: Customer._meta.get_field(f).max_length
+    for f in CUSTOMER_VALUE_FIELDS
+    if f not in ("birth_date", "gender", "income_band")
+}
+_NULLABLE = {"external_id", "email", "birth_date"}
+
+
+@dataclass(slots=True)
+class CustomerRow:
+    line: int
+    values: dict
+    tags: list[str]
+    attributes: dict[str, str]
+    customer: Customer | None = None
+    new_tags: list[str] = field(default_factory=list)
+
+
+class _RowRejected(Exception):
+    def __init__(self, error: RowError):
+        self.error = error
+
+
+def _cell_value(name: str, text: str, date_format: str | None):
+    if name == "email":
+        return parse_email(text)
+    if name == "birth_date":
+        return parse_date(text, date_format=date_format)
+    if name == "gender":
+        return parse_choice(text, choices=_GENDERS, what="gender")
+    if name == "income_band":
+        return parse_choice(text, choices=_INCOME_BANDS, what="income band")
+    if name == "country":
+        if len(text) != 2 or not text.isalpha() or not text.isascii():
+            raise CellError(f"'{text}' is not a country: use an ISO 3166-1 alpha-2 code (DE)")
+        return text.upper()
+    if name == "language":
+        text = check_length(text, max_length=8).lower()
+        return text
+    return check_length(text, max_length=_LENGTHS[name])
+
+
+def _row_parse(
+    line: int, fields: list[str] | None, columns: Columns, date_format: str | None
+) -> CustomerRow:
+    if fields is None:
+        raise _RowRejected(RowError(line, "", "the line is not valid UTF-8"))
+    if len(fields) != len(columns.header):
+        raise _RowRejected(
+            RowError(
+                line,
+                "",
+                f"expected {len(columns.header)} fields as in the header, found {len(fields)}",
+            )
+        )
+    values: dict = {}
+    name = ""
+    try:
+        for name, i in columns.index.items():
+            text = fields[i].strip()
+            if text and name != "tags":
+                values[name] = _cell_value(name, text, date_format)
+        tags: list[str] = []
+        if "tags" in columns.index:
+            name = "tags"
+            for tag in fields[columns.index["tags"]].split(";"):
+                tag = tag.strip()
+                if tag and tag not in tags:
+                    tags.append(check_length(tag, max_length=64))
+        attributes = {}
+        for key, i in columns.attributes.items():
+            name = f"attr.{key}"
+            if fields[i].strip():
+                attributes[key] = fields[i].strip()
+    except CellError as exc:
+        i = columns.index.get(
+            name, columns.attributes.get(name[5:]) if name.startswith("attr.") else None
+        )
+        raise _RowRejected(
+            RowError(
+                line, columns.column.get(name, name), str(exc), fields[i] if i is not None else ""
+            )
+        ) from None
+    if not values.get("external_id") and not values.get("email"):
+        column = columns.column.get("external_id") or columns.column.get("email", "email")
+        raise _RowRejected(
+            RowError(line, column, "required: an external_id or an email to identify the customer")
+        )
+    return CustomerRow(line, values, tags, attributes)
+
+
+def customers_import(
+    *,
+    stream: BinaryIO,
+    total_bytes: int = 0,
+    column_map: dict[str, str] | None = None,
+    date_format: str | None = None,
+    user: AbstractBaseUser | None = None,
+    report: TextIO | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_error: ErrorCallback | None = None,
+    batch_size: int | None = None,
+) -> ImportResult:
+    """Import customers from a CSV stream; bad rows are reported, good ones upserted.
+
+    With a `user` who sees only their own customers (sales), rows that match someone else's
+    customer are refused, and the customers created are owned by that user.
+    """
+    source = CsvSource(stream)
+    columns = Columns(
+        header=source.header,
+        fields=CUSTOMER_FIELDS,
+        column_map=column_map or {},
+        allow_attributes=True,
+    )
+    columns.require_one_of("external_id", "email")
+    errors = ErrorLog(report=report, on_error=on_error)
+    result = ImportResult()
+    batch_size = batch_size or settings.CRM_IMPORT_BATCH_SIZE
+    owner_id = None if user is None or user.is_superuser else user.pk
+    restricted_to = None if user is None or user_sees_all_customers(user) else user.pk
+
+    with SeenKeys() as seen:
+        batch: list[CustomerRow] = []
+
+        def flush() -> None:
+            if batch:
+                _batch_import(batch, result, errors, seen, columns, owner_id, restricted_to)
+                batch.clear()
+            if on_progress is not None:
+                result.failed = errors.count
+                on_progress(
+                    ImportProgress(source.bytes_read, max(total_bytes, source.bytes_read), result)
+                )
+
+        for line, fields in source.rows():
+            result.read += 1
+            try:
+                batch.append(_row_parse(line, fields, columns, date_format))
+            except _RowRejected as rejected:
+                errors.add(rejected.error)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    result.failed = errors.count
+    result.errors = errors.first
+    return result
+
+
+def _keys(row: CustomerRow) -> list[str]:
+    keys = []
+    if row.values.get("external_id"):
+        keys.append("ext:" + row.values["external_id"])
+    if row.values.get("email"):
+        keys.append("email:" + row.values["email"].lower())
+    return keys
+
+
+def _batch_import(
+    batch: list[CustomerRow],
+    result: ImportResult,
+    errors: ErrorLog,
+    seen: SeenKeys,
+    columns: Columns,
+    owner_id: int | None,
+    restricted_to: int | None,
+) -> None:
+    rejected: list[RowError] = []
+    try:
+        with transaction.atomic():
+            rows = _duplicates_drop(batch, seen, rejected, columns)
+            creates, updates = _match(rows, rejected, columns, restricted_to, owner_id)
+            _tags_attach(creates, updates)
+    except DatabaseError as exc:
+        for row in batch:
+            errors.add(
+                RowError(row.line, "", f"the database refused the batch this row was in: {exc}")
+            )
+        return
+    for error in sorted(rejected, key=lambda e: e.line):
+        errors.add(error)
+    result.created += len(creates)
+    result.updated += len(updates)
+    result.unchanged += len(batch) - len(creates) - len(updates) - len(rejected)
+
+
+def _duplicates_drop(
+    batch: list[CustomerRow], seen: SeenKeys, rejected: list[RowError], columns: Columns
+) -> list[CustomerRow]:
+    earlier = seen.lookup(k for row in batch for k in _keys(row))
+    first_line: dict[str, int] = {}
+    kept = []
+    for row in batch:
+        duplicate = next(
+            (
+                (k, earlier.get(k) or first_line.get(k))
+                for k in _keys(row)
+                if k in earlier or k in first_line
+            ),
+            None,
+        )
+        if duplicate is None:
+            for k in _keys(row):
+                first_line[k] = row.line
+            kept.append(row)
+            continue
+        key, line = duplicate
+        name = "external_id" if key.startswith("ext:") else "email"
+        rejected.append(
+            RowError(
+                row.line,
+                columns.column.get(name, name),
+                f"duplicate within the file: line {line} has the same {name}",
+                row.values.get(name, ""),
+            )
+        )
+    seen.add(first_line)
+    return kept
+
+
+def _match(
+    rows: list[CustomerRow],
+    rejected: list[RowError],
+    columns: Columns,
+    restricted_to: int | None,
+    owner_id: int | None,
+) -> tuple[list[CustomerRow], list[CustomerRow]]:
+    """Find each row's stored customer and decide: create, update, unchanged or refuse."""
+    external_ids = [r.values["external_id"] for r in rows if r.values.get("external_id")]
+    emails = [r.values["email"].lower() for r in rows if r.values.get("email")]
+    found = list(
+        Customer.objects.annotate(email_lower=Lower("email")).filter(
+            Q(external_id__in=external_ids) | Q(email_lower__in=emails)
+        )
+    )
+    by_external_id = {c.external_id: c for c in found if c.external_id}
+    by_email = {c.email_lower: c for c in found if c.email}
+    tags_of: dict[int, set[str]] = {}
+    for customer_id, name in Customer.tags.through.objects.filter(
+        customer_id__in=[c.pk for c in found]
+    ).values_list("customer_id", "tag__name"):
+        tags_of.setdefault(customer_id, set()).add(name)
+
+    creates, updates = [], []
+    for row in rows:
+        external_id = row.values.get("external_id")
+        email = row.values.get("email", "").lower()
+        customer = by_external_id.get(external_id) if external_id else None
+        other = by_email.get(email) if email else None
+        problem = None
+        if customer is None and other is not None:
+            if external_id and other.external_id:
+                problem = (
+                    "email",
+                    f"already used by the customer with external_id '{other.external_id}'",
+                )
+            else:
+                customer = other
+        elif customer is not None and other is not None and other.pk != customer.pk:
+            problem = ("email", "already used by another customer")
+        if problem is None and customer is not None and restricted_to is not None:
+            if customer.owner_id != restricted_to:
+                name = "external_id" if external_id else "email"
+                problem = (
+                    name,
+                    "this customer belongs to another user: only its owner may update it",
+                )
+        if problem is not None:
+            name, reason = problem
+            rejected.append(
+                RowError(row.line, columns.column.get(name, name), reason, row.values.get(name, ""))
+            )
+            continue
+        if customer is None:
+            creates.append(row)
+            continue
+        row.customer = customer
+        changed = False
+        for name, value in row.values.items():
+            if getattr(customer, name) != value:
+                setattr(customer, name, value)
+                changed = True
+        if row.attributes:
+            merged = {**(customer.attributes or {}), **row.attributes}
+            if merged != customer.attributes:
+                customer.attributes = merged
+                changed = True
+        row.new_tags = [t for t in row.tags if t not in tags_of.get(customer.pk, set())]
+        if changed or row.new_tags:
+            updates.append(row)
+    if is_postgres():
+        _write_postgres(creates, updates, rejected, owner_id)
+    else:
+        _write_orm(creates, updates, owner_id)
+    failed = {e.line for e in rejected}
+    return [r for r in creates if r.line not in failed], updates
+
+
+def _tags_attach(creates: list[CustomerRow], updates: list[CustomerRow]) -> None:
+    pairs = [(r.customer.pk, t) for r in creates if r.customer for t in r.tags]
+    pairs += [(r.customer.pk, t) for r in updates for t in r.new_tags]
+    if not pairs:
+        return
+    names = {t for _, t in pairs}
+    Tag.objects.bulk_create([Tag(name=n) for n in sorted(names)], ignore_conflicts=True)
+    tag_ids = dict(Tag.objects.filter(name__in=names).values_list("name", "id"))
+    Through = Customer.tags.through
+    Through.objects.bulk_create(
+        [Through(customer_id=c, tag_id=tag_ids[t]) for c, t in pairs],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+
+
+def _write_orm(
+    creates: list[CustomerRow], updates: list[CustomerRow], owner_id: int | None
+) -> None:
+    now = timezone.now()
+    new = []
+    for row in creates:
+        row.customer = Customer(
+            **row.values, attributes=dict(row.attributes), owner_id=owner_id, created_at=now
+        )
+        new.append(row.customer)
+    Customer.objects.bulk_create(new, batch_size=500)
+    changed = [r.customer for r in updates if r.customer is not None]
+    for customer in changed:
+        customer.updated_at = now
+    if changed:
+        Customer.objects.bulk_update(
+            changed, [*CUSTOMER_VALUE_FIELDS, "attributes", "updated_at"], batch_size=200
+        )
+
+
+_STAGE = "import_customer_stage"
+_STAGE_COLUMNS = ["line", "id", *CUSTOMER_VALUE_FIELDS, "attributes", "owner_id"]
+_TEXT_NOT_NULL = [f for f in CUSTOMER_VALUE_FIELDS if f not in _NULLABLE]
+
+
+def _write_postgres(
+    creates: list[CustomerRow],
+    updates: list[CustomerRow],
+    rejected: list[RowError],
+    owner_id: int | None,
+) -> None:
+    """COPY the batch into a staging table, then one INSERT for the new and one UPDATE for the rest."""
+    table = Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (line integer, id bigint, "
+            + ", ".join(
+                f"{f} {'date' if f == 'birth_date' else 'text'}" for f in CUSTOMER_VALUE_FIELDS
+            )
+            + ", attributes jsonb, owner_id bigint)"
+        )
+        cursor.execute(f"TRUNCATE {_STAGE}")
+    rows = []
+    for row in creates:
+        rows.append(_stage_row(row.line, None, row.values, row.attributes, owner_id))
+    for row in updates:
+        c = row.customer
+        values = {f: getattr(c, f) for f in CUSTOMER_VALUE_FIELDS}
+        rows.append(_stage_row(row.line, c.pk, values, c.attributes, c.owner_id))
+    copy_rows(table=_STAGE, columns=_STAGE_COLUMNS, rows=rows, not_null=_TEXT_NOT_NULL)
+    fields = ", ".join(CUSTOMER_VALUE_FIELDS)
+    with connection.cursor() as cursor:
+        if creates:
+            cursor.execute(
+                f"INSERT INTO {table} ({fields}, attributes, owner_id, created_at, updated_at, "
+                "lifetime_value, purchase_count, average_order_value) "
+                f"SELECT {fields}, attributes, owner_id, now(), now(), 0, 0, 0 FROM {_STAGE} "
+                "WHERE id IS NULL ORDER BY line ON CONFLICT DO NOTHING "
+                "RETURNING id, external_id, lower(email)"
+            )
+            by_external_id, by_email = {}, {}
+            for pk, external_id, email in cursor.fetchall():
+                if external_id:
+                    by_external_id[external_id] = pk
+                if email:
+                    by_email[email] = pk
+            for row in creates:
+                external_id, email = (
+                    row.values.get("external_id"),
+                    row.values.get("email", "").lower(),
+                )
+                pk = by_external_id.get(external_id) if external_id else by_email.get(email)
+                if pk is None:
+                    rejected.append(
+                        RowError(
+                            row.line,
+                            "",
+                            "another import or user created this customer meanwhile; import again",
+                        )
+                    )
+                else:
+                    row.customer = Customer(pk=pk)
+        if updates:
+            cursor.execute(
+                f"UPDATE {table} c SET "
+                + ", ".join(f"{f} = s.{f}" for f in CUSTOMER_VALUE_FIELDS)
+                + f", attributes = s.attributes, updated_at = now() FROM {_STAGE} s WHERE c.id = s.id"
+            )
+
+
+def _stage_row(
+    line: int, pk: int | None, values: dict, attributes: dict, owner_id: int | None
+) -> tuple:
+    out = [line, pk]
+    for f in CUSTOMER_VALUE_FIELDS:
+        v = values.get(f)
+        out.append("" if v is None else (v.isoformat() if f == "birth_date" else v))
+    out.append(json.dumps(attributes or {}))
+    out.append(owner_id)
+    return tuple(out)
+
+
+__all__ = ["CUSTOMER_FIELDS", "ImportFileError", "customers_import"]

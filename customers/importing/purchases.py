@@ -1,0 +1,578 @@
+"""Importing purchases from CSV: validate each row, resolve its customer and product per batch,
+then upsert the batch set-based (COPY + INSERT ... ON CONFLICT on PostgreSQL, bulk_create and
+bulk_update elsewhere)."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import BinaryIO, TextIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from customers.importing.batches import SeenKeys, copy_rows, is_postgres
+from customers.importing.reading import (
+    Columns,
+    CsvSource,
+    ErrorCallback,
+    ErrorLog,
+    ImportFileError,
+    ImportProgress,
+    ImportResult,
+    ProgressCallback,
+    RowError,
+)
+from customers.importing.values import (
+    CellError,
+    check_length,
+    choice_lookup,
+    parse_amount,
+    parse_currency,
+    parse_datetime,
+    parse_email,
+    parse_quantity,
+)
+from customers.models import Customer, Product, Purchase
+from customers.services import customer_stats_refresh
+
+PURCHASE_FIELDS = (
+    "customer_external_id",
+    "customer_email",
+    "external_id",
+    "purchased_at",
+    "amount",
+    "currency",
+    "quantity",
+    "channel",
+    "product_sku",
+    "category",
+    "promotion_code",
+)
+_CHANNELS = choice_lookup(Purchase.Channel.choices)
+_STATS_CHUNK = 5000
+
+
+def purchase_dedup_key(
+    *,
+    customer_id: int,
+    purchased_at: datetime,
+    amount: Decimal | str,
+    currency: str = "EUR",
+    quantity: int = 1,
+    channel: str = Purchase.Channel.ONLINE,
+    product_id: int | None = None,
+    category: str = "",
+    promotion_code: str = "",
+    external_id: str | None = None,
+) -> str:
+    """The upsert key of a purchase: its order number when it has one, else a hash of the row.
+
+    Importers and the API both derive it here, so the same purchase is stored once whichever
+    way it arrives, and importing the same file twice adds nothing.
+    """
+    if external_id:
+        return f"ext:{external_id}"
+    moment = purchased_at.astimezone(UTC).isoformat()
+    money = Decimal(amount).quantize(Decimal("0.01"))
+    parts = (
+        str(customer_id),
+        moment,
+        str(money),
+        currency.upper(),
+        str(quantity),
+        channel,
+        "" if product_id is None else str(product_id),
+        category,
+        promotion_code,
+    )
+    return "row:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:48]
+
+
+@dataclass(slots=True)
+class PurchaseRow:
+    line: int
+    customer_external_id: str
+    customer_email: str
+    external_id: str | None
+    purchased_at: datetime
+    amount: Decimal
+    currency: str
+    quantity: int
+    channel: str
+    product_sku: str
+    category: str
+    promotion_code: str
+    customer_id: int = 0
+    product_id: int | None = None
+    dedup_key: str = ""
+
+
+class _RowRejected(Exception):
+    def __init__(self, error: RowError):
+        self.error = error
+
+
+class _PurchaseParser:
+    def __init__(self, columns: Columns, date_format: str | None):
+        self.columns = columns
+        self.date_format = date_format
+        self.tz = timezone.get_current_timezone()
+        self.width = len(columns.header)
+        self.index = columns.index
+        self.lengths = {
+            "external_id": 100,
+            "customer_external_id": 100,
+            "product_sku": 64,
+            "category": 100,
+            "promotion_code": 64,
+        }
+
+    def _cell(self, fields: list[str], name: str) -> str:
+        i = self.index.get(name)
+        return fields[i].strip() if i is not None else ""
+
+    def parse(self, line: int, fields: list[str] | None) -> PurchaseRow:
+        if fields is None:
+            raise _RowRejected(RowError(line, "", "the line is not valid UTF-8"))
+        if len(fields) != self.width:
+            raise _RowRejected(
+                RowError(
+                    line, "", f"expected {self.width} fields as in the header, found {len(fields)}"
+                )
+            )
+        name = ""
+        try:
+            name = "customer_external_id"
+            customer_external_id = check_length(self._cell(fields, name), max_length=100)
+            name = "customer_email"
+            customer_email = self._cell(fields, name)
+            if customer_email:
+                customer_email = parse_email(customer_email)
+            if not customer_external_id and not customer_email:
+                name = "customer_external_id" if self.columns.has(name) else "customer_email"
+                raise CellError("required: which customer made the purchase")
+            name = "external_id"
+            external_id = check_length(self._cell(fields, name), max_length=100) or None
+            name = "purchased_at"
+            text = self._cell(fields, name)
+            if not text:
+                raise CellError("required")
+            purchased_at = parse_datetime(text, date_format=self.date_format, tz=self.tz)
+            name = "amount"
+            text = self._cell(fields, name)
+            if not text:
+                raise CellError("required")
+            amount = parse_amount(text)
+            name = "currency"
+            text = self._cell(fields, name)
+            currency = parse_currency(text) if text else "EUR"
+            name = "quantity"
+            text = self._cell(fields, name)
+            quantity = parse_quantity(text) if text else 1
+            name = "channel"
+            text = self._cell(fields, name)
+            channel = _CHANNELS.get(text.lower()) if text else Purchase.Channel.ONLINE
+            if channel is None:
+                raise CellError(
+                    f"'{text}' is not a channel: use one of {', '.join(Purchase.Channel.values)}"
+                )
+            name = "product_sku"
+            product_sku = check_length(self._cell(fields, name), max_length=64)
+            name = "category"
+            category = check_length(self._cell(fields, name), max_length=100)
+            name = "promotion_code"
+            promotion_code = check_length(self._cell(fields, name), max_length=64)
+        except CellError as exc:
+            column = self.columns.column.get(name, name)
+            i = self.index.get(name)
+            value = fields[i] if i is not None else ""
+            raise _RowRejected(RowError(line, column, str(exc), value)) from None
+        return PurchaseRow(
+            line,
+            customer_external_id,
+            customer_email,
+            external_id,
+            purchased_at,
+            amount,
+            currency,
+            quantity,
+            channel,
+            product_sku,
+            category,
+            promotion_code,
+        )
+
+
+def purchases_import(
+    *,
+    stream: BinaryIO,
+    total_bytes: int = 0,
+    column_map: dict[str, str] | None = None,
+    date_format: str | None = None,
+    create_customers: bool = False,
+    user: AbstractBaseUser | None = None,
+    report: TextIO | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_error: ErrorCallback | None = None,
+    batch_size: int | None = None,
+) -> ImportResult:
+    """Import purchases from a CSV stream; bad rows are reported, good ones upserted.
+
+    `user` limits the customers purchases may attach to (and owns customers created on the
+    way); without it (the command line) every customer is in reach.
+    """
+    source = CsvSource(stream)
+    columns = Columns(header=source.header, fields=PURCHASE_FIELDS, column_map=column_map or {})
+    columns.require_one_of("customer_external_id", "customer_email")
+    columns.require_one_of("purchased_at")
+    columns.require_one_of("amount")
+    parser = _PurchaseParser(columns, date_format)
+    errors = ErrorLog(report=report, on_error=on_error)
+    result = ImportResult()
+    batch_size = batch_size or settings.CRM_IMPORT_BATCH_SIZE
+    scope, owner = _customer_scope(user)
+    touched: set[int] = set()
+    total = total_bytes
+
+    with SeenKeys() as seen, _Stage():
+        batch: list[PurchaseRow] = []
+
+        def flush() -> None:
+            if batch:
+                _batch_import(
+                    batch, result, errors, seen, touched, scope, owner, create_customers, columns
+                )
+                batch.clear()
+            if on_progress is not None:
+                result.failed = errors.count
+                on_progress(
+                    ImportProgress(source.bytes_read, max(total, source.bytes_read), result)
+                )
+
+        for line, fields in source.rows():
+            result.read += 1
+            try:
+                batch.append(parser.parse(line, fields))
+            except _RowRejected as rejected:
+                errors.add(rejected.error)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+
+    ids = sorted(touched)
+    for start in range(0, len(ids), _STATS_CHUNK):
+        customer_stats_refresh(customer_ids=ids[start : start + _STATS_CHUNK])
+    result.failed = errors.count
+    result.errors = errors.first
+    return result
+
+
+def _customer_scope(user: AbstractBaseUser | None) -> tuple[QuerySet[Customer], int | None]:
+    from customers.selectors import customers_visible_to
+
+    if user is None:
+        return Customer.objects.all(), None
+    owner = None if user.is_superuser else user.pk
+    return customers_visible_to(user), owner
+
+
+def _batch_import(
+    batch: list[PurchaseRow],
+    result: ImportResult,
+    errors: ErrorLog,
+    seen: SeenKeys,
+    touched: set[int],
+    scope: QuerySet[Customer],
+    owner: int | None,
+    create_customers: bool,
+    columns: Columns,
+) -> None:
+    """Resolve, deduplicate and write one batch, all or nothing."""
+    rejected: list[RowError] = []
+    try:
+        with transaction.atomic():
+            created_customers = _customers_resolve(
+                batch, scope, owner, create_customers, rejected, columns
+            )
+            rows = [r for r in batch if r.customer_id]
+            _products_resolve(rows)
+            for row in rows:
+                row.dedup_key = purchase_dedup_key(
+                    customer_id=row.customer_id,
+                    purchased_at=row.purchased_at,
+                    amount=row.amount,
+                    currency=row.currency,
+                    quantity=row.quantity,
+                    channel=row.channel,
+                    product_id=row.product_id,
+                    category=row.category,
+                    promotion_code=row.promotion_code,
+                    external_id=row.external_id,
+                )
+            rows = _duplicates_drop(rows, seen, rejected, columns)
+            if is_postgres():
+                created, updated, changed_customers = _write_postgres(rows)
+            else:
+                created, updated, changed_customers = _write_orm(rows)
+    except DatabaseError as exc:
+        for row in batch:
+            errors.add(
+                RowError(row.line, "", f"the database refused the batch this row was in: {exc}")
+            )
+        return
+    for error in sorted(rejected, key=lambda e: e.line):
+        errors.add(error)
+    result.customers_created += created_customers
+    result.created += created
+    result.updated += updated
+    result.unchanged += len(rows) - created - updated
+    touched.update(changed_customers)
+
+
+def _customers_resolve(
+    batch: list[PurchaseRow],
+    scope: QuerySet[Customer],
+    owner: int | None,
+    create: bool,
+    rejected: list[RowError],
+    columns: Columns,
+) -> int:
+    external_ids = {r.customer_external_id for r in batch if r.customer_external_id}
+    emails = {r.customer_email.lower() for r in batch if not r.customer_external_id}
+    by_external_id = dict(
+        scope.filter(external_id__in=external_ids).values_list("external_id", "id")
+    )
+    by_email = dict(
+        scope.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=emails)
+        .values_list("email_lower", "id")
+    )
+    created = 0
+    if create:
+        missing_ids = external_ids - by_external_id.keys()
+        missing_emails = {}
+        for r in batch:
+            if not r.customer_external_id and r.customer_email.lower() not in by_email:
+                missing_emails.setdefault(r.customer_email.lower(), r.customer_email)
+        new = [
+            Customer(external_id=x, owner_id=owner, source="import") for x in sorted(missing_ids)
+        ]
+        new += [
+            Customer(email=e, owner_id=owner, source="import")
+            for e in sorted(missing_emails.values())
+        ]
+        if new:
+            Customer.objects.bulk_create(new, ignore_conflicts=True)
+            found_ids = dict(
+                scope.filter(external_id__in=missing_ids).values_list("external_id", "id")
+            )
+            found_emails = dict(
+                scope.annotate(email_lower=Lower("email"))
+                .filter(email_lower__in=list(missing_emails))
+                .values_list("email_lower", "id")
+            )
+            created = len(found_ids) + len(found_emails)
+            by_external_id.update(found_ids)
+            by_email.update(found_emails)
+    for row in batch:
+        if row.customer_external_id:
+            row.customer_id = by_external_id.get(row.customer_external_id, 0)
+            if not row.customer_id:
+                rejected.append(
+                    RowError(
+                        row.line,
+                        columns.column["customer_external_id"],
+                        f"unknown customer: no customer with external_id '{row.customer_external_id}'"
+                        + ("" if create else " (use --create-customers to create it)"),
+                        row.customer_external_id,
+                    )
+                )
+        else:
+            row.customer_id = by_email.get(row.customer_email.lower(), 0)
+            if not row.customer_id:
+                rejected.append(
+                    RowError(
+                        row.line,
+                        columns.column["customer_email"],
+                        f"unknown customer: no customer with email '{row.customer_email}'",
+                        row.customer_email,
+                    )
+                )
+    return created
+
+
+def _products_resolve(rows: list[PurchaseRow]) -> None:
+    """Find products by SKU; an SKU not in the catalogue yet is added with the row's category."""
+    categories = {r.product_sku: r.category for r in rows if r.product_sku}
+    if not categories:
+        return
+    by_sku = dict(Product.objects.filter(sku__in=categories).values_list("sku", "id"))
+    missing = categories.keys() - by_sku.keys()
+    if missing:
+        Product.objects.bulk_create(
+            [Product(sku=s, name=s, category=categories[s]) for s in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        by_sku.update(Product.objects.filter(sku__in=missing).values_list("sku", "id"))
+    for row in rows:
+        if row.product_sku:
+            row.product_id = by_sku[row.product_sku]
+
+
+def _duplicates_drop(
+    rows: list[PurchaseRow], seen: SeenKeys, rejected: list[RowError], columns: Columns
+) -> list[PurchaseRow]:
+    earlier = seen.lookup(r.dedup_key for r in rows)
+    first_line: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        line = earlier.get(row.dedup_key) or first_line.get(row.dedup_key)
+        if line is None:
+            first_line[row.dedup_key] = row.line
+            kept.append(row)
+            continue
+        if row.external_id:
+            column = columns.column["external_id"]
+            reason = f"duplicate within the file: line {line} has the same external_id"
+        else:
+            column = ""
+            reason = f"duplicate within the file: line {line} has the same purchase"
+        rejected.append(RowError(row.line, column, reason, row.external_id or ""))
+    seen.add(first_line)
+    return kept
+
+
+_STAGE = "import_purchase_stage"
+_STAGE_COLUMNS = [
+    "customer_id",
+    "external_id",
+    "dedup_key",
+    "purchased_at",
+    "amount",
+    "currency",
+    "quantity",
+    "channel",
+    "product_id",
+    "category",
+    "promotion_code",
+]
+_COMPARED = [c for c in _STAGE_COLUMNS if c != "dedup_key"]
+
+
+class _Stage:
+    """The temporary staging table batches are copied into on PostgreSQL."""
+
+    def __enter__(self) -> None:
+        if not is_postgres():
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {_STAGE} (customer_id bigint NOT NULL, external_id text, "
+                "dedup_key text NOT NULL, purchased_at timestamptz NOT NULL, "
+                "amount numeric(12, 2) NOT NULL, currency text NOT NULL, quantity integer NOT NULL, "
+                "channel text NOT NULL, product_id bigint, category text NOT NULL, "
+                "promotion_code text NOT NULL)"
+            )
+
+    def __exit__(self, *exc_info) -> None:
+        if is_postgres():
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+
+
+def _write_postgres(rows: list[PurchaseRow]) -> tuple[int, int, set[int]]:
+    if not rows:
+        return 0, 0, set()
+    table = Purchase._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {_STAGE}")
+    copy_rows(
+        table=_STAGE,
+        columns=_STAGE_COLUMNS,
+        rows=(
+            (
+                r.customer_id,
+                r.external_id,
+                r.dedup_key,
+                r.purchased_at.isoformat(),
+                r.amount,
+                r.currency,
+                r.quantity,
+                r.channel,
+                r.product_id,
+                r.category,
+                r.promotion_code,
+            )
+            for r in rows
+        ),
+        not_null=["category", "promotion_code"],
+    )
+    changed: set[int] = set()
+    with connection.cursor() as cursor:
+        if any(r.external_id for r in rows):
+            # An order moved to another customer: the old customer's figures change too.
+            cursor.execute(
+                f"SELECT p.customer_id FROM {table} p JOIN {_STAGE} s USING (dedup_key) "
+                "WHERE s.external_id IS NOT NULL AND p.customer_id <> s.customer_id"
+            )
+            changed.update(r[0] for r in cursor.fetchall())
+        columns = ", ".join(_STAGE_COLUMNS)
+        cursor.execute(
+            f"INSERT INTO {table} AS p ({columns}, created_at) "
+            f"SELECT {columns}, now() FROM {_STAGE} "
+            "ON CONFLICT (dedup_key) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COMPARED)
+            + f" WHERE ({', '.join('p.' + c for c in _COMPARED)}) IS DISTINCT FROM "
+            f"({', '.join('EXCLUDED.' + c for c in _COMPARED)}) "
+            "RETURNING (xmax = 0), customer_id"
+        )
+        returned = cursor.fetchall()
+    created = sum(1 for inserted, _ in returned if inserted)
+    changed.update(customer_id for _, customer_id in returned)
+    return created, len(returned) - created, changed
+
+
+def _write_orm(rows: list[PurchaseRow]) -> tuple[int, int, set[int]]:
+    existing = {
+        p.dedup_key: p for p in Purchase.objects.filter(dedup_key__in=[r.dedup_key for r in rows])
+    }
+    new: list[Purchase] = []
+    updated: list[Purchase] = []
+    changed: set[int] = set()
+    now = timezone.now()
+    for r in rows:
+        values = {
+            "customer_id": r.customer_id,
+            "external_id": r.external_id,
+            "purchased_at": r.purchased_at,
+            "amount": r.amount,
+            "currency": r.currency,
+            "quantity": r.quantity,
+            "channel": r.channel,
+            "product_id": r.product_id,
+            "category": r.category,
+            "promotion_code": r.promotion_code,
+        }
+        purchase = existing.get(r.dedup_key)
+        if purchase is None:
+            new.append(Purchase(dedup_key=r.dedup_key, created_at=now, **values))
+            changed.add(r.customer_id)
+            continue
+        if any(getattr(purchase, k) != v for k, v in values.items()):
+            changed.update({purchase.customer_id, r.customer_id})
+            for k, v in values.items():
+                setattr(purchase, k, v)
+            updated.append(purchase)
+    Purchase.objects.bulk_create(new, batch_size=500)
+    if updated:
+        Purchase.objects.bulk_update(updated, _COMPARED, batch_size=500)
+    return len(new), len(updated), changed
+
+
+__all__ = ["ImportFileError", "purchase_dedup_key", "purchases_import", "PURCHASE_FIELDS"]

@@ -1,0 +1,14 @@
+"""Celery tasks of customers: thin, ids only, safe to run twice."""
+
+from celery import shared_task
+
+from customers.importing import import_job_run
+from customers.models import ImportJob
+
+
+@shared_task(acks_late=True)
+def import_run_task(job_id: int) -> None:
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:  # deleted since it was queued
+        return
+    import_job_run(job=job)
