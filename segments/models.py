@@ -1,0 +1,146 @@
+"""Segments, their materialised membership, and the history of every refresh."""
+
+from django.conf import settings
+from django.db import models
+
+from customers.models import Customer
+from segments.rules import RULE_VERSION
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        RULE = "rule", "Rule"
+        STATIC = "static", "Static"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RULE)
+    rule = models.JSONField(default=dict, blank=True)
+    rule_version = models.PositiveSmallIntegerField(default=RULE_VERSION)
+    refresh_interval = models.DurationField(
+        null=True, blank=True, help_text="Refreshed automatically this often; empty for manual only"
+    )
+    next_refresh_at = models.DateTimeField(null=True, blank=True)
+    min_size_warning = models.PositiveIntegerField(
+        default=100, help_text="Warn when the segment has fewer members than this"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="segments",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_refresh_duration = models.DurationField(null=True, blank=True)
+    member_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["kind", "next_refresh_at"], name="segment_due_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="rule") | models.Q(refresh_interval__isnull=True),
+                name="segment_static_has_no_refresh_interval",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_too_small(self) -> bool:
+        return self.last_refreshed_at is not None and self.member_count < self.min_size_warning
+
+
+class Membership(models.Model):
+    """A customer in a segment, since the refresh (or the hand) that put them there."""
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False
+    )
+    since = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "customer"], name="membership_unique")
+        ]
+        indexes = [models.Index(fields=["customer", "segment"], name="membership_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.segment_id}"
+
+
+class RefreshRun(models.Model):
+    """One refresh of a segment: when, how long, the size after it, and who joined and left."""
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SCHEDULE = "schedule", "Schedule"
+        API = "api", "API"
+        COMMAND = "command", "Command"
+        EDIT = "edit", "Rule edited"
+        MEMBERS = "members", "Members added or removed"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration = models.DurationField(null=True, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    joined = models.PositiveIntegerField(default=0)
+    left = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["segment", "-created_at"], name="refresh_run_segment_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} refresh {self.pk} ({self.status})"
+
+
+class MembershipChange(models.Model):
+    """A customer joining or leaving a segment: the log campaigns trigger on."""
+
+    class Change(models.TextChoices):
+        JOINED = "joined", "Joined"
+        LEFT = "left", "Left"
+
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_changes", db_index=False
+    )
+    run = models.ForeignKey(
+        RefreshRun, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
+    change = models.CharField(max_length=8, choices=Change.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["segment", "at"], name="membership_change_segment_idx"),
+            models.Index(fields=["customer", "at"], name="membership_change_customer_idx"),
+            models.Index(fields=["run", "change"], name="membership_change_run_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.change} {self.segment_id}"

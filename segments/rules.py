@@ -1,0 +1,620 @@
+"""The rule language of segments (version 1): the catalogue of fields and operators, and validation.
+
+A rule is a JSON tree; docs/rules.md describes it for people. `validate(rule)` returns every
+problem with its path in the tree (`all[2].any[0].value: expected a number`), so the API and the
+builder can point at the exact condition. The compiler trusts only validated rules.
+"""
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+RULE_VERSION = 1
+MAX_DEPTH = 12
+MAX_NODES = 500
+MAX_LIST = 1000
+
+# Value kinds of fields and metrics.
+TEXT = "text"
+CHOICE = "choice"
+INTEGER = "integer"
+NUMBER = "number"
+DATE = "date"
+TAGS = "tags"
+ATTR = "attr"
+USER = "user"
+
+EQUALITY = ("eq", "ne", "in", "not_in")
+ORDER = ("gt", "gte", "lt", "lte", "between")
+TEXT_MATCH = ("contains", "starts_with", "ends_with")
+EMPTINESS = ("is_empty", "is_not_empty")
+DATE_OPS = ("eq", "ne", "before", "after", "gt", "gte", "lt", "lte", "between", "within_last_days")
+
+OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
+    TEXT: EQUALITY + TEXT_MATCH + EMPTINESS,
+    CHOICE: EQUALITY + EMPTINESS,
+    INTEGER: EQUALITY + ORDER + EMPTINESS,
+    NUMBER: ("eq", "ne") + ORDER,
+    DATE: DATE_OPS + EMPTINESS,
+    TAGS: EQUALITY + EMPTINESS,
+    ATTR: EQUALITY + ORDER + TEXT_MATCH + EMPTINESS,
+    USER: EQUALITY + EMPTINESS,
+}
+ALL_OPERATORS = tuple(dict.fromkeys(op for ops in OPERATORS_BY_KIND.values() for op in ops))
+NO_VALUE_OPS = EMPTINESS
+
+GENDERS = ("female", "male", "non_binary", "undisclosed")
+INCOME_BANDS = ("low", "lower_middle", "middle", "upper_middle", "high")
+ACCOUNT_KINDS = ("company", "household")
+ACCOUNT_SIZES = ("1-9", "10-49", "50-249", "250-999", "1000+")
+CHANNELS = ("online", "store", "phone", "marketplace", "other")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A profile field a condition may test: its label, value kind and database path."""
+
+    name: str
+    label: str
+    kind: str
+    path: str = ""
+    choices: tuple[str, ...] = ()
+    protected: bool = False
+    nullable: bool = False
+
+    @property
+    def operators(self) -> tuple[str, ...]:
+        ops = OPERATORS_BY_KIND[self.kind]
+        if not self.nullable and self.kind in (INTEGER, NUMBER, DATE, USER):
+            ops = tuple(op for op in ops if op not in EMPTINESS)
+        return ops
+
+
+FIELDS: dict[str, FieldSpec] = {
+    spec.name: spec
+    for spec in (
+        FieldSpec("age", "Age (years)", INTEGER, "birth_date", protected=True, nullable=True),
+        FieldSpec("birth_date", "Birth date", DATE, "birth_date", protected=True, nullable=True),
+        FieldSpec("gender", "Gender", CHOICE, "gender", GENDERS, protected=True),
+        FieldSpec("country", "Country", TEXT, "country"),
+        FieldSpec("region", "Region", TEXT, "region"),
+        FieldSpec("city", "City", TEXT, "city"),
+        FieldSpec("postal_code", "Postal code", TEXT, "postal_code"),
+        FieldSpec("language", "Language", TEXT, "language"),
+        FieldSpec("income_band", "Income band", CHOICE, "income_band", INCOME_BANDS),
+        FieldSpec("source", "Source", TEXT, "source"),
+        FieldSpec("email", "Email", TEXT, "email", nullable=True),
+        FieldSpec("created_at", "Created", DATE, "created_at"),
+        FieldSpec("owner", "Owner (user id)", USER, "owner_id", nullable=True),
+        FieldSpec("account.name", "Account name", TEXT, "account__name", nullable=True),
+        FieldSpec("account.industry", "Account industry", TEXT, "account__industry", nullable=True),
+        FieldSpec(
+            "account.size", "Account size", CHOICE, "account__size", ACCOUNT_SIZES, nullable=True
+        ),
+        FieldSpec(
+            "account.kind", "Account kind", CHOICE, "account__kind", ACCOUNT_KINDS, nullable=True
+        ),
+        FieldSpec("account.country", "Account country", TEXT, "account__country", nullable=True),
+        FieldSpec("tags", "Tags", TAGS),
+        FieldSpec("lifetime_value", "Lifetime value", NUMBER, "lifetime_value"),
+        FieldSpec("purchase_count", "Number of purchases", INTEGER, "purchase_count"),
+        FieldSpec("average_order_value", "Average order value", NUMBER, "average_order_value"),
+        FieldSpec("first_purchase_at", "First purchase", DATE, "first_purchase_at", nullable=True),
+        FieldSpec("last_purchase_at", "Last purchase", DATE, "last_purchase_at", nullable=True),
+    )
+}
+ATTR_PREFIX = "attr."
+ATTR_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A behaviour metric: an aggregate over the customer's purchases or events."""
+
+    name: str
+    label: str
+    kind: str  # INTEGER or NUMBER
+    source: str  # "purchase" or "event"
+    operators: tuple[str, ...]
+    # None when a customer without matching rows has no value (no average, no last purchase).
+    zero: int | None
+
+
+_COUNT_OPS = EQUALITY + ORDER
+_AMOUNT_OPS = ("eq", "ne") + ORDER
+_DAYS_OPS = ("eq", "ne") + ORDER + EMPTINESS
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("purchase_count", "Number of purchases", INTEGER, "purchase", _COUNT_OPS, 0),
+        MetricSpec("purchase_total", "Total spend", NUMBER, "purchase", _AMOUNT_OPS, 0),
+        MetricSpec(
+            "purchase_avg", "Average spend", NUMBER, "purchase", _AMOUNT_OPS + EMPTINESS, None
+        ),
+        MetricSpec(
+            "days_since_last_purchase", "Days since last purchase", INTEGER, "purchase", _DAYS_OPS, None
+        ),
+        MetricSpec(
+            "days_since_first_purchase", "Days since first purchase", INTEGER, "purchase", _DAYS_OPS, None
+        ),
+        MetricSpec("event_count", "Number of events", INTEGER, "event", _COUNT_OPS, 0),
+    )
+}
+PURCHASE_FILTERS = ("category", "product_sku", "channel", "promotion_code")
+EVENT_FILTERS = ("event_type",)
+CONSENT_STATES = ("granted", "withdrawn", "unknown")
+GROUP_KEYS = ("all", "any", "not")
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """One problem in a rule, at a path such as `all[2].any[0].value`."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class RuleInvalid(ValueError):
+    """Raised by code that needs a valid rule and got one with errors."""
+
+    def __init__(self, errors: list[RuleError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def _join(path: str, key: str) -> str:
+    if key.startswith("["):
+        return f"{path}{key}"
+    return f"{path}.{key}" if path else key
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, str):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            return False
+        return Decimal(value).is_finite()
+    return False
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Numbers in rules are compared as decimals (money has two decimal places)."""
+    return Decimal(str(value))
+
+
+def parse_date(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+class _Validator:
+    def __init__(self, segment_lookup: Callable[[int], Any] | None, purposes: Iterable[str] | None):
+        self.errors: list[RuleError] = []
+        self.nodes = 0
+        self.segment_lookup = segment_lookup
+        self.purposes = set(purposes) if purposes is not None else None
+        self.segment_refs: list[tuple[str, int]] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(RuleError(path, message))
+
+    def node(self, node: Any, path: str, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            if self.nodes == MAX_NODES + 1:
+                self.error(path, f"the rule has more than {MAX_NODES} nodes")
+            return
+        if depth > MAX_DEPTH:
+            self.error(path, f"groups are nested deeper than {MAX_DEPTH} levels")
+            return
+        if not isinstance(node, dict):
+            self.error(path, "expected an object (a group or a condition)")
+            return
+        groups = [k for k in GROUP_KEYS if k in node]
+        if groups:
+            if len(node) != 1:
+                self.error(path, f"a group has exactly one key ({groups[0]!r}), got {sorted(node)}")
+                return
+            key = groups[0]
+            child = node[key]
+            if key == "not":
+                self.node(child, _join(path, "not"), depth + 1)
+                return
+            if not isinstance(child, list):
+                self.error(_join(path, key), "expected a list of conditions")
+                return
+            for i, item in enumerate(child):
+                self.node(item, _join(path, key) + f"[{i}]", depth + 1)
+            return
+        if "field" in node:
+            self.field_condition(node, path)
+        elif "metric" in node:
+            self.metric_condition(node, path)
+        elif "consent" in node:
+            self.consent_condition(node, path)
+        elif "segment" in node:
+            self.segment_condition(node, path)
+        else:
+            self.error(
+                path,
+                "expected a group (all, any, not) or a condition (field, metric, consent, segment)",
+            )
+
+    def unknown_keys(self, node: dict, path: str, allowed: set[str]) -> None:
+        for key in sorted(set(node) - allowed):
+            self.error(_join(path, key), "unknown key")
+
+    def field_condition(self, node: dict, path: str) -> None:
+        self.unknown_keys(node, path, {"field", "op", "value"})
+        name = node["field"]
+        if not isinstance(name, str):
+            self.error(_join(path, "field"), "expected a field name")
+            return
+        if name.startswith(ATTR_PREFIX):
+            key = name[len(ATTR_PREFIX) :]
+            if not ATTR_KEY_RE.match(key):
+                self.error(
+                    _join(path, "field"),
+                    "custom attribute keys are 1 to 64 letters, digits or underscores",
+                )
+                return
+            kind, choices = ATTR, ()
+            operators = OPERATORS_BY_KIND[ATTR]
+        elif name in FIELDS:
+            spec = FIELDS[name]
+            kind, choices, operators = spec.kind, spec.choices, spec.operators
+        else:
+            self.error(_join(path, "field"), f"unknown field {name!r}")
+            return
+        op = self.operator(node, path, operators, f"field {name!r}")
+        if op is None:
+            return
+        self.value(node, path, op, kind, choices)
+        if name == "age" and op not in NO_VALUE_OPS:
+            values = node.get("value")
+            values = values if isinstance(values, list) else [values]
+            if any(_is_int(v) and not 0 <= v <= 200 for v in values):
+                self.error(_join(path, "value"), "expected an age from 0 to 200")
+
+    def metric_condition(self, node: dict, path: str) -> None:
+        self.unknown_keys(node, path, {"metric", "op", "value", "window", "filter"})
+        name = node["metric"]
+        spec = METRICS.get(name) if isinstance(name, str) else None
+        if spec is None:
+            self.error(
+                _join(path, "metric"), f"unknown metric {name!r}; expected one of {', '.join(METRICS)}"
+            )
+            return
+        if "window" in node:
+            self.window(node["window"], _join(path, "window"))
+        if "filter" in node:
+            allowed = PURCHASE_FILTERS if spec.source == "purchase" else EVENT_FILTERS
+            self.filters(node["filter"], _join(path, "filter"), allowed)
+        op = self.operator(node, path, spec.operators, f"metric {name!r}")
+        if op is not None:
+            kind = INTEGER if spec.kind == INTEGER else NUMBER
+            self.value(node, path, op, kind, (), non_negative=True)
+
+    def window(self, window: Any, path: str) -> None:
+        if not isinstance(window, dict):
+            self.error(path, 'expected {"last_days": N} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}')
+            return
+        if "last_days" in window:
+            self.unknown_keys(window, path, {"last_days"})
+            days = window["last_days"]
+            if not _is_int(days) or not 1 <= days <= 36500:
+                self.error(_join(path, "last_days"), "expected a whole number of days from 1 to 36500")
+            return
+        self.unknown_keys(window, path, {"from", "to"})
+        if not window:
+            self.error(path, 'expected "last_days", "from" or "to"')
+        dates = {}
+        for key in ("from", "to"):
+            if key in window:
+                dates[key] = parse_date(window[key])
+                if dates[key] is None:
+                    self.error(_join(path, key), "expected a date YYYY-MM-DD")
+        if dates.get("from") and dates.get("to") and dates["from"] > dates["to"]:
+            self.error(path, '"from" is after "to"')
+
+    def filters(self, filters: Any, path: str, allowed: tuple[str, ...]) -> None:
+        if not isinstance(filters, dict):
+            self.error(path, "expected an object of filters")
+            return
+        for key, value in filters.items():
+            if key not in allowed:
+                self.error(_join(path, key), f"unknown filter; expected one of {', '.join(allowed)}")
+                continue
+            values = value if isinstance(value, list) else [value]
+            if not values or len(values) > MAX_LIST:
+                self.error(_join(path, key), f"expected 1 to {MAX_LIST} values")
+            elif not all(isinstance(v, str) and v for v in values):
+                self.error(_join(path, key), "expected a non-empty text or a list of texts")
+            elif key == "channel" and not set(values) <= set(CHANNELS):
+                self.error(_join(path, key), f"expected one of {', '.join(CHANNELS)}")
+
+    def operator(self, node: dict, path: str, allowed: tuple[str, ...], what: str) -> str | None:
+        op = node.get("op")
+        if op is None:
+            self.error(_join(path, "op"), "required")
+            return None
+        if op not in allowed:
+            self.error(
+                _join(path, "op"),
+                f"operator {op!r} is not allowed for {what}; expected one of {', '.join(allowed)}",
+            )
+            return None
+        return op
+
+    def value(
+        self, node: dict, path: str, op: str, kind: str, choices: tuple, non_negative: bool = False
+    ) -> None:
+        vpath = _join(path, "value")
+        if op in NO_VALUE_OPS:
+            if "value" in node and node["value"] is not None:
+                self.error(vpath, f"operator {op!r} takes no value")
+            return
+        if "value" not in node:
+            self.error(vpath, "required")
+            return
+        value = node["value"]
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value or len(value) > MAX_LIST:
+                self.error(vpath, f"expected a list of 1 to {MAX_LIST} values")
+                return
+            for i, item in enumerate(value):
+                self.scalar(item, f"{vpath}[{i}]", kind, choices, non_negative)
+            if kind == ATTR and len({type(_attr_type(v)) for v in value}) > 1:
+                self.error(vpath, "expected values of one type (all texts or all numbers)")
+            return
+        if op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                self.error(vpath, "expected a list of two values [low, high]")
+                return
+            scalar_kind = NUMBER if kind == ATTR else kind
+            ok = [self.scalar(v, f"{vpath}[{i}]", scalar_kind, choices, non_negative) for i, v in enumerate(value)]
+            if all(ok):
+                low, high = value
+                if kind == DATE:
+                    low, high = parse_date(low), parse_date(high)
+                else:
+                    low, high = to_decimal(low), to_decimal(high)
+                if low > high:
+                    self.error(vpath, "the low end is above the high end")
+            return
+        if op == "within_last_days":
+            if not _is_int(value) or not 0 <= value <= 36500:
+                self.error(vpath, "expected a whole number of days from 0 to 36500")
+            return
+        if kind == ATTR and op in ORDER:
+            self.scalar(value, vpath, NUMBER, choices, non_negative)
+            return
+        if kind == ATTR and op in TEXT_MATCH:
+            self.scalar(value, vpath, TEXT, choices, non_negative)
+            return
+        self.scalar(value, vpath, kind, choices, non_negative)
+        if op in TEXT_MATCH and value == "":
+            self.error(vpath, "expected a non-empty text")
+
+    def scalar(self, value: Any, path: str, kind: str, choices: tuple, non_negative: bool) -> bool:
+        if kind in (TEXT, TAGS):
+            if not isinstance(value, str):
+                self.error(path, "expected a text")
+                return False
+            if len(value) > 255:
+                self.error(path, "expected at most 255 characters")
+                return False
+        elif kind == CHOICE:
+            if value not in choices:
+                self.error(path, f"expected one of {', '.join(choices)}")
+                return False
+        elif kind in (INTEGER, USER):
+            if not _is_int(value):
+                self.error(path, "expected a whole number")
+                return False
+            if (non_negative or kind == USER) and value < 0:
+                self.error(path, "expected a number of at least 0")
+                return False
+            if abs(value) > 10**12:
+                self.error(path, "the number is too large")
+                return False
+        elif kind == NUMBER:
+            if not _is_number(value):
+                self.error(path, "expected a number")
+                return False
+            number = to_decimal(value)
+            if number.as_tuple().exponent < -2 or abs(number) >= Decimal(10**12):
+                self.error(path, "expected a number with at most 2 decimals below 10^12")
+                return False
+            if non_negative and number < 0:
+                self.error(path, "expected a number of at least 0")
+                return False
+        elif kind == DATE:
+            if parse_date(value) is None:
+                self.error(path, "expected a date YYYY-MM-DD")
+                return False
+        elif kind == ATTR:
+            if isinstance(value, bool) or isinstance(value, str):
+                if isinstance(value, str) and len(value) > 255:
+                    self.error(path, "expected at most 255 characters")
+                    return False
+                return True
+            if not _is_number(value) or isinstance(value, str):
+                self.error(path, "expected a text, a number, true or false")
+                return False
+            return self.scalar(value, path, NUMBER, choices, non_negative)
+        return True
+
+    def consent_condition(self, node: dict, path: str) -> None:
+        self.unknown_keys(node, path, {"consent", "state"})
+        purpose = node["consent"]
+        if not isinstance(purpose, str) or not purpose:
+            self.error(_join(path, "consent"), "expected a purpose code")
+        elif self.purposes is not None and purpose not in self.purposes:
+            self.error(_join(path, "consent"), f"unknown purpose {purpose!r}")
+        state = node.get("state")
+        if state not in CONSENT_STATES:
+            self.error(_join(path, "state"), f"expected one of {', '.join(CONSENT_STATES)}")
+
+    def segment_condition(self, node: dict, path: str) -> None:
+        self.unknown_keys(node, path, {"segment"})
+        segment_id = node["segment"]
+        if not _is_int(segment_id) or segment_id <= 0:
+            self.error(_join(path, "segment"), "expected a segment id")
+            return
+        if self.segment_lookup is not None and self.segment_lookup(segment_id) is None:
+            self.error(_join(path, "segment"), f"segment {segment_id} does not exist")
+            return
+        self.segment_refs.append((_join(path, "segment"), segment_id))
+
+
+def _attr_type(value: Any) -> Any:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        return ""
+    return 0
+
+
+def segment_references(rule: Any) -> set[int]:
+    """The ids of the segments a rule refers to (its direct dependencies)."""
+    found: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "segment" in node and _is_int(node["segment"]):
+                found.add(node["segment"])
+            for key in ("all", "any"):
+                if isinstance(node.get(key), list):
+                    for child in node[key]:
+                        walk(child)
+            if "not" in node:
+                walk(node["not"])
+
+    walk(rule)
+    return found
+
+
+def uses_protected_characteristics(rule: Any) -> list[str]:
+    """Fields of the rule that are protected characteristics (age, gender), for review."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            spec = FIELDS.get(node.get("field")) if isinstance(node.get("field"), str) else None
+            if spec is not None and spec.protected and spec.name not in found:
+                found.append(spec.name)
+            for key in ("all", "any"):
+                if isinstance(node.get(key), list):
+                    for child in node[key]:
+                        walk(child)
+            if "not" in node:
+                walk(node["not"])
+
+    walk(rule)
+    return found
+
+
+def validate(
+    rule: Any,
+    *,
+    segment_id: int | None = None,
+    segment_lookup: Callable[[int], Any] | None = None,
+    dependencies: Callable[[int], Iterable[int]] | None = None,
+    segment_name: Callable[[int], str] | None = None,
+    purposes: Iterable[str] | None = None,
+) -> list[RuleError]:
+    """Every problem of a rule, each with its path in the tree; an empty list when it is valid.
+
+    The callables connect validation to stored segments without tying this module to the
+    database: `segment_lookup(id)` is None for a missing segment, `dependencies(id)` lists the
+    segments a stored segment's rule refers to, `segment_name(id)` names it in a cycle message.
+    `segment_id` is the segment being saved, so a rule that reaches it again is refused.
+    """
+    validator = _Validator(segment_lookup, purposes)
+    validator.node(rule, "", 0)
+    if dependencies is not None:
+        for path, ref in validator.segment_refs:
+            cycle = _find_cycle(ref, segment_id, dependencies)
+            if cycle:
+                name = segment_name or (lambda i: f"#{i}")
+                chain = " → ".join(name(i) for i in cycle)
+                validator.error(path, f"cycle through segment membership: {chain}")
+    return validator.errors
+
+
+def _find_cycle(
+    start: int, target: int | None, dependencies: Callable[[int], Iterable[int]]
+) -> list[int] | None:
+    """The chain from the segment being saved back to itself (or any loop reached from start)."""
+    origin = [target] if target is not None else []
+    stack: list[tuple[int, list[int]]] = [(start, [*origin, start])]
+    seen: set[int] = set()
+    while stack:
+        current, chain = stack.pop()
+        if target is not None and current == target:
+            return chain
+        if current in chain[:-1]:
+            return chain[chain.index(current) :]
+        if current in seen:
+            continue
+        seen.add(current)
+        for nxt in dependencies(current):
+            stack.append((nxt, [*chain, nxt]))
+    return None
+
+
+def catalogue() -> dict[str, Any]:
+    """The fields, metrics and operators, as the rule builder needs them."""
+    return {
+        "version": RULE_VERSION,
+        "fields": [
+            {
+                "name": s.name,
+                "label": s.label,
+                "kind": s.kind,
+                "operators": list(s.operators),
+                "choices": list(s.choices),
+                "protected": s.protected,
+            }
+            for s in FIELDS.values()
+        ],
+        "attr_operators": list(OPERATORS_BY_KIND[ATTR]),
+        "metrics": [
+            {
+                "name": m.name,
+                "label": m.label,
+                "kind": m.kind,
+                "source": m.source,
+                "operators": list(m.operators),
+                "filters": list(PURCHASE_FILTERS if m.source == "purchase" else EVENT_FILTERS),
+            }
+            for m in METRICS.values()
+        ],
+        "consent_states": list(CONSENT_STATES),
+        "channels": list(CHANNELS),
+    }
