@@ -3,3 +3,46 @@ from django.apps import AppConfig
 
 class SegmentsConfig(AppConfig):
     name = "segments"
+
+    def ready(self):
+        from customers.registry import (
+            CustomerPanel,
+            customer_panel_register,
+            timeline_source_register,
+        )
+        from privacy.registry import audience_provider_register, personal_data_register
+        from segments import panels
+        from segments.models import Membership, MembershipChange
+
+        personal_data_register(
+            Membership,
+            customer_path="customer",
+            erase="delete",
+            category="Segment membership",
+            purpose="Marketing segmentation",
+            retention="While the customer matches the segment",
+        )
+        personal_data_register(
+            MembershipChange,
+            customer_path="customer",
+            erase="delete",
+            category="Segment membership history",
+            purpose="Marketing segmentation (size and churn over time)",
+            retention="While the segment exists",
+        )
+        audience_provider_register(
+            "segment",
+            label="Segment",
+            customers=panels.segment_audience,
+            choices=panels.segment_choices,
+        )
+        customer_panel_register(
+            CustomerPanel(
+                key="segments",
+                title="Segments",
+                template="segments/_customer_panel.html",
+                context=panels.customer_panel_context,
+                order=40,
+            )
+        )
+        timeline_source_register("segments", panels.customer_timeline)

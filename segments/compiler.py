@@ -97,7 +97,9 @@ class AttrValue(Func):
     def as_postgresql(self, compiler, connection, **extra):
         col, params = compiler.compile(self.source_expressions[0])
         type_sql, value_sql = self._PG[self.json_type]
-        sql = f"CASE WHEN jsonb_typeof({col} -> %s) = {type_sql} THEN {value_sql.format(col=col)} END"
+        sql = (
+            f"CASE WHEN jsonb_typeof({col} -> %s) = {type_sql} THEN {value_sql.format(col=col)} END"
+        )
         return sql, (*params, self.key, *params, self.key)
 
     def as_sqlite(self, compiler, connection, **extra):
@@ -359,7 +361,10 @@ class _Compiler:
         window = node.get("window") or {}
         if "last_days" in window:
             rows = rows.filter(
-                **{f"{at}__gte": self.now - dt.timedelta(days=window["last_days"]), f"{at}__lte": self.now}
+                **{
+                    f"{at}__gte": self.now - dt.timedelta(days=window["last_days"]),
+                    f"{at}__lte": self.now,
+                }
             )
         if window.get("from"):
             rows = rows.filter(**{f"{at}__gte": self.day_start(rules.parse_date(window["from"]))})
@@ -418,9 +423,7 @@ class _Compiler:
 
     def average(self, rows: QuerySet, op: str, value: Any) -> Q:
         """avg op v  <=>  sum op v * count (exact in decimals; no average for no purchases)."""
-        grouped = rows.values("customer_id").annotate(
-            total=Round(Sum("amount"), 2), n=Count("pk")
-        )
+        grouped = rows.values("customer_id").annotate(total=Round(Sum("amount"), 2), n=Count("pk"))
 
         def scaled(v: Any):
             return Round(Cast(F("n"), MONEY) * number(v), 2)

@@ -135,10 +135,20 @@ METRICS: dict[str, MetricSpec] = {
             "purchase_avg", "Average spend", NUMBER, "purchase", _AMOUNT_OPS + EMPTINESS, None
         ),
         MetricSpec(
-            "days_since_last_purchase", "Days since last purchase", INTEGER, "purchase", _DAYS_OPS, None
+            "days_since_last_purchase",
+            "Days since last purchase",
+            INTEGER,
+            "purchase",
+            _DAYS_OPS,
+            None,
         ),
         MetricSpec(
-            "days_since_first_purchase", "Days since first purchase", INTEGER, "purchase", _DAYS_OPS, None
+            "days_since_first_purchase",
+            "Days since first purchase",
+            INTEGER,
+            "purchase",
+            _DAYS_OPS,
+            None,
         ),
         MetricSpec("event_count", "Number of events", INTEGER, "event", _COUNT_OPS, 0),
     )
@@ -306,7 +316,8 @@ class _Validator:
         spec = METRICS.get(name) if isinstance(name, str) else None
         if spec is None:
             self.error(
-                _join(path, "metric"), f"unknown metric {name!r}; expected one of {', '.join(METRICS)}"
+                _join(path, "metric"),
+                f"unknown metric {name!r}; expected one of {', '.join(METRICS)}",
             )
             return
         if "window" in node:
@@ -321,13 +332,17 @@ class _Validator:
 
     def window(self, window: Any, path: str) -> None:
         if not isinstance(window, dict):
-            self.error(path, 'expected {"last_days": N} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}')
+            self.error(
+                path, 'expected {"last_days": N} or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}'
+            )
             return
         if "last_days" in window:
             self.unknown_keys(window, path, {"last_days"})
             days = window["last_days"]
             if not _is_int(days) or not 1 <= days <= 36500:
-                self.error(_join(path, "last_days"), "expected a whole number of days from 1 to 36500")
+                self.error(
+                    _join(path, "last_days"), "expected a whole number of days from 1 to 36500"
+                )
             return
         self.unknown_keys(window, path, {"from", "to"})
         if not window:
@@ -347,7 +362,9 @@ class _Validator:
             return
         for key, value in filters.items():
             if key not in allowed:
-                self.error(_join(path, key), f"unknown filter; expected one of {', '.join(allowed)}")
+                self.error(
+                    _join(path, key), f"unknown filter; expected one of {', '.join(allowed)}"
+                )
                 continue
             values = value if isinstance(value, list) else [value]
             if not values or len(values) > MAX_LIST:
@@ -396,7 +413,10 @@ class _Validator:
                 self.error(vpath, "expected a list of two values [low, high]")
                 return
             scalar_kind = NUMBER if kind == ATTR else kind
-            ok = [self.scalar(v, f"{vpath}[{i}]", scalar_kind, choices, non_negative) for i, v in enumerate(value)]
+            ok = [
+                self.scalar(v, f"{vpath}[{i}]", scalar_kind, choices, non_negative)
+                for i, v in enumerate(value)
+            ]
             if all(ok):
                 low, high = value
                 if kind == DATE:

@@ -1,0 +1,514 @@
+"""Every write on segments: create, edit, refresh (set-based), static members, deletion."""
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import EmptyResultSet, ValidationError
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.text import slugify
+
+from customers.models import Customer
+from privacy.models import Purpose
+from segments.compiler import compile_rule
+from segments.models import Membership, MembershipChange, RefreshRun, Segment
+from segments.rules import RULE_VERSION, RuleError, RuleInvalid, segment_references, validate
+
+BATCH = 5000
+
+
+def segment_rule_errors(*, rule: Any, segment: Segment | None = None) -> list[RuleError]:
+    """Validate a rule against the stored segments and purposes (existence and cycles)."""
+    names: dict[int, str] = {}
+
+    def lookup(segment_id: int) -> Segment | None:
+        found = Segment.objects.filter(pk=segment_id).only("pk", "name").first()
+        if found is not None:
+            names[found.pk] = found.name
+        return found
+
+    def dependencies(segment_id: int) -> Iterable[int]:
+        if segment is not None and segment_id == segment.pk:
+            return segment_references(rule)
+        stored = Segment.objects.filter(pk=segment_id).values_list("rule", flat=True).first()
+        return segment_references(stored or {})
+
+    def name(segment_id: int) -> str:
+        if segment is not None and segment_id == segment.pk:
+            return f"{segment.name} (#{segment.pk})"
+        if segment_id not in names:
+            names[segment_id] = (
+                Segment.objects.filter(pk=segment_id).values_list("name", flat=True).first() or "?"
+            )
+        return f"{names[segment_id]} (#{segment_id})"
+
+    return validate(
+        rule,
+        segment_id=segment.pk if segment is not None else None,
+        segment_lookup=lookup,
+        dependencies=dependencies,
+        segment_name=name,
+        purposes=Purpose.objects.values_list("code", flat=True),
+    )
+
+
+def _check(*, kind: str, rule: Any, segment: Segment | None) -> None:
+    if kind == Segment.Kind.STATIC:
+        if rule not in (None, {}, ""):
+            raise RuleInvalid([RuleError("rule", "a static segment has no rule")])
+        return
+    errors = segment_rule_errors(rule=rule, segment=segment)
+    if errors:
+        raise RuleInvalid(errors)
+
+
+def _unique_slug(name: str, exclude_pk: int | None = None) -> str:
+    base = slugify(name)[:180] or "segment"
+    slug, n = base, 2
+    while Segment.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def segment_create(
+    *,
+    name: str,
+    owner: AbstractBaseUser | None,
+    kind: str = Segment.Kind.RULE,
+    rule: Any = None,
+    description: str = "",
+    slug: str = "",
+    refresh_interval: dt.timedelta | None = None,
+    min_size_warning: int = 100,
+) -> Segment:
+    """Create a rule or static segment; a rule is validated (paths, cycles) before it is stored."""
+    if not name.strip():
+        raise ValidationError({"name": "required"})
+    if kind not in Segment.Kind.values:
+        raise ValidationError({"kind": f"expected one of {', '.join(Segment.Kind.values)}"})
+    rule = {} if kind == Segment.Kind.STATIC else rule
+    _check(kind=kind, rule=rule, segment=None)
+    if slug and Segment.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": "a segment with this slug exists"})
+    interval = refresh_interval if kind == Segment.Kind.RULE else None
+    return Segment.objects.create(
+        name=name.strip(),
+        slug=slug or _unique_slug(name),
+        description=description,
+        kind=kind,
+        rule=rule,
+        rule_version=RULE_VERSION,
+        refresh_interval=interval,
+        next_refresh_at=timezone.now() if interval else None,
+        min_size_warning=min_size_warning,
+        owner=owner if owner is not None and owner.is_authenticated else None,
+    )
+
+
+_EDITABLE = ("name", "slug", "description", "rule", "refresh_interval", "min_size_warning", "owner")
+
+
+def segment_update(*, segment: Segment, **changes: Any) -> Segment:
+    """Change a segment's settings or rule; the membership changes at the next refresh."""
+    unknown = set(changes) - set(_EDITABLE)
+    if unknown:
+        raise ValidationError({key: "cannot be changed" for key in unknown})
+    if "rule" in changes:
+        _check(kind=segment.kind, rule=changes["rule"], segment=segment)
+    if "name" in changes and not str(changes["name"]).strip():
+        raise ValidationError({"name": "required"})
+    if (
+        changes.get("slug")
+        and Segment.objects.filter(slug=changes["slug"]).exclude(pk=segment.pk).exists()
+    ):
+        raise ValidationError({"slug": "a segment with this slug exists"})
+    if segment.kind == Segment.Kind.STATIC:
+        changes.pop("refresh_interval", None)
+    for key, value in changes.items():
+        setattr(segment, key, value)
+    fields = list(changes)
+    if "rule" in changes:
+        segment.rule_version = RULE_VERSION
+        fields.append("rule_version")
+    if "refresh_interval" in changes:
+        segment.next_refresh_at = (
+            (segment.last_refreshed_at or timezone.now()) + segment.refresh_interval
+            if segment.refresh_interval
+            else None
+        )
+        fields.append("next_refresh_at")
+    segment.save(update_fields=[*fields, "updated_at"])
+    return segment
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment, unless another segment's rule refers to it."""
+    users = [
+        other
+        for other in Segment.objects.filter(kind=Segment.Kind.RULE).exclude(pk=segment.pk)
+        if segment.pk in segment_references(other.rule)
+    ]
+    if users:
+        names = ", ".join(f"{s.name} (#{s.pk})" for s in users)
+        raise ValidationError({"segment": f"used by the rule of {names}"})
+    segment.delete()
+
+
+# Refresh ------------------------------------------------------------------------------------
+
+
+def _rule_sql(segment: Segment, now: dt.datetime) -> tuple[str, list]:
+    """The compiled rule as `SELECT id FROM customers WHERE ...` and its parameters."""
+    queryset = compile_rule(segment.rule, now=now).values("id")
+    try:
+        sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    except EmptyResultSet:
+        table = connection.ops.quote_name(Customer._meta.db_table)
+        return f"SELECT id FROM {table} WHERE 1 = 0", []
+    return sql, list(params)
+
+
+def _tables() -> tuple[str, str]:
+    q = connection.ops.quote_name
+    return q(Membership._meta.db_table), q(MembershipChange._meta.db_table)
+
+
+def _diff_postgresql(
+    segment_id: int, run_id: int, at: Any, sql: str, params: list
+) -> tuple[int, int, int]:
+    """One statement: the rule is evaluated once, leavers deleted, joiners inserted, both logged."""
+    m, c = _tables()
+    statement = f"""
+        WITH wanted AS MATERIALIZED ({sql}),
+        gone AS (
+            DELETE FROM {m} AS old WHERE old.segment_id = %s
+            AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.id = old.customer_id)
+            RETURNING old.customer_id
+        ),
+        came AS (
+            INSERT INTO {m} (segment_id, customer_id, since)
+            SELECT %s, w.id, %s FROM wanted w
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {m} cur WHERE cur.segment_id = %s AND cur.customer_id = w.id
+            )
+            RETURNING customer_id
+        ),
+        logged AS (
+            INSERT INTO {c} (segment_id, customer_id, run_id, change, at)
+            SELECT %s, customer_id, %s, 'joined', %s FROM came
+            UNION ALL
+            SELECT %s, customer_id, %s, 'left', %s FROM gone
+            RETURNING change
+        )
+        SELECT (SELECT count(*) FROM wanted),
+               count(*) FILTER (WHERE change = 'joined'),
+               count(*) FILTER (WHERE change = 'left')
+        FROM logged
+    """
+    args = [
+        *params,
+        segment_id,
+        segment_id,
+        at,
+        segment_id,
+        segment_id,
+        run_id,
+        at,
+        segment_id,
+        run_id,
+        at,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, args)
+        size, joined, left = cursor.fetchone()
+    return size, joined, left
+
+
+def _diff_generic(
+    segment_id: int, run_id: int, at: Any, sql: str, params: list
+) -> tuple[int, int, int]:
+    """The same diff in portable SQL (SQLite): log leavers, delete them, log joiners, insert them."""
+    m, c = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
+            f"SELECT %s, old.customer_id, %s, 'left', %s FROM {m} old "
+            f"WHERE old.segment_id = %s AND old.customer_id NOT IN ({sql})",
+            [segment_id, run_id, at, segment_id, *params],
+        )
+        left = cursor.rowcount
+        cursor.execute(
+            f"DELETE FROM {m} WHERE segment_id = %s AND customer_id IN "
+            f"(SELECT customer_id FROM {c} WHERE run_id = %s AND change = 'left')",
+            [segment_id, run_id],
+        )
+        cursor.execute(
+            f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
+            f"SELECT %s, w.id, %s, 'joined', %s FROM ({sql}) w "
+            f"WHERE w.id NOT IN (SELECT customer_id FROM {m} WHERE segment_id = %s)",
+            [segment_id, run_id, at, *params, segment_id],
+        )
+        joined = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {m} (segment_id, customer_id, since) "
+            f"SELECT %s, customer_id, %s FROM {c} WHERE run_id = %s AND change = 'joined'",
+            [segment_id, at, run_id],
+        )
+        cursor.execute(f"SELECT count(*) FROM {m} WHERE segment_id = %s", [segment_id])
+        size = cursor.fetchone()[0]
+    return size, joined, left
+
+
+def segment_refresh(
+    *,
+    segment: Segment,
+    trigger: str = RefreshRun.Trigger.MANUAL,
+    run: RefreshRun | None = None,
+    now: dt.datetime | None = None,
+) -> RefreshRun:
+    """Recompute membership set-based in one transaction and record who joined and who left.
+
+    The segment row is locked for the whole diff, so the same segment never refreshes twice at
+    once: a second refresh waits and then diffs against the first one's result.
+    """
+    if run is None:
+        run = RefreshRun.objects.create(segment=segment, trigger=trigger)
+    RefreshRun.objects.filter(pk=run.pk).update(status=RefreshRun.Status.RUNNING)
+    try:
+        with transaction.atomic():
+            locked = Segment.objects.select_for_update().get(pk=segment.pk)
+            started = timezone.now()
+            if locked.kind == Segment.Kind.STATIC:
+                size, joined, left = locked.memberships.count(), 0, 0
+            else:
+                sql, params = _rule_sql(locked, now or started)
+                at = connection.ops.adapt_datetimefield_value(started)
+                diff = _diff_postgresql if connection.vendor == "postgresql" else _diff_generic
+                size, joined, left = diff(locked.pk, run.pk, at, sql, params)
+            finished = timezone.now()
+            run.status = RefreshRun.Status.DONE
+            run.started_at, run.finished_at, run.duration = started, finished, finished - started
+            run.size, run.joined, run.left = size, joined, left
+            run.save(
+                update_fields=[
+                    "status",
+                    "started_at",
+                    "finished_at",
+                    "duration",
+                    "size",
+                    "joined",
+                    "left",
+                ]
+            )
+            locked.last_refreshed_at = finished
+            locked.last_refresh_duration = finished - started
+            locked.member_count = size
+            locked.next_refresh_at = (
+                finished + locked.refresh_interval if locked.refresh_interval else None
+            )
+            locked.save(
+                update_fields=[
+                    "last_refreshed_at",
+                    "last_refresh_duration",
+                    "member_count",
+                    "next_refresh_at",
+                ]
+            )
+    except Exception as exc:
+        RefreshRun.objects.filter(pk=run.pk).update(
+            status=RefreshRun.Status.FAILED, finished_at=timezone.now(), message=str(exc)[:2000]
+        )
+        raise
+    segment.refresh_from_db()
+    return run
+
+
+def segments_in_dependency_order(segments: Iterable[Segment]) -> list[Segment]:
+    """Segments ordered so that a segment comes after those its rule refers to."""
+    pending = {s.pk: s for s in segments}
+    ordered: list[Segment] = []
+    visiting: set[int] = set()
+    done: set[int] = set()
+
+    def visit(segment: Segment) -> None:
+        if segment.pk in done or segment.pk in visiting:
+            return
+        visiting.add(segment.pk)
+        for ref in sorted(segment_references(segment.rule)):
+            if ref in pending:
+                visit(pending[ref])
+        visiting.discard(segment.pk)
+        done.add(segment.pk)
+        ordered.append(segment)
+
+    for segment in sorted(pending.values(), key=lambda s: s.pk):
+        visit(segment)
+    return ordered
+
+
+def segment_refresh_many(
+    *, segments: Iterable[Segment], trigger: str = RefreshRun.Trigger.MANUAL
+) -> list[RefreshRun]:
+    """Refresh several segments, dependencies first."""
+    return [
+        segment_refresh(segment=s, trigger=trigger) for s in segments_in_dependency_order(segments)
+    ]
+
+
+def segments_refresh_due(*, now: dt.datetime | None = None) -> list[RefreshRun]:
+    """Refresh every rule segment whose interval has passed, in dependency order."""
+    due = Segment.objects.filter(kind=Segment.Kind.RULE, next_refresh_at__lte=now or timezone.now())
+    return segment_refresh_many(segments=list(due), trigger=RefreshRun.Trigger.SCHEDULE)
+
+
+def segment_refresh_queue(
+    *, segment: Segment, trigger: str = RefreshRun.Trigger.MANUAL
+) -> RefreshRun:
+    """Queue a refresh on a worker once the transaction commits; the run reports its state."""
+    from segments.tasks import segment_refresh_task
+
+    run = RefreshRun.objects.create(segment=segment, trigger=trigger, task_id=str(uuid.uuid4()))
+    transaction.on_commit(
+        lambda: segment_refresh_task.apply_async(
+            args=[segment.pk], kwargs={"trigger": trigger, "run_id": run.pk}, task_id=run.task_id
+        )
+    )
+    return run
+
+
+# Static segments ----------------------------------------------------------------------------
+
+
+def _require_static(segment: Segment) -> None:
+    if segment.kind != Segment.Kind.STATIC:
+        raise ValidationError({"segment": "members are added by hand only to static segments"})
+
+
+def _change_members(*, segment: Segment, customer_ids: list[int], change: str) -> RefreshRun:
+    _require_static(segment)
+    run = RefreshRun.objects.create(
+        segment=segment, trigger=RefreshRun.Trigger.MEMBERS, status=RefreshRun.Status.RUNNING
+    )
+    started = timezone.now()
+    with transaction.atomic():
+        Segment.objects.select_for_update().get(pk=segment.pk)
+        count = 0
+        for i in range(0, len(customer_ids), BATCH):
+            batch = customer_ids[i : i + BATCH]
+            current = set(
+                Membership.objects.filter(segment=segment, customer_id__in=batch).values_list(
+                    "customer_id", flat=True
+                )
+            )
+            if change == MembershipChange.Change.JOINED:
+                existing = set(Customer.objects.filter(pk__in=batch).values_list("pk", flat=True))
+                targets = sorted(existing - current)
+                Membership.objects.bulk_create(
+                    [Membership(segment=segment, customer_id=c, since=started) for c in targets]
+                )
+            else:
+                targets = sorted(current)
+                Membership.objects.filter(segment=segment, customer_id__in=targets).delete()
+            MembershipChange.objects.bulk_create(
+                [
+                    MembershipChange(
+                        segment=segment, customer_id=c, run=run, change=change, at=started
+                    )
+                    for c in targets
+                ]
+            )
+            count += len(targets)
+        size = segment.memberships.count()
+        finished = timezone.now()
+        RefreshRun.objects.filter(pk=run.pk).update(
+            status=RefreshRun.Status.DONE,
+            started_at=started,
+            finished_at=finished,
+            duration=finished - started,
+            size=size,
+            joined=count if change == MembershipChange.Change.JOINED else 0,
+            left=count if change == MembershipChange.Change.LEFT else 0,
+        )
+        Segment.objects.filter(pk=segment.pk).update(
+            member_count=size, last_refreshed_at=finished, last_refresh_duration=finished - started
+        )
+    segment.refresh_from_db()
+    run.refresh_from_db()
+    return run
+
+
+def _ids(customers: Iterable[int] | QuerySet) -> list[int]:
+    if isinstance(customers, QuerySet):
+        return list(customers.order_by().values_list("pk", flat=True))
+    return sorted({int(c) for c in customers})
+
+
+def segment_add_members(*, segment: Segment, customers: Iterable[int] | QuerySet) -> RefreshRun:
+    """Add customers (ids or a queryset, e.g. a list page selection) to a static segment."""
+    return _change_members(segment=segment, customer_ids=_ids(customers), change="joined")
+
+
+def segment_remove_members(*, segment: Segment, customers: Iterable[int] | QuerySet) -> RefreshRun:
+    """Remove customers from a static segment."""
+    return _change_members(segment=segment, customer_ids=_ids(customers), change="left")
+
+
+@dataclass
+class CsvMembersReport:
+    """What a CSV of emails or external ids matched, and the lines that matched no one."""
+
+    run: RefreshRun | None = None
+    matched: int = 0
+    unmatched: list[tuple[int, str]] = field(default_factory=list)
+
+
+def segment_members_from_csv(
+    *, segment: Segment, content: bytes | str, remove: bool = False
+) -> CsvMembersReport:
+    """Add (or remove) the customers a CSV names by email or external id, one per line.
+
+    The first column of each line is used; a header `email` or `external_id` is skipped.
+    """
+    _require_static(segment)
+    text = content.decode("utf-8-sig", errors="replace") if isinstance(content, bytes) else content
+    wanted: list[tuple[int, str]] = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        value = row[0].strip() if row else ""
+        if not value or (number == 1 and value.lower() in ("email", "external_id", "id")):
+            continue
+        wanted.append((number, value))
+    report = CsvMembersReport()
+    found: dict[str, int] = {}
+    values = [v for _, v in wanted]
+    for i in range(0, len(values), BATCH):
+        batch = values[i : i + BATCH]
+        lowered = [v.lower() for v in batch]
+        for pk, email, external_id in (
+            Customer.objects.annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=lowered)
+            .values_list("pk", "email_lower", "external_id")
+        ):
+            found[email] = pk
+        for pk, external_id in Customer.objects.filter(external_id__in=batch).values_list(
+            "pk", "external_id"
+        ):
+            found.setdefault(external_id, pk)
+    ids: set[int] = set()
+    for number, value in wanted:
+        pk = found.get(value.lower()) or found.get(value)
+        if pk is None:
+            report.unmatched.append((number, value))
+        else:
+            ids.add(pk)
+    report.matched = len(ids)
+    change = segment_remove_members if remove else segment_add_members
+    report.run = change(segment=segment, customers=ids)
+    return report
