@@ -188,6 +188,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 REST_FRAMEWORK = {
@@ -222,6 +223,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AccountKindEnum": "customers.models.Account.Kind",
+        "NoteKindEnum": "customers.models.Note.Kind",
+    },
 }
 
 LOGGING = {
@@ -236,3 +241,14 @@ LOGGING = {
 CRM_SALES_SEE_ALL = env.bool("CRM_SALES_SEE_ALL", default=False)
 # Rows per database batch in imports and other bulk jobs.
 CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=5000)
+
+# Privacy. Suppression hashes are salted with PRIVACY_HASH_SALT (derived from SECRET_KEY when
+# unset; set it explicitly in production so rotating SECRET_KEY keeps the suppression list valid).
+PRIVACY_HASH_SALT = env.str("PRIVACY_HASH_SALT", default="") or f"privacy-salt:{SECRET_KEY}"
+PRIVACY_EXPORT_LINK_MAX_AGE = env.int("PRIVACY_EXPORT_LINK_MAX_AGE", default=7 * 24 * 3600)
+PRIVACY_PREFERENCE_LINK_MAX_AGE = env.int("PRIVACY_PREFERENCE_LINK_MAX_AGE", default=90 * 24 * 3600)
+PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int("PRIVACY_CONFIRMATION_LINK_MAX_AGE", default=7 * 24 * 3600)
+# Anonymise customers with no purchase, event or consent activity in this many years (0: off).
+PRIVACY_RETENTION_YEARS = env.int("PRIVACY_RETENTION_YEARS", default=3)
+# Erasures are also appended here (JSON lines, ids and hashes only) so they survive a restore.
+PRIVACY_ERASURE_LOG_PATH = env.str("PRIVACY_ERASURE_LOG_PATH", default=str(MEDIA_ROOT / "privacy" / "erasures.jsonl"))

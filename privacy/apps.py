@@ -1,5 +1,28 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class PrivacyConfig(AppConfig):
     name = "privacy"
+    verbose_name = "Privacy"
+
+    def ready(self) -> None:
+        from privacy.registrations import customer_hooks_register, personal_data_register_builtin
+
+        personal_data_register_builtin()
+        customer_hooks_register()
+        checks.register(personal_data_check)
+
+
+def personal_data_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Warn at start-up about a model linked to customers that the personal-data registry misses."""
+    from privacy.registry import personal_data_unregistered
+
+    return [
+        checks.Warning(
+            f"{label} has a foreign key path to Customer but is not in the personal-data registry.",
+            hint="Call privacy.registry.personal_data_register() from its AppConfig.ready().",
+            id="privacy.W001",
+        )
+        for label in personal_data_unregistered()
+    ]

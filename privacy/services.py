@@ -1,15 +1,34 @@
 """Consent: every grant or withdrawal is appended to the ledger and the current state follows."""
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from customers.models import Customer
-from privacy.models import ConsentRecord, ConsentState, ConsentStatus, ConsentWording, Purpose
+from privacy.audit import audit_record
+from privacy.links import confirmation_url
+from privacy.models import (
+    BulkConsentJob,
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    ConsentStatus,
+    ConsentWording,
+    PendingConsent,
+    Purpose,
+    Suppression,
+)
+from privacy.suppression import suppression_add, suppression_lift
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,14 @@ def consent_record(
             current.changed_at = recorded_at
             current.record = record
             current.save(update_fields=["state", "changed_at", "record"])
+        if actor is not None and actor.is_authenticated:
+            audit_record(
+                actor=actor,
+                action="consent",
+                object_kind="customer",
+                object_id=customer.pk,
+                details={"purpose": purpose, "state": state, "record": record.pk},
+            )
     return record
 
 
@@ -131,9 +158,9 @@ def consent_states_rebuild(*, customer_ids: Iterable[int] | None = None) -> None
         states.delete()
         batch: list[ConsentState] = []
         last_key = None
-        for rec in newest.values_list("id", "customer_id", "purpose_id", "state", "recorded_at").iterator(
-            chunk_size=20000
-        ):
+        for rec in newest.values_list(
+            "id", "customer_id", "purpose_id", "state", "recorded_at"
+        ).iterator(chunk_size=20000):
             key = (rec[1], rec[2])
             if key == last_key:
                 continue
@@ -156,4 +183,256 @@ def consent_states_rebuild(*, customer_ids: Iterable[int] | None = None) -> None
 def consent_state_for(*, customer: Customer) -> dict[str, str]:
     """The current state per purpose for one customer ("unknown" where nothing was recorded)."""
     states = dict(customer.consent_states.values_list("purpose_id", "state"))
-    return {code: states.get(code, "unknown") for code in Purpose.objects.values_list("code", flat=True)}
+    return {
+        code: states.get(code, "unknown") for code in Purpose.objects.values_list("code", flat=True)
+    }
+
+
+def _actor_or_none(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def consent_confirmation_request(
+    *,
+    customer: Customer,
+    source: str,
+    purpose: str = Purpose.EMAIL_MARKETING,
+    wording: ConsentWording | None = None,
+    ip_address: str | None = None,
+    site_url: str = "",
+) -> PendingConsent:
+    """Start a double opt-in: store a pending grant and email a signed confirmation link.
+
+    Nothing is granted until the link is followed (consent_confirm).
+    """
+    if not customer.email:
+        raise ValueError("email: the customer has no email address to confirm")
+    with transaction.atomic():
+        pending = PendingConsent.objects.create(
+            customer=customer,
+            purpose_id=purpose,
+            source=source,
+            wording=wording,
+            ip_address=ip_address,
+            requested_at=timezone.now(),
+        )
+        link = f"{site_url.rstrip('/')}{confirmation_url(pending_id=pending.pk)}"
+        body = render_to_string(
+            "privacy/email/confirm_consent.txt",
+            {"customer": customer, "purpose": pending.purpose, "link": link},
+        )
+        email = customer.email
+        transaction.on_commit(
+            lambda: send_mail("Please confirm your subscription", body, None, [email])
+        )
+    return pending
+
+
+def consent_confirm(*, pending: PendingConsent, ip_address: str | None = None) -> ConsentRecord:
+    """Confirm a pending grant: now it is granted, in the ledger. Following the link twice is harmless."""
+    with transaction.atomic():
+        pending = (
+            PendingConsent.objects.select_for_update().select_related("customer").get(pk=pending.pk)
+        )
+        if pending.record_id is not None:
+            return pending.record
+        record = consent_grant(
+            customer=pending.customer,
+            purpose=pending.purpose_id,
+            source=pending.source,
+            wording=pending.wording,
+            ip_address=ip_address or pending.ip_address,
+            evidence=f"Double opt-in {pending.pk} confirmed by emailed link",
+        )
+        pending.confirmed_at = record.recorded_at
+        pending.record = record
+        pending.save(update_fields=["confirmed_at", "record"])
+        # The person proved they hold the address and asked afresh: it may be contacted again.
+        suppression_lift(email=pending.customer.email)
+    return record
+
+
+def consent_preferences_update(
+    *, customer: Customer, states: dict[str, str], ip_address: str | None = None
+) -> list[ConsentRecord]:
+    """Apply the choices a customer made in the preference centre: one ledger record per change."""
+    current = consent_state_for(customer=customer)
+    records = []
+    with transaction.atomic():
+        for purpose, state in states.items():
+            if purpose not in current:
+                raise ValueError(f"{purpose}: unknown purpose")
+            if state not in ConsentStatus.values:
+                raise ValueError(f"{purpose}: expected granted or withdrawn, got {state!r}")
+            if current[purpose] == state:
+                continue
+            records.append(
+                consent_record(
+                    customer=customer,
+                    purpose=purpose,
+                    state=state,
+                    source=ConsentSource.PREFERENCE_CENTRE,
+                    ip_address=ip_address,
+                    evidence="Changed in the preference centre (signed link)",
+                )
+            )
+            if state == ConsentStatus.GRANTED and purpose == Purpose.EMAIL_MARKETING:
+                suppression_lift(email=customer.email)
+            if state == ConsentStatus.GRANTED and purpose == Purpose.SMS_MARKETING:
+                suppression_lift(phone=customer.phone)
+    return records
+
+
+def consent_unsubscribe_all(
+    *,
+    customer: Customer,
+    source: str = ConsentSource.PREFERENCE_CENTRE,
+    ip_address: str | None = None,
+) -> int:
+    """Withdraw every purpose and suppress the addresses, so no import can re-target them."""
+    current = consent_state_for(customer=customer)
+    with transaction.atomic():
+        changed = 0
+        for purpose, state in current.items():
+            if state != ConsentStatus.WITHDRAWN:
+                consent_withdraw(
+                    customer=customer,
+                    purpose=purpose,
+                    source=source,
+                    ip_address=ip_address,
+                    evidence="Unsubscribed from everything",
+                )
+                changed += 1
+        suppression_add(
+            reason=Suppression.Reason.UNSUBSCRIBE, email=customer.email, phone=customer.phone
+        )
+    return changed
+
+
+def consent_gpc_honour(
+    *, customer: Customer, ip_address: str | None = None
+) -> ConsentRecord | None:
+    """A Global Privacy Control signal (Sec-GPC: 1) is an opt-out of sale and sharing (CCPA)."""
+    state = (
+        customer.consent_states.filter(purpose_id=Purpose.DATA_SALE)
+        .values_list("state", flat=True)
+        .first()
+    )
+    if state == ConsentStatus.WITHDRAWN:
+        return None
+    return consent_withdraw(
+        customer=customer,
+        purpose=Purpose.DATA_SALE,
+        source=ConsentSource.GPC,
+        ip_address=ip_address,
+        evidence="Sec-GPC: 1 header on a public page",
+    )
+
+
+def _identifiers_parse(text: str) -> list[str]:
+    """Emails or external ids from a CSV: the first column of each row, header row skipped."""
+    values = []
+    for i, row in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff")))):
+        if not row or not row[0].strip():
+            continue
+        value = row[0].strip()
+        if i == 0 and value.lower() in {"email", "external_id", "id", "customer"}:
+            continue
+        values.append(value)
+    return values
+
+
+def consent_bulk_job_create(
+    *,
+    purpose: str,
+    state: str,
+    evidence: str,
+    actor: AbstractBaseUser | None,
+    csv_text: str = "",
+    audience: str = "",
+    audience_id: int | None = None,
+) -> BulkConsentJob:
+    """Queue a grant or withdrawal for every customer in a CSV or an audience (e.g. a segment)."""
+    from privacy.registry import audience_providers
+    from privacy.tasks import consent_bulk_job_run_task
+
+    if not Purpose.objects.filter(code=purpose).exists():
+        raise ValueError(f"purpose: unknown purpose {purpose!r}")
+    if state not in ConsentStatus.values:
+        raise ValueError(f"state: expected one of {', '.join(ConsentStatus.values)}")
+    if not evidence.strip():
+        raise ValueError("evidence: say where this change comes from")
+    identifiers = _identifiers_parse(csv_text) if csv_text else []
+    if audience:
+        if audience not in audience_providers():
+            raise ValueError(f"audience: unknown audience {audience!r}")
+        if audience_id is None:
+            raise ValueError("audience_id: choose which one")
+    elif not identifiers:
+        raise ValueError("file: the CSV holds no emails or external ids")
+    with transaction.atomic():
+        job = BulkConsentJob.objects.create(
+            purpose_id=purpose,
+            state=state,
+            evidence=evidence.strip()[:300],
+            identifiers="\n".join(identifiers),
+            audience=audience,
+            audience_id=audience_id,
+            created_by=_actor_or_none(actor),
+        )
+        transaction.on_commit(lambda: consent_bulk_job_run_task.delay(job.pk))
+    return job
+
+
+def consent_bulk_job_run(*, job: BulkConsentJob) -> BulkConsentJob:
+    """Apply a bulk job set-based; the identifiers (personal data) are dropped once done."""
+    from privacy.registry import audience_providers
+
+    BulkConsentJob.objects.filter(pk=job.pk).update(status=BulkConsentJob.Status.RUNNING)
+    if job.audience:
+        provider = audience_providers().get(job.audience)
+        ids = set(provider.customers(job.audience_id)) if provider else set()
+        unmatched = 0
+    else:
+        wanted = [v for v in job.identifiers.splitlines() if v]
+        emails = {v.lower() for v in wanted if "@" in v}
+        external = {v for v in wanted if "@" not in v}
+        found = (
+            Customer.objects.annotate(email_lower=Lower("email"))
+            .filter(Q(email_lower__in=emails) | Q(external_id__in=external))
+            .values_list("id", "email_lower", "external_id")
+        )
+        ids, seen = set(), set()
+        for customer_id, email_lower, external_id in found:
+            ids.add(customer_id)
+            seen.update({email_lower, external_id})
+        unmatched = len({v.lower() if "@" in v else v for v in wanted} - seen)
+    changes = [
+        ConsentChange(customer_id=i, purpose=job.purpose_id, state=job.state) for i in sorted(ids)
+    ]
+    with transaction.atomic():
+        written = consent_record_many(
+            changes=changes, source=ConsentSource.BULK, actor=job.created_by, evidence=job.evidence
+        )
+        audit_record(
+            actor=job.created_by,
+            action="consent",
+            object_kind="bulk_consent_job",
+            object_id=job.pk,
+            details={"purpose": job.purpose_id, "state": job.state, "customers": written},
+        )
+        job.matched, job.unmatched, job.changed = len(ids), unmatched, written
+        job.status = BulkConsentJob.Status.DONE
+        job.identifiers = ""
+        job.finished_at = timezone.now()
+        job.save(
+            update_fields=[
+                "matched",
+                "unmatched",
+                "changed",
+                "status",
+                "identifiers",
+                "finished_at",
+            ]
+        )
+    return job

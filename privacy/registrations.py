@@ -1,0 +1,221 @@
+"""What privacy registers at start-up: the personal data of customers and of privacy itself, and
+the consent panel, timeline and audit hooks on customer pages."""
+
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Concat
+
+
+def _exports_delete(rows) -> None:
+    for export in rows:
+        if export.file:
+            export.file.delete(save=False)
+    rows.delete()
+
+
+def _consent_ledger_delete(rows) -> None:
+    from django.db import models
+
+    from privacy.models import ConsentState, PendingConsent
+
+    ids = list(rows.values_list("pk", flat=True))
+    models.QuerySet.delete(ConsentState.objects.filter(record_id__in=ids))
+    PendingConsent.objects.filter(record_id__in=ids).delete()
+    # The ledger refuses deletes from the application; erasure is the exception the law makes.
+    models.QuerySet.delete(rows)
+
+
+def personal_data_register_builtin() -> None:
+    from customers.models import Account, Customer, Event, Note, Purchase
+    from privacy.models import (
+        ConsentRecord,
+        ConsentState,
+        DataExport,
+        DataSubjectRequest,
+        PendingConsent,
+    )
+    from privacy.registry import personal_data_register
+
+    personal_data_register(
+        Customer,
+        customer_path="",
+        erase="anonymise",
+        anonymise={
+            "external_id": None,
+            "first_name": "",
+            "last_name": "",
+            "email": None,
+            "phone": "",
+            "birth_date": None,
+            "gender": "",
+            "region": "",
+            "city": "",
+            "postal_code": "",
+            "language": "",
+            "income_band": "",
+            "attributes": {},
+            "source": "erased",
+        },
+        category="Identity and contact details",
+        purpose="Customer relationship, sales, marketing (with consent)",
+        retention="Anonymised after an erasure or when inactive for the retention period",
+        description="Name, email, phone, birth date, gender, location, language, income band, custom fields.",
+    )
+    personal_data_register(
+        Customer.tags.through,
+        customer_path="customer",
+        erase="delete",
+        category="Interests and tags",
+        purpose="Segmentation and personalisation",
+        retention="Deleted with the customer's erasure",
+    )
+    personal_data_register(
+        Purchase,
+        customer_path="customer",
+        export_fields=[
+            "id",
+            "external_id",
+            "purchased_at",
+            "amount",
+            "currency",
+            "quantity",
+            "channel",
+            "product_id",
+            "category",
+            "promotion_code",
+            "created_at",
+        ],
+        erase="anonymise",
+        anonymise={
+            "external_id": None,
+            "promotion_code": "",
+            "dedup_key": Concat(Value("erased:"), Cast(F("pk"), output_field=CharField())),
+        },
+        category="Purchases",
+        purpose="Order history, lifetime value, revenue statistics",
+        retention="Kept anonymised for revenue statistics (amount, date, product, channel)",
+    )
+    personal_data_register(
+        Event,
+        erase="delete",
+        category="Behaviour (page views, email opens and clicks)",
+        purpose="Behavioural segmentation and campaign attribution",
+        retention="Deleted with the customer's erasure or by the retention policy",
+    )
+    personal_data_register(
+        Note,
+        export_fields=["id", "kind", "body", "due_date", "done", "done_at", "created_at"],
+        erase="delete",
+        category="Notes and follow-ups",
+        purpose="Customer relationship (sales)",
+        retention="Deleted with the customer's erasure",
+    )
+    personal_data_register(
+        Account,
+        customer_path="customers",
+        export_fields=[
+            "id",
+            "name",
+            "kind",
+            "address",
+            "city",
+            "postal_code",
+            "country",
+            "website",
+        ],
+        erase="anonymise",
+        erase_filter=Q(kind=Account.Kind.HOUSEHOLD),
+        anonymise={
+            "name": "Erased household",
+            "address": "",
+            "city": "",
+            "postal_code": "",
+            "website": "",
+        },
+        category="Household",
+        purpose="Grouping customers who live together",
+        retention="A household's name and address are anonymised with a member's erasure; companies are kept",
+    )
+    personal_data_register(
+        ConsentRecord,
+        export_fields=[
+            "id",
+            "purpose_id",
+            "state",
+            "recorded_at",
+            "source",
+            "wording_id",
+            "ip_address",
+            "evidence",
+        ],
+        erase=_consent_ledger_delete,
+        category="Consent records",
+        purpose="Proof of consent (GDPR Art. 7(1))",
+        retention="Kept while the customer exists; after erasure only the suppression hash remains",
+    )
+    personal_data_register(
+        ConsentState,
+        export_fields=["purpose_id", "state", "changed_at"],
+        erase="delete",
+        category="Current consent",
+        purpose="Deciding who may be contacted",
+        retention="Derived from the consent records",
+    )
+    personal_data_register(
+        PendingConsent,
+        export_fields=["id", "purpose_id", "source", "requested_at", "confirmed_at", "ip_address"],
+        erase="delete",
+        category="Pending double opt-in",
+        purpose="Confirming email subscriptions",
+        retention="Deleted with the customer's erasure",
+    )
+    personal_data_register(
+        DataSubjectRequest,
+        export_fields=[
+            "id",
+            "type",
+            "law",
+            "channel",
+            "received_on",
+            "deadline",
+            "status",
+            "details",
+        ],
+        erase="anonymise",
+        anonymise={"email": "", "details": ""},
+        category="Data-subject requests",
+        purpose="Answering requests under GDPR and CCPA (legal obligation)",
+        retention="Kept without personal details as proof the request was answered",
+    )
+    personal_data_register(
+        DataExport,
+        export_fields=["id", "status", "row_count", "created_at", "finished_at"],
+        erase=_exports_delete,
+        category="Data exports",
+        purpose="Answering access and portability requests",
+        retention="Deleted with the customer's erasure",
+    )
+
+
+def customer_hooks_register() -> None:
+    from customers.registry import (
+        CustomerPanel,
+        access_hook_register,
+        customer_panel_register,
+        merge_hook_register,
+        timeline_source_register,
+    )
+    from privacy.audit import audit_access_hook
+    from privacy.panels import consent_merge_hook, consent_panel_context, consent_timeline
+
+    customer_panel_register(
+        CustomerPanel(
+            key="consent",
+            title="Consent",
+            template="privacy/_consent_panel.html",
+            context=consent_panel_context,
+            order=50,
+        )
+    )
+    timeline_source_register("consent", consent_timeline)
+    access_hook_register(audit_access_hook)
+    merge_hook_register(consent_merge_hook)

@@ -1,0 +1,1 @@
+"""Pages of privacy: the officers' pages (staff.py) and the customers' public pages (public.py)."""
