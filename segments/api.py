@@ -1,7 +1,378 @@
 """REST API of segments: serializers and viewsets, registered on the project's router."""
 
+import csv
+from collections.abc import Iterator
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import OuterRef, Subquery
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.routers import DefaultRouter
+
+from crm.roles import Role, user_has_role
+from customers.models import Customer
+from customers.registry import access_record
+from segments import rules
+from segments.models import Membership, RefreshRun, Segment
+from segments.rules import RuleInvalid
+from segments.selectors import segment_members, segment_preview
+from segments.services import (
+    segment_add_members,
+    segment_create,
+    segment_delete,
+    segment_members_from_csv,
+    segment_refresh_queue,
+    segment_remove_members,
+    segment_update,
+)
+
+READ_ACTIONS = {"list", "retrieve", "members", "history", "export", "run", "catalogue"}
+
+
+class SegmentPermission(permissions.BasePermission):
+    """Marketing (and superusers) manage segments; sales read them and their visible members."""
+
+    def has_permission(self, request, view) -> bool:
+        if (
+            getattr(view, "action", None) in READ_ACTIONS
+            and request.method in permissions.SAFE_METHODS
+        ):
+            return user_has_role(request.user, Role.MARKETING, Role.SALES)
+        return user_has_role(request.user, Role.MARKETING)
+
+
+def rule_error_response(errors: list[rules.RuleError]) -> dict:
+    return {
+        "rule": [str(e) for e in errors],
+        "errors": [e.as_dict() for e in errors],
+    }
+
+
+def raise_invalid(exc: Exception) -> None:
+    if isinstance(exc, RuleInvalid):
+        raise ValidationError(rule_error_response(exc.errors))
+    if isinstance(exc, DjangoValidationError):
+        raise ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        )
+    raise exc
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    is_too_small = serializers.BooleanField(read_only=True)
+    protected_characteristics = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Segment
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "kind",
+            "rule",
+            "rule_version",
+            "refresh_interval",
+            "next_refresh_at",
+            "min_size_warning",
+            "owner",
+            "created_at",
+            "updated_at",
+            "last_refreshed_at",
+            "last_refresh_duration",
+            "member_count",
+            "is_too_small",
+            "protected_characteristics",
+        ]
+        read_only_fields = [
+            "rule_version",
+            "next_refresh_at",
+            "created_at",
+            "updated_at",
+            "last_refreshed_at",
+            "last_refresh_duration",
+            "member_count",
+        ]
+
+    def get_protected_characteristics(self, segment: Segment) -> list[str]:
+        return rules.uses_protected_characteristics(segment.rule)
+
+
+class SegmentWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=Segment.Kind.choices, default=Segment.Kind.RULE)
+    rule = serializers.JSONField(required=False)
+    refresh_interval = serializers.DurationField(required=False, allow_null=True)
+    min_size_warning = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
+
+
+class PreviewSerializer(serializers.Serializer):
+    rule = serializers.JSONField()
+    segment = serializers.IntegerField(required=False, allow_null=True)
+    sample_size = serializers.IntegerField(min_value=0, max_value=100, default=10)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    since = serializers.DateTimeField(read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "country",
+            "city",
+            "since",
+        ]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RefreshRun
+        fields = [
+            "id",
+            "trigger",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration",
+            "size",
+            "joined",
+            "left",
+            "message",
+        ]
+
+
+class MembersChangeSerializer(serializers.Serializer):
+    customer_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=100000
+    )
+    file = serializers.FileField(required=False)
+
+    def validate(self, data):
+        if not data.get("customer_ids") and not data.get("file"):
+            raise ValidationError(
+                {"customer_ids": "give customer_ids or a CSV file of emails/external ids"}
+            )
+        return data
+
+
+def _sample(customers: list[Customer] | None) -> list[dict] | None:
+    if customers is None:
+        return None
+    return [{"id": c.pk, "name": str(c), "email": c.email, "country": c.country} for c in customers]
+
+
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> str:
+    """A cell that spreadsheet programs will not run as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(CSV_FORMULA_START) else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class SegmentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Segment.objects.select_related("owner")
+    serializer_class = SegmentSerializer
+    permission_classes = [permissions.IsAuthenticated, SegmentPermission]
+    search_fields = ["name", "slug", "description"]
+    ordering_fields = ["name", "member_count", "last_refreshed_at", "id"]
+    filterset_fields = ["kind"]
+
+    def create(self, request):
+        data = SegmentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            segment = segment_create(owner=request.user, **data.validated_data)
+        except (RuleInvalid, DjangoValidationError) as exc:
+            raise_invalid(exc)
+        return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        segment = self.get_object()
+        data = SegmentWriteSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "kind" in changes and changes.pop("kind") != segment.kind:
+            raise ValidationError({"kind": "cannot be changed"})
+        try:
+            segment = segment_update(segment=segment, **changes)
+        except (RuleInvalid, DjangoValidationError) as exc:
+            raise_invalid(exc)
+        return Response(SegmentSerializer(segment).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk=pk, partial=True)
+
+    def perform_destroy(self, instance: Segment) -> None:
+        try:
+            segment_delete(segment=instance)
+        except DjangoValidationError as exc:
+            raise_invalid(exc)
+
+    @action(detail=False, methods=["get"])
+    def catalogue(self, request):
+        """Fields, metrics and operators of the rule language, for the builder."""
+        return Response(rules.catalogue())
+
+    @action(detail=False, methods=["post"])
+    def preview(self, request):
+        """Count and sample an unsaved rule; with `segment`, who would join and leave."""
+        body = PreviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        segment = None
+        if body.validated_data.get("segment"):
+            segment = Segment.objects.filter(pk=body.validated_data["segment"]).first()
+            if segment is None:
+                raise ValidationError({"segment": "no such segment"})
+        from segments.services import segment_rule_errors
+
+        rule = body.validated_data["rule"]
+        errors = segment_rule_errors(rule=rule, segment=segment)
+        if errors:
+            raise ValidationError(rule_error_response(errors))
+        preview = segment_preview(
+            rule=rule, segment=segment, sample_size=body.validated_data["sample_size"]
+        )
+        return Response(
+            {
+                "count": preview.count,
+                "sample": _sample(preview.sample),
+                "would_join": preview.would_join,
+                "would_leave": preview.would_leave,
+                "join_sample": _sample(preview.join_sample),
+                "leave_sample": _sample(preview.leave_sample),
+                "protected_characteristics": rules.uses_protected_characteristics(rule),
+            }
+        )
+
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None):
+        """Queue a refresh; the answer links to the run's state."""
+        segment = self.get_object()
+        run = segment_refresh_queue(segment=segment, trigger=RefreshRun.Trigger.API)
+        url = reverse("segment-run", args=[segment.pk, run.pk], request=request)
+        return Response(
+            {"run": run.pk, "status": run.status, "task_id": run.task_id, "state_url": url},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @action(detail=True, methods=["get"], url_path=r"runs/(?P<run_id>\d+)")
+    def run(self, request, pk=None, run_id=None):
+        """The state of one refresh: its run row, and the worker's task state when known."""
+        segment = self.get_object()
+        run = get_object_or_404(RefreshRun, pk=run_id, segment=segment)
+        data = RunSerializer(run).data
+        data["task_state"] = None
+        if run.task_id and run.status in (RefreshRun.Status.QUEUED, RefreshRun.Status.RUNNING):
+            from celery.result import AsyncResult
+
+            try:
+                data["task_state"] = AsyncResult(run.task_id).state
+            except Exception:  # no result backend configured
+                data["task_state"] = None
+        return Response(data)
+
+    @action(detail=True, methods=["get"])
+    def members(self, request, pk=None):
+        """The members the user may see, newest first, with the date they joined."""
+        segment = self.get_object()
+        since = Membership.objects.filter(segment=segment, customer_id=OuterRef("pk")).values(
+            "since"
+        )
+        members = segment_members(segment=segment, user=request.user).annotate(
+            since=Subquery(since)
+        )
+        page = self.paginate_queryset(members.order_by("-id"))
+        access_record(
+            user=request.user,
+            action="view",
+            object_kind="segment_members",
+            object_id=segment.pk,
+            details={"count": len(page)},
+        )
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        """Every refresh: when, size, joined, left, duration, trigger."""
+        segment = self.get_object()
+        page = self.paginate_queryset(segment.runs.order_by("-id"))
+        return self.get_paginated_response(RunSerializer(page, many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        """The members the user may see as CSV (cells never start a spreadsheet formula)."""
+        segment = self.get_object()
+        members = segment_members(segment=segment, user=request.user).order_by("id")
+        columns = ["id", "external_id", "first_name", "last_name", "email", "country", "city"]
+        access_record(
+            user=request.user, action="export", object_kind="segment_members", object_id=segment.pk
+        )
+
+        def rows() -> Iterator[str]:
+            writer = csv.writer(_Echo())
+            yield writer.writerow(columns)
+            for row in members.values_list(*columns).iterator(chunk_size=2000):
+                yield writer.writerow([csv_safe(v) for v in row])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="segment-{segment.slug}.csv"'
+        return response
+
+    def _members_change(self, request, remove: bool):
+        segment = self.get_object()
+        body = MembersChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            if body.validated_data.get("file"):
+                report = segment_members_from_csv(
+                    segment=segment, content=body.validated_data["file"].read(), remove=remove
+                )
+                run, unmatched = report.run, [{"line": n, "value": v} for n, v in report.unmatched]
+            else:
+                change = segment_remove_members if remove else segment_add_members
+                run = change(segment=segment, customers=body.validated_data["customer_ids"])
+                unmatched = []
+        except DjangoValidationError as exc:
+            raise_invalid(exc)
+        return Response(
+            {"joined": run.joined, "left": run.left, "size": run.size, "unmatched": unmatched}
+        )
+
+    @action(detail=True, methods=["post"], url_path="add-members")
+    def add_members(self, request, pk=None):
+        """Static segments: add customers by id, or from a CSV of emails / external ids."""
+        return self._members_change(request, remove=False)
+
+    @action(detail=True, methods=["post"], url_path="remove-members")
+    def remove_members(self, request, pk=None):
+        return self._members_change(request, remove=True)
 
 
 def register(router: DefaultRouter) -> None:
     """Add this app's viewsets to the API router."""
+    router.register("segments", SegmentViewSet, basename="segment")
