@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from customers.models import Customer
@@ -83,3 +84,43 @@ def access_record(
     """
     for hook in _access_hooks:
         hook(user, action, object_kind, object_id, details or {})
+
+
+@dataclass(frozen=True)
+class CustomerListFilter:
+    """An extra filter on the customer list, offered by a higher app (consent, segment, ...).
+
+    `choices` lists the (value, label) pairs shown in the filter's select box; `apply` narrows a
+    customer QuerySet to the chosen value with a set-based lookup (a join or EXISTS), never a loop.
+    """
+
+    key: str  # the query-string parameter, e.g. "consent" or "segment"
+    label: str
+    choices: Callable[[], Iterable[tuple[str, str]]]
+    apply: Callable[[QuerySet, str], QuerySet]
+    order: int = 100
+
+
+# Called inside customers.services.customer_merge's transaction, after the customer's own rows
+# moved: (target customer id, duplicate customer id). Higher apps move or re-derive their rows.
+MergeHook = Callable[[int, int], None]
+
+_list_filters: dict[str, CustomerListFilter] = {}
+_merge_hooks: list[MergeHook] = []
+
+
+def customer_list_filter_register(list_filter: CustomerListFilter) -> None:
+    _list_filters[list_filter.key] = list_filter
+
+
+def customer_list_filters() -> list[CustomerListFilter]:
+    return sorted(_list_filters.values(), key=lambda f: (f.order, f.key))
+
+
+def merge_hook_register(hook: MergeHook) -> None:
+    if hook not in _merge_hooks:
+        _merge_hooks.append(hook)
+
+
+def merge_hooks() -> list[MergeHook]:
+    return list(_merge_hooks)

@@ -1,12 +1,20 @@
 """Writes on customer data. Views, API, tasks and commands call these; none write models directly."""
 
+import hashlib
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Avg, Count, DecimalField, Max, Min, OuterRef, Subquery, Sum, Value
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Avg, Count, DecimalField, Max, Min, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from customers.models import Customer, Purchase
+from crm.roles import Role, user_edits_customers, user_has_role
+from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
+from customers.registry import access_record, merge_hooks
 
 
 def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
@@ -34,3 +42,500 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
             last_purchase_at=agg(Max("purchased_at")),
             average_order_value=Coalesce(agg(Avg("amount")), Value(0), output_field=money),
         )
+
+
+# --- Customers, accounts, notes and merges as staff edit them (web UI and API) ---------------
+
+CUSTOMER_EDITABLE_FIELDS = (
+    "account",
+    "external_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "gender",
+    "country",
+    "region",
+    "city",
+    "postal_code",
+    "language",
+    "income_band",
+    "attributes",
+    "source",
+    "owner",
+)
+ACCOUNT_EDITABLE_FIELDS = (
+    "name",
+    "kind",
+    "industry",
+    "size",
+    "website",
+    "address",
+    "city",
+    "postal_code",
+    "country",
+    "owner",
+)
+
+
+def _require_editor(actor: AbstractBaseUser | None) -> None:
+    if actor is not None and not user_edits_customers(actor):
+        raise PermissionDenied(
+            "Only sales staff and admins create or change customers and accounts."
+        )
+
+
+def _normalise_customer_fields(fields: dict) -> dict:
+    """Blank unique identifiers become NULL (the constraints forbid ""), codes are upper-cased."""
+    for key in ("external_id", "email"):
+        if key in fields:
+            value = (fields[key] or "").strip()
+            fields[key] = value or None
+    if fields.get("country"):
+        fields["country"] = fields["country"].strip().upper()
+    return fields
+
+
+def _unknown_fields(fields: dict, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in unknown})
+
+
+def customer_create(
+    *,
+    actor: AbstractBaseUser | None = None,
+    tags: Iterable[Tag] | None = None,
+    **fields,
+) -> Customer:
+    """Create a customer after validating every field; the owner defaults to the creating user."""
+    _require_editor(actor)
+    _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
+    fields = _normalise_customer_fields(fields)
+    if "owner" not in fields and actor is not None and actor.is_authenticated:
+        fields["owner"] = actor
+    customer = Customer(**fields)
+    customer.full_clean()
+    with transaction.atomic():
+        customer.save(force_insert=True)
+        if tags is not None:
+            customer.tags.set(tags)
+        if actor is not None:
+            access_record(
+                user=actor,
+                action="change",
+                object_kind="customer",
+                object_id=customer.pk,
+                details={"operation": "create"},
+            )
+    return customer
+
+
+def customer_update(
+    *,
+    customer: Customer,
+    actor: AbstractBaseUser | None = None,
+    tags: Iterable[Tag] | None = None,
+    **fields,
+) -> Customer:
+    """Change a customer's profile fields (and tags when given) after validating them."""
+    _require_editor(actor)
+    _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
+    fields = _normalise_customer_fields(fields)
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    customer.full_clean()
+    with transaction.atomic():
+        customer.save(update_fields=[*fields, "updated_at"])
+        if tags is not None:
+            customer.tags.set(tags)
+        if actor is not None:
+            access_record(
+                user=actor,
+                action="change",
+                object_kind="customer",
+                object_id=customer.pk,
+                details={"fields": sorted(fields) + (["tags"] if tags is not None else [])},
+            )
+    return customer
+
+
+def account_create(
+    *,
+    actor: AbstractBaseUser | None = None,
+    tags: Iterable[Tag] | None = None,
+    **fields,
+) -> Account:
+    """Create an account after validating it; the owner defaults to the creating user."""
+    _require_editor(actor)
+    _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
+    if fields.get("country"):
+        fields["country"] = fields["country"].strip().upper()
+    if "owner" not in fields and actor is not None and actor.is_authenticated:
+        fields["owner"] = actor
+    account = Account(**fields)
+    account.full_clean()
+    with transaction.atomic():
+        account.save(force_insert=True)
+        if tags is not None:
+            account.tags.set(tags)
+    return account
+
+
+def account_update(
+    *,
+    account: Account,
+    actor: AbstractBaseUser | None = None,
+    tags: Iterable[Tag] | None = None,
+    **fields,
+) -> Account:
+    """Change an account's fields (and tags when given) after validating them."""
+    _require_editor(actor)
+    _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
+    if fields.get("country"):
+        fields["country"] = fields["country"].strip().upper()
+    for name, value in fields.items():
+        setattr(account, name, value)
+    account.full_clean()
+    with transaction.atomic():
+        account.save(update_fields=[*fields, "updated_at"])
+        if tags is not None:
+            account.tags.set(tags)
+    return account
+
+
+def note_create(
+    *,
+    author: AbstractBaseUser,
+    body: str,
+    customer: Customer | None = None,
+    account: Account | None = None,
+    kind: str = Note.Kind.NOTE,
+    due_date: date | None = None,
+) -> Note:
+    """Log a note, or a follow-up when it has a due date, on a customer or an account."""
+    _require_editor(author)
+    note = Note(
+        customer=customer,
+        account=account,
+        author=author,
+        kind=kind,
+        body=body.strip(),
+        due_date=due_date,
+    )
+    if customer is None and account is None:
+        raise ValidationError({"customer": "A note belongs to a customer or an account."})
+    note.full_clean()
+    note.save(force_insert=True)
+    return note
+
+
+def note_complete(*, note: Note, actor: AbstractBaseUser | None = None) -> Note:
+    """Mark a follow-up done (once: completing it again keeps the first completion time)."""
+    _require_editor(actor)
+    if not note.done:
+        note.done = True
+        note.done_at = timezone.now()
+        note.save(update_fields=["done", "done_at"])
+    return note
+
+
+def _merge_fill_blanks(*, target: Customer, duplicate: Customer) -> list[str]:
+    """Copy profile fields the target lacks from the duplicate; the target wins where both have one."""
+    filled = []
+    for name in CUSTOMER_EDITABLE_FIELDS:
+        if name == "attributes":
+            merged = {**duplicate.attributes, **target.attributes}
+            if merged != target.attributes:
+                target.attributes = merged
+                filled.append(name)
+            continue
+        if getattr(target, f"{name}_id" if name in ("account", "owner") else name) in (None, ""):
+            value = getattr(duplicate, name)
+            if value not in (None, ""):
+                setattr(target, name, value)
+                filled.append(name)
+    return filled
+
+
+def customer_merge(
+    *, target: Customer, duplicate: Customer, actor: AbstractBaseUser | None = None
+) -> Customer:
+    """Fold a duplicate customer into the target: everything the duplicate has moves over.
+
+    Purchases, events, notes, tags and consent records move set-based; blank profile fields of the
+    target are filled from the duplicate; higher apps move their own rows through merge hooks;
+    the figures are recomputed; the duplicate is deleted and the merge is recorded on the target's
+    timeline as a `customer_merged` event.
+    """
+    _require_editor(actor)
+    if target.pk == duplicate.pk:
+        raise ValidationError({"duplicate": "A customer cannot be merged into itself."})
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update().filter(pk__in=[target.pk, duplicate.pk])
+        }
+        if len(locked) != 2:
+            raise ValidationError({"duplicate": "One of the customers no longer exists."})
+        target, duplicate = locked[target.pk], locked[duplicate.pk]
+        moved = {
+            "purchases": Purchase.objects.filter(customer=duplicate).update(customer=target),
+            "events": Event.objects.filter(customer=duplicate).update(customer=target),
+            "notes": Note.objects.filter(customer=duplicate).update(customer=target),
+            "consent_records": _consent_records_reassign(
+                target_id=target.pk, duplicate_id=duplicate.pk
+            ),
+        }
+        target.tags.add(*duplicate.tags.all())
+        for hook in merge_hooks():
+            hook(target.pk, duplicate.pk)
+        filled = _merge_fill_blanks(target=target, duplicate=duplicate)
+        snapshot = {
+            "merged_customer_id": duplicate.pk,
+            "merged_external_id": duplicate.external_id,
+            "moved": moved,
+            "filled": filled,
+        }
+        duplicate.delete()  # frees its unique email and external id before the target takes them
+        if filled:
+            target.full_clean(exclude=["owner", "account"])
+            target.save(update_fields=[*filled, "updated_at"])
+        customer_stats_refresh(customer_ids=[target.pk])
+        Event.objects.create(
+            customer=target,
+            type="customer_merged",
+            occurred_at=timezone.now(),
+            properties={**snapshot, "by": getattr(actor, "pk", None)},
+        )
+        if actor is not None:
+            access_record(
+                user=actor,
+                action="merge",
+                object_kind="customer",
+                object_id=target.pk,
+                details={"merged_customer_id": snapshot["merged_customer_id"], "moved": moved},
+            )
+    target.refresh_from_db()
+    return target
+
+
+def _consent_records_reassign(*, target_id: int, duplicate_id: int) -> int:
+    """Move the duplicate's consent ledger rows to the target with one set-based UPDATE.
+
+    The ledger is append-only and its QuerySet refuses update(). A merge is the one documented
+    exception: no record's content (state, time, source, wording, actor, evidence) changes, only
+    which of the two records of the same person it hangs on, and the merge itself is recorded.
+    The table is found through the reverse relation, so this app does not import privacy.
+    """
+    try:
+        ledger = Customer._meta.get_field("consent_records").related_model
+    except FieldDoesNotExist:
+        return 0
+    table = connection.ops.quote_name(ledger._meta.db_table)
+    column = connection.ops.quote_name(ledger._meta.get_field("customer").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = %s WHERE {column} = %s", [target_id, duplicate_id]
+        )
+        return cursor.rowcount
+
+
+# --- Purchases, products, events, notes and tags as the API writes them ----------------------
+
+
+def _require_role(actor: AbstractBaseUser | None, *roles: str, doing: str) -> None:
+    """System callers (actor None: imports, tasks) pass; staff need one of the roles."""
+    if actor is not None and not user_has_role(actor, *roles):
+        raise PermissionDenied(f"Your role does not allow you to {doing}.")
+
+
+def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
+    """The Tag rows for the names, matching existing tags regardless of case, creating new ones."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        name = name.strip()
+        if name:
+            wanted.setdefault(name.lower(), name)
+    if not wanted:
+        return []
+    query = Q()
+    for name in wanted.values():
+        query |= Q(name__iexact=name)
+    found = {tag.name.lower(): tag for tag in Tag.objects.filter(query)}
+    missing = [Tag(name=name) for key, name in wanted.items() if key not in found]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        found.update({tag.name.lower(): tag for tag in Tag.objects.filter(query)})
+    return [found[key] for key in wanted]
+
+
+def purchase_dedup_key(
+    *,
+    customer_id: int,
+    external_id: str | None,
+    purchased_at: datetime,
+    amount: Decimal,
+    currency: str,
+    quantity: int,
+    channel: str,
+    product_id: int | None,
+    category: str,
+) -> str:
+    """The upsert key of a purchase: its order number when it has one, else a hash of the row.
+
+    The same purchase posted or imported twice gets the same key, so it is stored once. Times
+    are hashed in UTC to the second, amounts to the cent, so formatting differences do not matter.
+    """
+    if external_id:
+        key = f"ext:{external_id}"
+        if len(key) <= 80:
+            return key
+        return "exth:" + hashlib.sha256(external_id.encode()).hexdigest()
+    at = purchased_at.astimezone(UTC).replace(microsecond=0).isoformat()
+    cents = Decimal(amount).quantize(Decimal("0.01"))
+    row = "|".join(
+        str(part)
+        for part in (
+            customer_id,
+            at,
+            cents,
+            currency.upper(),
+            quantity,
+            channel,
+            product_id or "",
+            category,
+        )
+    )
+    return "row:" + hashlib.sha256(row.encode()).hexdigest()
+
+
+def purchase_create(
+    *,
+    customer: Customer,
+    purchased_at: datetime,
+    amount: Decimal,
+    actor: AbstractBaseUser | None = None,
+    external_id: str | None = None,
+    currency: str = "EUR",
+    quantity: int = 1,
+    channel: str = Purchase.Channel.ONLINE,
+    product: Product | None = None,
+    category: str = "",
+    promotion_code: str = "",
+) -> Purchase:
+    """Record a purchase (once: the same order or the same row again is refused) and refresh the
+    customer's figures in the same transaction."""
+    _require_role(actor, Role.SALES, doing="record purchases")
+    external_id = (external_id or "").strip() or None
+    currency = currency.strip().upper()
+    if not category and product is not None:
+        category = product.category
+    purchase = Purchase(
+        customer=customer,
+        external_id=external_id,
+        purchased_at=purchased_at,
+        amount=amount,
+        currency=currency,
+        quantity=quantity,
+        channel=channel,
+        product=product,
+        category=category,
+        promotion_code=promotion_code.strip(),
+    )
+    purchase.dedup_key = purchase_dedup_key(
+        customer_id=customer.pk,
+        external_id=external_id,
+        purchased_at=purchased_at,
+        amount=amount,
+        currency=currency,
+        quantity=quantity,
+        channel=channel,
+        product_id=product.pk if product is not None else None,
+        category=category,
+    )
+    purchase.full_clean(exclude=["dedup_key"])
+    if Purchase.objects.filter(dedup_key=purchase.dedup_key).exists():
+        raise ValidationError(
+            {"external_id": "A purchase with this order number is already recorded."}
+            if external_id
+            else {"non_field_errors": "The same purchase is already recorded for this customer."}
+        )
+    with transaction.atomic():
+        purchase.save(force_insert=True)
+        customer_stats_refresh(customer_ids=[customer.pk])
+    return purchase
+
+
+def product_create(
+    *,
+    sku: str,
+    name: str,
+    actor: AbstractBaseUser | None = None,
+    category: str = "",
+    price: Decimal = Decimal("0"),
+) -> Product:
+    """Add a product to the catalogue."""
+    _require_role(actor, Role.MARKETING, doing="manage products")
+    product = Product(sku=sku.strip(), name=name.strip(), category=category.strip(), price=price)
+    product.full_clean()
+    product.save(force_insert=True)
+    return product
+
+
+def product_update(*, product: Product, actor: AbstractBaseUser | None = None, **fields) -> Product:
+    """Change a product's sku, name, category or price."""
+    _require_role(actor, Role.MARKETING, doing="manage products")
+    _unknown_fields(fields, ("sku", "name", "category", "price"))
+    for name, value in fields.items():
+        setattr(product, name, value.strip() if isinstance(value, str) else value)
+    product.full_clean()
+    product.save(update_fields=list(fields))
+    return product
+
+
+def product_delete(*, product: Product, actor: AbstractBaseUser | None = None) -> None:
+    """Remove a product; its purchases stay, without a product."""
+    _require_role(actor, Role.MARKETING, doing="manage products")
+    product.delete()
+
+
+def event_create(
+    *,
+    customer: Customer,
+    type: str,
+    occurred_at: datetime,
+    actor: AbstractBaseUser | None = None,
+    properties: dict | None = None,
+) -> Event:
+    """Record something a customer did (page view, email open, app action)."""
+    _require_role(actor, Role.MARKETING, doing="record behaviour events")
+    event = Event(
+        customer=customer, type=type.strip(), occurred_at=occurred_at, properties=properties or {}
+    )
+    event.full_clean()
+    event.save(force_insert=True)
+    return event
+
+
+def note_update(*, note: Note, actor: AbstractBaseUser | None = None, **fields) -> Note:
+    """Change a note's text, kind or due date, or mark a follow-up done or open again."""
+    _require_editor(actor)
+    _unknown_fields(fields, ("body", "kind", "due_date", "done"))
+    if "body" in fields:
+        fields["body"] = fields["body"].strip()
+    if "done" in fields and fields["done"] != note.done:
+        note.done_at = timezone.now() if fields["done"] else None
+        fields["done_at"] = note.done_at
+    for name, value in fields.items():
+        setattr(note, name, value)
+    note.full_clean()
+    note.save(update_fields=list(fields))
+    return note
+
+
+def note_delete(*, note: Note, actor: AbstractBaseUser | None = None) -> None:
+    """Remove a note or follow-up."""
+    _require_editor(actor)
+    note.delete()

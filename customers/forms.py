@@ -1,0 +1,280 @@
+"""Forms of the customer pages: list filters, customer and account edits, notes, merges."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import Q, QuerySet
+
+from crm.roles import Role
+from customers.models import Account, Customer, Note, Tag
+from customers.registry import customer_list_filters
+
+CUSTOMER_SORTS = {
+    # key: (label, leading field, descending). Every one is backed by an index ending in id.
+    "name": ("Name", "name", False),
+    "-lifetime_value": ("Lifetime value, highest first", "lifetime_value", True),
+    "lifetime_value": ("Lifetime value, lowest first", "lifetime_value", False),
+    "-last_purchase_at": ("Last purchase, newest first", "last_purchase_at", True),
+    "last_purchase_at": ("Last purchase, oldest first", "last_purchase_at", False),
+}
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+def _consent_state_model():
+    """The current-consent table, reached through the reverse relation so customers does not
+    import privacy (which sits above it); None when privacy is not installed."""
+    try:
+        return Customer._meta.get_field("consent_states").related_model
+    except FieldDoesNotExist:
+        return None
+
+
+def consent_purpose_choices() -> list[tuple[str, str]]:
+    state_model = _consent_state_model()
+    if state_model is None:
+        return []
+    purposes = state_model._meta.get_field("purpose").related_model.objects.all()
+    return [(str(p.pk), str(p)) for p in purposes]
+
+
+def customers_with_consent(customers: QuerySet, purpose: str) -> QuerySet:
+    """Customers whose current state for the purpose is granted (one join on the unique
+    (customer, purpose) row, so no duplicates)."""
+    return customers.filter(consent_states__purpose_id=purpose, consent_states__state="granted")
+
+
+def staff_choices() -> QuerySet:
+    """Users who can own customers: active sales staff and admins."""
+    users = get_user_model().objects.filter(is_active=True)
+    return (
+        users.filter(Q(groups__name=Role.SALES) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+class CustomerFilterForm(forms.Form):
+    """The customer list's search, filters and sort, read from the query string."""
+
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    country = forms.CharField(required=False, max_length=60)
+    owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False)
+    tag = forms.ModelChoiceField(queryset=Tag.objects.all(), required=False, to_field_name="name")
+    consent = forms.ChoiceField(label="Has consent for", required=False)
+    sort = forms.ChoiceField(
+        choices=[(k, v[0]) for k, v in CUSTOMER_SORTS.items()], required=False, initial="name"
+    )
+    size = forms.TypedChoiceField(
+        choices=[(n, n) for n in PAGE_SIZES], coerce=int, required=False, empty_value=50
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("username")
+        )
+        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        self.fields["tag"].empty_label = "Any tag"
+        self.fields["owner"].empty_label = "Any owner"
+        self.fields["consent"].choices = [("", "Any consent"), *consent_purpose_choices()]
+        # Filters higher apps register (segment, ...): one select each. A registered "consent"
+        # filter replaces the built-in one.
+        self.extra_filters = customer_list_filters()
+        if any(extra.key == "consent" for extra in self.extra_filters):
+            del self.fields["consent"]
+        for extra in self.extra_filters:
+            self.fields[extra.key] = forms.ChoiceField(
+                label=extra.label,
+                required=False,
+                choices=[("", f"Any {extra.label.lower()}"), *extra.choices()],
+            )
+
+    @property
+    def extra_fields(self) -> list:
+        return [self[extra.key] for extra in self.extra_filters]
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data["country"].strip().upper()
+        if country and (len(country) != 2 or not country.isalpha()):
+            raise ValidationError("Enter a two-letter country code, such as DE.")
+        return country
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or "name"
+
+
+class AccountFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    country = forms.CharField(required=False, max_length=2)
+    kind = forms.ChoiceField(choices=[("", "Any kind"), *Account.Kind.choices], required=False)
+
+    def clean_country(self) -> str:
+        return self.cleaned_data["country"].strip().upper()
+
+
+class TagField(forms.CharField):
+    """Tags typed as a comma-separated list; unknown tags are created."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple | QuerySet):
+            return ", ".join(t.name if isinstance(t, Tag) else str(t) for t in value)
+        return value
+
+    def clean(self, value) -> list[str]:
+        value = super().clean(value)
+        names = []
+        for raw in (value or "").split(","):
+            name = raw.strip()
+            if not name:
+                continue
+            if len(name) > 64:
+                raise ValidationError(f"Tag “{name[:20]}…” is longer than 64 characters.")
+            if name.lower() not in {n.lower() for n in names}:
+                names.append(name)
+        return names
+
+
+class CustomerForm(forms.ModelForm):
+    tags = TagField(required=False, help_text="Separate tags with commas.")
+
+    class Meta:
+        model = Customer
+        fields = [
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "external_id",
+            "account",
+            "owner",
+            "birth_date",
+            "gender",
+            "country",
+            "region",
+            "city",
+            "postal_code",
+            "language",
+            "income_band",
+            "source",
+        ]
+        widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args, accounts: QuerySet | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if accounts is not None:
+            self.fields["account"].queryset = accounts.order_by("name", "id")
+        self.fields["owner"].queryset = staff_choices()
+        if self.instance.pk:
+            self.initial["tags"] = list(self.instance.tags.all())
+
+    def clean_email(self):
+        email = (self.cleaned_data.get("email") or "").strip()
+        if not email:
+            return None
+        clash = Customer.objects.filter(email__iexact=email)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError("Another customer already has this email address.")
+        return email
+
+    def clean_external_id(self):
+        return (self.cleaned_data.get("external_id") or "").strip() or None
+
+    def clean_country(self) -> str:
+        country = (self.cleaned_data.get("country") or "").strip().upper()
+        if country and (len(country) != 2 or not country.isalpha()):
+            raise ValidationError("Enter a two-letter country code, such as DE.")
+        return country
+
+    def clean_phone(self) -> str:
+        phone = (self.cleaned_data.get("phone") or "").strip()
+        if phone and not all(ch.isdigit() or ch in "+-() ./" for ch in phone):
+            raise ValidationError("A phone number holds digits, spaces and + - ( ) . / only.")
+        return phone
+
+    def clean_language(self) -> str:
+        language = (self.cleaned_data.get("language") or "").strip().lower()
+        if language and not (2 <= len(language) <= 8 and language.replace("-", "").isalpha()):
+            raise ValidationError("Enter a language code such as en or pt-br.")
+        return language
+
+    def clean(self):
+        cleaned = super().clean()
+        if not (cleaned.get("first_name") or cleaned.get("last_name") or cleaned.get("email")):
+            self.add_error("last_name", "Give at least a name or an email address.")
+        return cleaned
+
+    def _post_clean(self):
+        # The service validates the model again inside its transaction; here only the form's
+        # own checks run, so errors stay next to their fields.
+        pass
+
+    def service_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class AccountForm(forms.ModelForm):
+    tags = TagField(required=False, help_text="Separate tags with commas.")
+    website = forms.URLField(required=False, max_length=200, assume_scheme="https")
+
+    class Meta:
+        model = Account
+        fields = [
+            "name",
+            "kind",
+            "industry",
+            "size",
+            "website",
+            "address",
+            "city",
+            "postal_code",
+            "country",
+            "owner",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = staff_choices()
+        if self.instance.pk:
+            self.initial["tags"] = list(self.instance.tags.all())
+
+    def clean_country(self) -> str:
+        country = (self.cleaned_data.get("country") or "").strip().upper()
+        if country and (len(country) != 2 or not country.isalpha()):
+            raise ValidationError("Enter a two-letter country code, such as DE.")
+        return country
+
+    def _post_clean(self):
+        pass
+
+    def service_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Write a note…"}), max_length=5000
+    )
+    kind = forms.ChoiceField(choices=Note.Kind.choices, initial=Note.Kind.NOTE)
+    due_date = forms.DateField(
+        required=False, label="Follow up on", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class MergeForm(forms.Form):
+    duplicate = forms.ModelChoiceField(
+        queryset=Customer.objects.none(),
+        to_field_name="pk",
+        widget=forms.NumberInput(attrs={"placeholder": "Customer number"}),
+        label="Duplicate customer (its number, shown on its page)",
+        error_messages={"invalid_choice": "No customer with that number that you may see."},
+    )
+    confirm = forms.BooleanField(
+        label="I understand the duplicate is removed after its data moves over."
+    )
+
+    def __init__(self, *args, target: Customer, visible: QuerySet, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.target = target
+        self.fields["duplicate"].queryset = visible.exclude(pk=target.pk)

@@ -1,0 +1,1 @@
+"""The customer and account pages sales staff work in all day."""

@@ -1,0 +1,323 @@
+"""The customer and account lists: search, filters, sort, keyset pages, CSV export, global search."""
+
+import csv
+from collections.abc import Iterator
+
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from crm.roles import Role, user_edits_customers, user_roles
+from customers.forms import AccountFilterForm, CustomerFilterForm, customers_with_consent
+from customers.models import Customer
+from customers.registry import access_record
+from customers.selectors import accounts_visible_to, customers_visible_to
+from customers.views.access import staff_required
+from customers.views.pagination import KeysetOrder, keyset_page
+
+CUSTOMER_ORDERS = {
+    "name": KeysetOrder(("last_name", "first_name", "id")),
+    "-lifetime_value": KeysetOrder(("lifetime_value", "id"), descending=True),
+    "lifetime_value": KeysetOrder(("lifetime_value", "id")),
+    "-last_purchase_at": KeysetOrder(("last_purchase_at", "id"), descending=True, nullable=True),
+    "last_purchase_at": KeysetOrder(("last_purchase_at", "id"), nullable=True),
+}
+ACCOUNT_ORDER = KeysetOrder(("name", "id"))
+
+
+def _case_variants(term: str) -> set[str]:
+    return {term, term.lower(), term.capitalize(), term.title(), term.upper()}
+
+
+def customer_search_q(term: str) -> Q:
+    """Index-friendly search: prefixes of last name (first name with a second word), email,
+    phone and external id. Prefix matches use the b-tree indexes; a contains-match would read
+    every row of a million-customer table."""
+    term = term.strip()
+    if not term:
+        return Q()
+    condition = Q(external_id=term) | Q(email_lower__startswith=term.lower())
+    if any(ch.isdigit() for ch in term):
+        condition |= Q(phone__startswith=term) | Q(external_id__startswith=term)
+    words = term.split()
+    if len(words) >= 2:
+        first, last = " ".join(words[:-1]), words[-1]
+        for f in _case_variants(first):
+            for lv in _case_variants(last):
+                condition |= Q(first_name__startswith=f, last_name__startswith=lv)
+    for variant in _case_variants(term):
+        condition |= Q(last_name__startswith=variant)
+    return condition
+
+
+def customers_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Customer]:
+    if not term.strip():
+        return queryset
+    return queryset.alias(email_lower=Lower("email")).filter(customer_search_q(term))
+
+
+def account_search_q(term: str) -> Q:
+    condition = Q()
+    for variant in _case_variants(term.strip()):
+        condition |= Q(name__startswith=variant)
+    return condition
+
+
+def customers_filtered(request: HttpRequest, form: CustomerFilterForm) -> QuerySet[Customer]:
+    """The customers the user may see, narrowed by the list's valid filters."""
+    customers = customers_visible_to(request.user)
+    form.is_valid()  # the valid filters apply; the invalid ones show their error
+    data = form.cleaned_data
+    if data.get("q"):
+        customers = customers_search(customers, data["q"])
+    if data.get("country"):
+        customers = customers.filter(country=data["country"])
+    if data.get("owner"):
+        customers = customers.filter(owner=data["owner"])
+    if data.get("tag"):
+        customers = customers.filter(tags=data["tag"])
+    if data.get("consent"):
+        customers = customers_with_consent(customers, data["consent"])
+    for extra in form.extra_filters:
+        if data.get(extra.key):
+            customers = extra.apply(customers, data[extra.key])
+    return customers
+
+
+def import_url() -> str:
+    try:
+        return reverse("customer_import:index")
+    except NoReverseMatch:
+        return "/customers/import/"
+
+
+@staff_required
+def customer_list(request: HttpRequest) -> HttpResponse:
+    form = CustomerFilterForm(request.GET or None)
+    if request.GET:
+        customers = customers_filtered(request, form)
+        data = form.cleaned_data
+    else:
+        customers, data = customers_visible_to(request.user), {}
+    sort = data.get("sort") or "name"
+    size = data.get("size") or 50
+    customers = customers.select_related("owner", "account").prefetch_related("tags")
+    page = keyset_page(
+        customers, order=CUSTOMER_ORDERS[sort], cursor=request.GET.get("after", ""), size=size
+    )
+    query = request.GET.copy()
+    query.pop("after", None)
+    context = {
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "query": query.urlencode(),
+        "can_edit": user_edits_customers(request.user),
+        "import_url": import_url(),
+    }
+    template = (
+        "customers/_customer_rows.html"
+        if request.htmx and request.htmx.target == "customer-results"
+        else "customers/customer_list.html"
+    )
+    return render(request, template, context)
+
+
+@staff_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    form = AccountFilterForm(request.GET or None)
+    accounts = accounts_visible_to(request.user)
+    if request.GET and form.is_valid():
+        data = form.cleaned_data
+        if data["q"]:
+            accounts = accounts.filter(account_search_q(data["q"]))
+        if data["country"]:
+            accounts = accounts.filter(country=data["country"])
+        if data["kind"]:
+            accounts = accounts.filter(kind=data["kind"])
+    accounts = accounts.select_related("owner").prefetch_related("tags")
+    page = keyset_page(accounts, order=ACCOUNT_ORDER, cursor=request.GET.get("after", ""), size=50)
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        "customers/account_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_edit": user_edits_customers(request.user),
+            "import_url": import_url(),
+        },
+    )
+
+
+@staff_required
+def global_search(request: HttpRequest) -> HttpResponse:
+    """Results as you type in the top bar: customers and accounts the user may see."""
+    term = request.GET.get("q", "").strip()[:100]
+    customers: list = []
+    accounts: list = []
+    if len(term) >= 2:
+        customers = list(
+            customers_search(customers_visible_to(request.user), term).order_by(
+                "last_name", "first_name", "id"
+            )[:8]
+        )
+        accounts = list(
+            accounts_visible_to(request.user)
+            .filter(account_search_q(term))
+            .order_by("name", "id")[:5]
+        )
+    return render(
+        request,
+        "customers/_global_search.html",
+        {"term": term, "customers": customers, "accounts": accounts},
+    )
+
+
+# Export columns per role: sales and admins work with contact details; marketing gets what
+# targeting needs without phone or birth date; privacy officers get identification only.
+EXPORT_COLUMNS = {
+    "full": [
+        "id",
+        "external_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "birth_date",
+        "country",
+        "region",
+        "city",
+        "postal_code",
+        "language",
+        "account",
+        "owner",
+        "tags",
+        "lifetime_value",
+        "purchase_count",
+        "average_order_value",
+        "first_purchase_at",
+        "last_purchase_at",
+        "created_at",
+    ],
+    Role.MARKETING: [
+        "id",
+        "external_id",
+        "first_name",
+        "last_name",
+        "email",
+        "country",
+        "region",
+        "city",
+        "language",
+        "income_band",
+        "tags",
+        "lifetime_value",
+        "purchase_count",
+        "average_order_value",
+        "first_purchase_at",
+        "last_purchase_at",
+    ],
+    Role.PRIVACY: [
+        "id",
+        "external_id",
+        "first_name",
+        "last_name",
+        "email",
+        "country",
+        "created_at",
+    ],
+}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_columns_for(user) -> list[str]:
+    roles = user_roles(user)
+    if user.is_superuser or Role.SALES in roles:
+        return EXPORT_COLUMNS["full"]
+    if Role.MARKETING in roles:
+        return EXPORT_COLUMNS[Role.MARKETING]
+    return EXPORT_COLUMNS[Role.PRIVACY]
+
+
+def spreadsheet_safe(value) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ tab or CR would start a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _export_rows(customers: QuerySet[Customer], columns: list[str]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(columns)
+    plain = [c for c in columns if c not in ("account", "owner", "tags")]
+    values = customers.values_list(
+        *plain,
+        "account__name" if "account" in columns else "id",
+        "owner__username" if "owner" in columns else "id",
+    )
+    tags_by_customer: dict[int, str] = {}
+    batch: list[tuple] = []
+
+    def flush(rows: list[tuple]) -> Iterator[str]:
+        if "tags" in columns:
+            ids = [r[0] for r in rows]
+            tags_by_customer.clear()
+            through = Customer.tags.through.objects.filter(customer_id__in=ids).values_list(
+                "customer_id", "tag__name"
+            )
+            for cid, name in through.order_by("tag__name"):
+                tags_by_customer[cid] = (
+                    f"{tags_by_customer[cid]};{name}" if cid in tags_by_customer else name
+                )
+        for row in rows:
+            record = dict(zip(plain, row[: len(plain)], strict=True))
+            record["account"], record["owner"] = row[len(plain)], row[len(plain) + 1]
+            record["tags"] = tags_by_customer.get(row[0], "")
+            yield writer.writerow([spreadsheet_safe(record[c]) for c in columns])
+
+    for row in values.iterator(chunk_size=2000):
+        batch.append(row)
+        if len(batch) == 2000:
+            yield from flush(batch)
+            batch = []
+    if batch:
+        yield from flush(batch)
+
+
+@staff_required
+def customer_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The current filtered list as CSV, streamed row by row so a large export never sits in memory."""
+    form = CustomerFilterForm(request.GET or None)
+    customers = (
+        customers_filtered(request, form) if request.GET else customers_visible_to(request.user)
+    )
+    sort = (form.cleaned_data.get("sort") if request.GET else None) or "name"
+    customers = customers.order_by(*CUSTOMER_ORDERS[sort].order_by())
+    columns = export_columns_for(request.user)
+    access_record(
+        user=request.user,
+        action="export",
+        object_kind="customer_list",
+        details={
+            "filters": sorted(k for k, v in request.GET.items() if v),
+            "columns": len(columns),
+        },
+    )
+    response = StreamingHttpResponse(
+        _export_rows(customers, columns), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
+    return response

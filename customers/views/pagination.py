@@ -1,0 +1,102 @@
+"""Keyset pagination: the next page starts after the last row's sort key, so a deep page costs
+the same as the first one (an index range scan), unlike OFFSET which reads every skipped row."""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
+
+
+@dataclass(frozen=True)
+class KeysetOrder:
+    """An ordering whose columns end in the primary key and match an index.
+
+    `nullable` says the leading column may be NULL: those rows come last whatever the direction,
+    read in a second phase ordered by id, so both phases still follow an index.
+    """
+
+    fields: tuple[str, ...]  # e.g. ("lifetime_value", "id")
+    descending: bool = False
+    nullable: bool = False
+
+    @property
+    def lead(self) -> str:
+        return self.fields[0]
+
+    def order_by(self) -> list[str]:
+        sign = "-" if self.descending else ""
+        return [f"{sign}{f}" for f in self.fields]
+
+    def after(self, key: tuple) -> Q:
+        """Rows strictly after `key`: a range on the lead column (for the index) and the tie-breaks."""
+        cmp = "lt" if self.descending else "gt"
+        cmp_eq = "lte" if self.descending else "gte"
+        alternatives = []
+        for i, name in enumerate(self.fields):
+            equal = {f: key[j] for j, f in enumerate(self.fields[:i])}
+            alternatives.append(Q(**equal, **{f"{name}__{cmp}": key[i]}))
+        return Q(**{f"{self.lead}__{cmp_eq}": key[0]}) & reduce(or_, alternatives)
+
+
+@dataclass
+class KeysetPage:
+    rows: list
+    next_cursor: str | None
+    is_first: bool
+
+
+def cursor_encode(values: list) -> str:
+    raw = json.dumps([None if v is None else str(v) for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str, *, model: type[Model], order: KeysetOrder) -> tuple | None:
+    """The key in a cursor, converted to the fields' types; None for a missing or forged cursor."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != len(order.fields):
+            return None
+        key = []
+        for name, value in zip(order.fields, values, strict=True):
+            if value is None:
+                if name != order.lead or not order.nullable:
+                    return None
+                key.append(None)
+            else:
+                key.append(model._meta.get_field(name).to_python(value))
+        return tuple(key)
+    except (binascii.Error, ValueError, TypeError, ValidationError):
+        return None
+
+
+def keyset_page(queryset: QuerySet, *, order: KeysetOrder, cursor: str, size: int) -> KeysetPage:
+    """One page of `queryset` in `order`, starting after the cursor's key."""
+    key = cursor_decode(cursor, model=queryset.model, order=order)
+    rows: list = []
+    in_null_phase = key is not None and key[0] is None
+    if not in_null_phase:
+        first = queryset.filter(**{f"{order.lead}__isnull": False}) if order.nullable else queryset
+        if key is not None:
+            first = first.filter(order.after(key))
+        rows = list(first.order_by(*order.order_by())[: size + 1])
+    if order.nullable and len(rows) <= size:
+        nulls = queryset.filter(**{f"{order.lead}__isnull": True})
+        id_cmp = "lt" if order.descending else "gt"
+        if in_null_phase:
+            nulls = nulls.filter(**{f"pk__{id_cmp}": key[-1]})
+        id_order = "-pk" if order.descending else "pk"
+        rows += list(nulls.order_by(id_order)[: size + 1 - len(rows)])
+    next_cursor = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = cursor_encode([getattr(last, f) for f in order.fields])
+    return KeysetPage(rows=rows, next_cursor=next_cursor, is_first=key is None)
