@@ -213,7 +213,9 @@ def acceptance(rows: int) -> int:
         reported: list[int] = []
         with open(purchases_path, "rb") as stream:
             started = time.perf_counter()
-            result = purchases_import(stream=stream, on_error=lambda e: reported.append(e.line))
+            result = purchases_import(
+                stream=stream, on_error=lambda e, found=reported: found.append(e.line)
+            )
             seconds = time.perf_counter() - started
         runs.append((result, reported, seconds))
         print(f"run {attempt}: {result.counts()} in {seconds:.1f}s", flush=True)
