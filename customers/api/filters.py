@@ -1,0 +1,102 @@
+"""Filters of the customers API (django-filter). Ranges take `<field>_after` / `<field>_before`
+(dates and times) or `<field>_min` / `<field>_max` (numbers)."""
+
+import django_filters as filters
+
+from customers.models import Account, Customer, Event, Note, Product, Purchase
+
+
+class TagFilter(filters.CharFilter):
+    """Records carrying a tag, by name, regardless of case."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("field_name", "tags__name")
+        kwargs.setdefault("lookup_expr", "iexact")
+        kwargs.setdefault("distinct", True)
+        super().__init__(**kwargs)
+
+
+class AccountFilter(filters.FilterSet):
+    country = filters.CharFilter(lookup_expr="iexact")
+    city = filters.CharFilter(lookup_expr="iexact")
+    industry = filters.CharFilter(lookup_expr="iexact")
+    owner = filters.NumberFilter(field_name="owner_id")
+    tag = TagFilter()
+    created_at = filters.IsoDateTimeFromToRangeFilter()
+    updated_at = filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Account
+        fields = ["kind", "size"]
+
+
+class CustomerFilter(filters.FilterSet):
+    country = filters.CharFilter(lookup_expr="iexact")
+    region = filters.CharFilter(lookup_expr="iexact")
+    city = filters.CharFilter(lookup_expr="iexact")
+    postal_code = filters.CharFilter()
+    language = filters.CharFilter(lookup_expr="iexact")
+    email = filters.CharFilter(lookup_expr="iexact")
+    external_id = filters.CharFilter()
+    source = filters.CharFilter()
+    owner = filters.NumberFilter(field_name="owner_id")
+    account = filters.NumberFilter(field_name="account_id")
+    tag = TagFilter()
+    birth_date = filters.DateFromToRangeFilter()
+    created_at = filters.IsoDateTimeFromToRangeFilter()
+    updated_at = filters.IsoDateTimeFromToRangeFilter()
+    first_purchase_at = filters.IsoDateTimeFromToRangeFilter()
+    last_purchase_at = filters.IsoDateTimeFromToRangeFilter()
+    lifetime_value = filters.RangeFilter()
+    purchase_count = filters.RangeFilter()
+
+    class Meta:
+        model = Customer
+        fields = ["gender", "income_band"]
+
+
+class ProductFilter(filters.FilterSet):
+    category = filters.CharFilter(lookup_expr="iexact")
+    sku = filters.CharFilter()
+    price = filters.RangeFilter()
+
+    class Meta:
+        model = Product
+        fields = []
+
+
+class PurchaseFilter(filters.FilterSet):
+    customer = filters.NumberFilter(field_name="customer_id")
+    product = filters.NumberFilter(field_name="product_id")
+    external_id = filters.CharFilter()
+    category = filters.CharFilter()
+    currency = filters.CharFilter(lookup_expr="iexact")
+    promotion_code = filters.CharFilter()
+    purchased_at = filters.IsoDateTimeFromToRangeFilter()
+    amount = filters.RangeFilter()
+
+    class Meta:
+        model = Purchase
+        fields = ["channel"]
+
+
+class EventFilter(filters.FilterSet):
+    customer = filters.NumberFilter(field_name="customer_id")
+    type = filters.CharFilter()
+    occurred_at = filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Event
+        fields = []
+
+
+class NoteFilter(filters.FilterSet):
+    customer = filters.NumberFilter(field_name="customer_id")
+    account = filters.NumberFilter(field_name="account_id")
+    author = filters.NumberFilter(field_name="author_id")
+    due_date = filters.DateFromToRangeFilter()
+    created_at = filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Note
+        fields = ["kind", "done"]
