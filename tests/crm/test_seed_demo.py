@@ -7,13 +7,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Count, F
 from django.test import Client
 
 from crm.demo.seeding import DEMO_PASSWORD, DEMO_USERS
 from crm.roles import Role
 from customers.models import Account, Customer, Event, Note, Purchase
+from customers.services import customer_stats_refresh
 from privacy.models import ConsentRecord, ConsentState, Purpose
+from privacy.services import consent_states_rebuild
 from tests.customers.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -261,3 +264,116 @@ def test_follow_ups_include_overdue_and_upcoming_ones(seeded_demo):
     assert open_follow_ups.filter(due_date__lt=DAY).exists()
     assert open_follow_ups.filter(due_date__gte=DAY).exists()
     assert set(open_follow_ups.values_list("author__username", flat=True)) <= {"sales", "sales2"}
+
+
+# The benchmark generator (bench/generator.py) writes with PostgreSQL COPY. Its tests run inside
+# the test transaction like the others, so the roles and purposes the migrations made stay put.
+
+needs_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="bench/generator.py writes with PostgreSQL COPY: run with DATABASE_URL=postgres://...",
+)
+
+
+def figures() -> list[tuple]:
+    return list(
+        Customer.objects.order_by("pk").values_list(
+            "pk",
+            "lifetime_value",
+            "purchase_count",
+            "first_purchase_at",
+            "last_purchase_at",
+            "average_order_value",
+        )
+    )
+
+
+def consent_states() -> set[tuple]:
+    return set(
+        ConsentState.objects.values_list(
+            "customer_id", "purpose_id", "state", "changed_at", "record_id"
+        )
+    )
+
+
+@needs_postgres
+def test_generated_benchmark_data_has_the_asked_size_and_consistent_figures():
+    from bench.generator import dataset_generate
+
+    dataset_generate(
+        customers=300,
+        purchases=4000,
+        seed=5,
+        reset=True,
+        today=DAY,
+        rebuild_indexes=True,
+        log=lambda _: None,
+    )
+
+    assert Customer.objects.count() == 300
+    assert Purchase.objects.count() == 4000
+    generated = figures()
+    customer_stats_refresh()
+    assert figures() == generated
+    assert Customer.objects.filter(purchase_count=0).exists()
+    assert not Purchase.objects.filter(purchased_at__date__gte=DAY).exists()
+
+
+@needs_postgres
+def test_generated_consent_states_follow_the_ledger():
+    from bench.generator import dataset_generate
+
+    dataset_generate(
+        customers=400, purchases=1000, seed=6, reset=True, today=DAY, log=lambda _: None
+    )
+
+    generated = consent_states()
+    consent_states_rebuild()
+    assert consent_states() == generated
+    granted = ConsentState.objects.filter(purpose=Purpose.EMAIL_MARKETING, state="granted").count()
+    assert 0.5 * 400 <= granted <= 0.8 * 400
+    assert ConsentState.objects.filter(purpose=Purpose.EMAIL_MARKETING, state="withdrawn").exists()
+
+
+@needs_postgres
+def test_generated_benchmark_data_is_the_same_for_the_same_seed():
+    from bench.generator import dataset_generate
+
+    dataset_generate(
+        customers=150, purchases=900, seed=9, reset=True, today=DAY, log=lambda _: None
+    )
+    first = snapshot()
+
+    dataset_generate(
+        customers=150, purchases=900, seed=9, reset=True, today=DAY, log=lambda _: None
+    )
+
+    assert snapshot() == first
+
+
+@needs_postgres
+def test_ensure_dataset_leaves_an_existing_dataset_of_the_same_size_and_seed_alone():
+    from bench.generator import ensure_dataset
+
+    ensure_dataset(120, 700, 4)
+    Customer.objects.filter(pk=1).update(first_name="Untouched")
+
+    ensure_dataset(120, 700, 4)
+
+    assert Customer.objects.get(pk=1).first_name == "Untouched"
+    assert Purchase.objects.count() == 700
+
+
+@needs_postgres
+def test_ensure_dataset_regenerates_for_another_size():
+    from bench.generator import ensure_dataset
+
+    ensure_dataset(120, 700, 4)
+
+    ensure_dataset(80, 500, 4)
+
+    assert (Customer.objects.count(), Purchase.objects.count()) == (80, 500)
+    assert (
+        Customer.objects.filter(email__isnull=False).exclude(email__endswith="@example.com").count()
+        == 0
+    )
