@@ -9,7 +9,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet, Value
+from django.db.models import CharField, F, QuerySet, Value
 from django.db.models.functions import SHA256, Concat, Lower, Replace, Trim
 
 from customers.models import Customer
@@ -49,14 +49,14 @@ def phone_hash(phone: str | None) -> str:
 
 
 def _email_hash_sql(path: str):
-    return SHA256(Concat(Value(_salt()), Lower(Trim(F(path)))))
+    return SHA256(Concat(Value(_salt()), Lower(Trim(F(path))), output_field=CharField()))
 
 
 def _phone_hash_sql(path: str):
     expr = Lower(Trim(F(path)))
     for char in PHONE_NOISE:
         expr = Replace(expr, Value(char), Value(""))
-    return SHA256(Concat(Value(_salt()), expr))
+    return SHA256(Concat(Value(_salt()), expr, output_field=CharField()))
 
 
 def suppression_add(

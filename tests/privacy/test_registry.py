@@ -1,0 +1,53 @@
+import pytest
+from django.apps import apps
+from django.db import models
+from django.test.utils import isolate_apps
+
+from customers.models import Customer
+from privacy.registry import (
+    personal_data_register,
+    personal_data_unregister,
+    personal_data_unregistered,
+)
+
+
+def test_every_model_with_a_foreign_key_path_to_customer_is_registered():
+    assert personal_data_unregistered() == [], (
+        "Register these models with privacy.registry.personal_data_register() in their app's "
+        "AppConfig.ready(), so exports and erasures cover them"
+    )
+
+
+@isolate_apps("privacy")
+def test_the_check_fails_for_a_new_model_linked_to_customers_until_it_is_registered():
+    class LoyaltyCard(models.Model):
+        customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
+        number = models.CharField(max_length=20)
+
+        class Meta:
+            app_label = "privacy"
+
+    class LoyaltyStamp(models.Model):  # linked only through LoyaltyCard
+        card = models.ForeignKey(LoyaltyCard, on_delete=models.CASCADE)
+
+        class Meta:
+            app_label = "privacy"
+
+    candidates = [*apps.get_models(include_auto_created=True), LoyaltyCard, LoyaltyStamp]
+
+    assert personal_data_unregistered(candidates) == ["privacy.loyaltycard", "privacy.loyaltystamp"]
+
+    personal_data_register(LoyaltyCard, category="Loyalty cards")
+    personal_data_register(LoyaltyStamp, customer_path="card__customer", category="Loyalty stamps")
+    try:
+        assert personal_data_unregistered(candidates) == []
+    finally:
+        personal_data_unregister(LoyaltyCard)
+        personal_data_unregister(LoyaltyStamp)
+
+
+def test_registering_with_an_unknown_erase_mode_or_field_is_refused():
+    with pytest.raises(ValueError, match="erase"):
+        personal_data_register(Customer, customer_path="", erase="shred")
+    with pytest.raises(ValueError, match="unknown fields"):
+        personal_data_register(Customer, customer_path="", export_fields=["shoe_size"])

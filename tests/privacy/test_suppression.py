@@ -1,0 +1,114 @@
+import io
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customers.importing import customers_import
+from customers.models import Customer
+from privacy.erasure import customer_erase
+from privacy.selectors import customers_eligible_for
+from privacy.services import consent_grant, consent_unsubscribe_all, consent_withdraw
+from privacy.suppression import suppression_add, suppression_contains, suppression_exclude
+from tests.customers.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+EMAILS = ["ann@example.com", "bob@example.com", "cy@example.com"]
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("import"), st.sampled_from(EMAILS), st.booleans()),
+        st.tuples(
+            st.just("grant"), st.sampled_from(EMAILS), st.sampled_from(["staff", "api", "import"])
+        ),
+        st.tuples(st.just("withdraw"), st.sampled_from(EMAILS), st.just("staff")),
+        st.tuples(st.just("erase"), st.sampled_from(EMAILS), st.just("")),
+        st.tuples(st.just("unsubscribe"), st.sampled_from(EMAILS), st.just("")),
+    ),
+    max_size=12,
+)
+
+
+def _import(email: str) -> Customer:
+    csv = f"email,first_name,last_name\n{email.upper()},Re,Imported\n".encode()
+    customers_import(stream=io.BytesIO(csv))
+    return Customer.objects.get(email__iexact=email)
+
+
+class _Rollback(Exception):
+    pass
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=operations)
+def test_a_suppressed_address_imported_again_never_becomes_eligible_for_a_campaign(ops):
+    try:
+        with transaction.atomic():
+            present: set[str] = set()
+            consent: set[str] = set()
+            suppressed: set[str] = set()
+            for op, email, arg in ops:
+                customer = Customer.objects.filter(email__iexact=email).first()
+                if op == "import":
+                    customer = _import(email)
+                    present.add(email)
+                    if arg:  # the file says the person opted in
+                        consent_grant(customer=customer, purpose="email_marketing", source="import")
+                        consent.add(email)
+                elif customer is None:
+                    continue
+                elif op == "grant":
+                    consent_grant(customer=customer, purpose="email_marketing", source=arg)
+                    consent.add(email)
+                elif op == "withdraw":
+                    consent_withdraw(customer=customer, purpose="email_marketing", source=arg)
+                    consent.discard(email)
+                elif op == "erase":
+                    customer_erase(customer=customer)
+                    present.discard(email)
+                    consent.discard(email)
+                    suppressed.add(email)
+                elif op == "unsubscribe":
+                    consent_unsubscribe_all(customer=customer)
+                    consent.discard(email)
+                    suppressed.add(email)
+
+                eligible = {
+                    e.lower()
+                    for e in customers_eligible_for("email_marketing").values_list(
+                        "email", flat=True
+                    )
+                }
+                assert not eligible & suppressed
+                assert eligible == (present & consent) - suppressed
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def test_suppression_exclude_filters_customers_set_based_by_email_or_phone(
+    django_assert_num_queries,
+):
+    kept = CustomerFactory(email="kept@example.com", phone="+1 555 0100")
+    by_email = CustomerFactory(email="Gone@Example.com ", phone="")
+    by_phone = CustomerFactory(email="other@example.com", phone="+1 (555) 0199")
+    suppression_add(reason="erasure", email="gone@example.com")
+    suppression_add(reason="erasure", phone="+15550199")
+
+    with django_assert_num_queries(1):
+        remaining = set(suppression_exclude(Customer.objects.all()).values_list("pk", flat=True))
+
+    assert kept.pk in remaining
+    assert by_email.pk not in remaining and by_phone.pk not in remaining
+
+
+def test_suppression_contains_normalises_case_spaces_and_phone_punctuation():
+    suppression_add(reason="unsubscribe", email=" Ann@Example.com", phone="+44 20-7946 0018")
+
+    assert suppression_contains(email="ann@example.com")
+    assert suppression_contains(phone="+44 (20) 7946.0018")
+    assert not suppression_contains(email="bob@example.com", phone="+44 20 7946 0019")
