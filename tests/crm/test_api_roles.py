@@ -37,6 +37,7 @@ from tests.customers.factories import (
     ProductFactory,
     PurchaseFactory,
 )
+from tests.segments.factories import MembershipFactory
 
 ROLES = ("anonymous", "no_role", "sales_owner", "other_sales", "marketing", "privacy", "superuser")
 ACTIONS = ("list", "retrieve", "create", "update", "delete")
@@ -189,6 +190,91 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
 }
 
+SEGMENT_RULE = {"field": "country", "op": "eq", "value": "DE"}
+ENDPOINTS["segment"] = Endpoint(
+    obj="segment",
+    create=lambda w: {"name": "Germans", "rule": SEGMENT_RULE},
+    update={"name": "Renamed segment"},
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="OO DDD",
+        other_sales="OO DDD",
+        marketing="OO OOO",
+        privacy="DD DDD",
+        superuser="OO OOO",
+    ),
+)
+
+
+@dataclass
+class ExtraAction:
+    """A custom action of an endpoint (`@action`): how to call it and who may.
+
+    Letters per role: O allowed (not turned away; a 404 for a missing sub-object or a 400 for a
+    payload the action refuses still counts as let in), E allowed but the sales owner's customer
+    is not in the answer, D turned away (401/403). With `shows_customer`, O also requires the
+    customer in the answer.
+    """
+
+    method: str
+    path: callable  # World -> URL
+    expect: dict[str, str]
+    payload: callable = lambda w: None
+    shows_customer: bool = False
+
+
+def _who(**rows: str) -> dict[str, str]:
+    assert set(rows) == set(ROLES), f"every role needs a letter, got {sorted(rows)}"
+    return rows
+
+
+_SEGMENT_READ = _who(anonymous="D", no_role="D", sales_owner="O", other_sales="O",
+                     marketing="O", privacy="D", superuser="O")  # fmt: skip
+_SEGMENT_MEMBERS = {**_SEGMENT_READ, "other_sales": "E"}
+_SEGMENT_WRITE = _who(anonymous="D", no_role="D", sales_owner="D", other_sales="D",
+                      marketing="O", privacy="D", superuser="O")  # fmt: skip
+
+EXTRA_ACTIONS: dict[str, ExtraAction] = {
+    "segment-catalogue": ExtraAction("get", lambda w: "/api/segments/catalogue/", _SEGMENT_READ),
+    "segment-preview": ExtraAction(
+        "post", lambda w: "/api/segments/preview/", _SEGMENT_WRITE, lambda w: {"rule": SEGMENT_RULE}
+    ),
+    "segment-refresh": ExtraAction(
+        "post", lambda w: f"/api/segments/{w.segment.pk}/refresh/", _SEGMENT_WRITE
+    ),
+    "segment-run": ExtraAction(
+        "get", lambda w: f"/api/segments/{w.segment.pk}/runs/999999/", _SEGMENT_READ
+    ),
+    "segment-members": ExtraAction(
+        "get",
+        lambda w: f"/api/segments/{w.segment.pk}/members/",
+        _SEGMENT_MEMBERS,
+        shows_customer=True,
+    ),
+    "segment-history": ExtraAction(
+        "get", lambda w: f"/api/segments/{w.segment.pk}/history/", _SEGMENT_READ
+    ),
+    "segment-export": ExtraAction(
+        "get",
+        lambda w: f"/api/segments/{w.segment.pk}/export/",
+        _SEGMENT_MEMBERS,
+        shows_customer=True,
+    ),
+    "segment-add-members": ExtraAction(
+        "post",
+        lambda w: f"/api/segments/{w.segment.pk}/add-members/",
+        _SEGMENT_WRITE,
+        lambda w: {"customer_ids": [w.customer.pk]},
+    ),
+    "segment-remove-members": ExtraAction(
+        "post",
+        lambda w: f"/api/segments/{w.segment.pk}/remove-members/",
+        _SEGMENT_WRITE,
+        lambda w: {"customer_ids": [w.customer.pk]},
+    ),
+}
+
 # API URLs outside the resources above: name -> the status a GET gets, per role.
 _PUBLIC = dict.fromkeys(ROLES, 200)
 OTHER_URLS: dict[str, dict[str, int]] = {
@@ -209,6 +295,7 @@ class World:
     note: object
     consent: object
     purpose: object
+    segment: object
 
 
 @pytest.fixture(autouse=True)
@@ -245,6 +332,7 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         note=NoteFactory(customer=customer, author=owner),
         consent=consent_grant(customer=customer, purpose="email_marketing", source="staff"),
         purpose=Purpose.objects.get(code="email_marketing"),
+        segment=MembershipFactory(customer=customer).segment,
     )
 
 
@@ -275,7 +363,7 @@ def _ids(response) -> list:
 
 
 def test_every_api_url_has_a_row_in_the_role_table():
-    known = {"api-root", *OTHER_URLS}
+    known = {"api-root", *OTHER_URLS, *EXTRA_ACTIONS}
     for basename in ENDPOINTS:
         known |= {f"{basename}-list", f"{basename}-detail"}
 
@@ -347,6 +435,34 @@ def test_role_reads_and_writes_only_what_it_may(world, api_client_for, prefix, b
     check("delete", response, lambda: model.objects.filter(pk=obj.pk).exists())
     if expect["delete"] == "O":
         assert not model.objects.filter(pk=obj.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", sorted(EXTRA_ACTIONS))
+def test_role_uses_only_the_custom_actions_it_may(world, api_client_for, name, role):
+    spec = EXTRA_ACTIONS[name]
+    client = api_client_for(world.users[role])
+    letter = spec.expect[role]
+
+    response = getattr(client, spec.method)(spec.path(world), spec.payload(world), format="json")
+
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    where = f"{role} {name}: got {response.status_code} {body[:200]!r}"
+    if letter == "D":
+        assert response.status_code in (401, 403), where
+        return
+    assert response.status_code not in (401, 403) and response.status_code < 500, where
+    if spec.shows_customer:
+        assert response.status_code == 200, where
+        shown = str(world.customer.pk) in _member_ids(response, body)
+        assert shown == (letter == "O"), where
+
+
+def _member_ids(response, body: bytes) -> set[str]:
+    if response.get("Content-Type", "").startswith("text/csv"):
+        return {line.split(",")[0] for line in body.decode().splitlines()[1:]}
+    return {str(item["id"]) for item in response.json()["results"]}
 
 
 @pytest.mark.django_db
