@@ -1,0 +1,157 @@
+"""Fixtures for tests that run against real services: PostgreSQL, Redis and a Celery worker.
+
+`celery_worker_process` starts `celery -A crm worker` as a separate process, pointed at the
+pytest-django test database and at Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379/15), on
+a queue of its own so parallel runs never take each other's tasks. Tasks queued by the test
+process go to that worker. Use it together with `transactional_db`, so what the test writes is
+committed and visible to the worker.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from crm.celery import app as celery_app
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+def _redis_problem(url: str) -> str | None:
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:  # any failure means the worker cannot run
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL naming the database this test session really uses (test_<name>)."""
+    s = connection.settings_dict
+    auth = quote(s.get("USER") or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+class WorkerProcess:
+    """A running Celery worker; `output` holds what it printed so far (for failure messages)."""
+
+    def __init__(self, process: subprocess.Popen, queue: str):
+        self.process = process
+        self.queue = queue
+        self.lines: list[str] = []
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines[-200:])
+
+    def wait_until(
+        self, condition, *, timeout: float = 60, interval: float = 0.2, what: str = "condition"
+    ):
+        """Poll `condition()` until it returns something truthy; fail with the worker's log if not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            if self.process.poll() is not None:
+                pytest.fail(f"The Celery worker exited ({self.process.returncode}):\n{self.output}")
+            time.sleep(interval)
+        pytest.fail(f"Timed out after {timeout}s waiting for {what}. Worker log:\n{self.output}")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[WorkerProcess]:
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "INTEGRATION TEST SKIPPED: a real Celery worker needs the PostgreSQL test database "
+            "(set DATABASE_URL=postgres://...); this run uses " + connection.vendor
+        )
+    url = redis_url()
+    problem = _redis_problem(url)
+    if problem:
+        pytest.skip(f"INTEGRATION TEST SKIPPED: Redis at {url} is unreachable ({problem})")
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": url,
+        "CELERY_RESULT_BACKEND": url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CONN_MAX_AGE": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "crm",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{queue}@%h",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker = WorkerProcess(process, queue)
+    threading.Thread(
+        target=lambda: worker.lines.extend(iter(process.stdout.readline, "")), daemon=True
+    ).start()
+
+    saved = {
+        k: celery_app.conf[k]
+        for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+    }
+    celery_app.conf.update(
+        broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
+    )
+    celery_app._pool = None  # connect to Redis, not to the in-memory broker of the settings
+    try:
+        worker.wait_until(
+            lambda: any(" ready." in line for line in worker.lines),
+            timeout=90,
+            what="the worker to start",
+        )
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        celery_app.conf.update(saved)
+        celery_app._pool = None
