@@ -183,3 +183,7 @@ def register(router: DefaultRouter) -> None:
     router.register("consents", ConsentRecordViewSet, basename="consent")
     router.register("purposes", PurposeViewSet, basename="purpose")
     customer_detail_field_register("consents", ConsentStateField)
+    # Data-subject requests, exports and suppression checks live in their own module.
+    from privacy import api_requests
+
+    api_requests.register(router)
