@@ -10,7 +10,6 @@ from typing import BinaryIO, TextIO
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -287,11 +286,11 @@ def _match(
     """Find each row's stored customer and decide: create, update, unchanged or refuse."""
     external_ids = [r.values["external_id"] for r in rows if r.values.get("external_id")]
     emails = [r.values["email"].lower() for r in rows if r.values.get("email")]
-    found = list(
-        Customer.objects.annotate(email_lower=Lower("email")).filter(
-            Q(external_id__in=external_ids) | Q(email_lower__in=emails)
-        )
-    )
+    # Two lookups, each on its own index.
+    by_key = Customer.objects.annotate(email_lower=Lower("email"))
+    found = list(by_key.filter(external_id__in=external_ids))
+    known = {c.pk for c in found}
+    found += [c for c in by_key.filter(email_lower__in=emails) if c.pk not in known]
     by_external_id = {c.external_id: c for c in found if c.external_id}
     by_email = {c.email_lower: c for c in found if c.email}
     tags_of: dict[int, set[str]] = {}
