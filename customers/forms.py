@@ -18,6 +18,7 @@ CUSTOMER_SORTS = {
     "last_purchase_at": ("Last purchase, oldest first", "last_purchase_at", False),
 }
 PAGE_SIZES = (25, 50, 100, 200)
+SELECT_LIMIT = 300
 
 
 def _consent_state_model():
@@ -163,6 +164,14 @@ class CustomerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if accounts is not None:
             self.fields["account"].queryset = accounts.order_by("name", "id")
+            # A select with tens of thousands of options is unusable and slow to render:
+            # beyond a few hundred accounts the account is entered by its number.
+            if accounts[: SELECT_LIMIT + 1].count() > SELECT_LIMIT:
+                self.fields["account"].widget = forms.NumberInput(attrs={"min": 1})
+                self.fields["account"].help_text = "The account's number, shown on its page."
+                self.fields["account"].error_messages["invalid_choice"] = (
+                    "No account with that number that you may see."
+                )
         self.fields["owner"].queryset = staff_choices()
         if self.instance.pk:
             self.initial["tags"] = list(self.instance.tags.all())
