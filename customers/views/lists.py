@@ -89,7 +89,7 @@ def customers_filtered(request: HttpRequest, form: CustomerFilterForm) -> QueryS
 
 def import_url() -> str:
     try:
-        return reverse("customer_import:index")
+        return reverse("customer_import:list")
     except NoReverseMatch:
         return "/customers/import/"
 

@@ -331,3 +331,8 @@ def test_marketing_export_leaves_out_phone_and_birth_date(client, marketing_user
     header = b"".join(response.streaming_content).decode().splitlines()[0].split(",")
     assert "phone" not in header and "birth_date" not in header
     assert "email" in header
+
+
+def test_the_lists_link_to_the_import_page(sales_client):
+    for url in (reverse("customers:customer_list"), reverse("customers:account_list")):
+        assert f'href="{reverse("customer_import:list")}"' in sales_client.get(url).content.decode()
