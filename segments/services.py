@@ -491,10 +491,10 @@ def segment_members_from_csv(
     for i in range(0, len(values), BATCH):
         batch = values[i : i + BATCH]
         lowered = [v.lower() for v in batch]
-        for pk, email, external_id in (
+        for pk, email in (
             Customer.objects.annotate(email_lower=Lower("email"))
             .filter(email_lower__in=lowered)
-            .values_list("pk", "email_lower", "external_id")
+            .values_list("pk", "email_lower")
         ):
             found[email] = pk
         for pk, external_id in Customer.objects.filter(external_id__in=batch).values_list(
