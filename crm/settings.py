@@ -227,6 +227,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "customers.models.Account.Kind",
         "NoteKindEnum": "customers.models.Note.Kind",
+        "PurchaseChannelEnum": "customers.models.Purchase.Channel",
+        "RequestChannelEnum": "privacy.models.RequestChannel",
+        "RequestStatusEnum": "privacy.models.RequestStatus",
+        # Background jobs (imports, exports, segment refreshes) share one set of states.
+        "JobStatusEnum": "privacy.models.DataExport.Status",
     },
 }
 
@@ -253,3 +258,13 @@ PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int("PRIVACY_CONFIRMATION_LINK_MAX_AGE",
 PRIVACY_RETENTION_YEARS = env.int("PRIVACY_RETENTION_YEARS", default=3)
 # Erasures are also appended here (JSON lines, ids and hashes only) so they survive a restore.
 PRIVACY_ERASURE_LOG_PATH = env.str("PRIVACY_ERASURE_LOG_PATH", default=str(MEDIA_ROOT / "privacy" / "erasures.jsonl"))
+
+# Campaigns: messages per second per worker process (0: unlimited), send rows per delivery task,
+# seconds before a claimed row counts as stuck, the base URL of links in messages, and the shared
+# secrets of the webhook channel and of the provider's bounce/complaint webhook.
+CAMPAIGNS_RATE_PER_SECOND = env.float("CAMPAIGNS_RATE_PER_SECOND", default=0)
+CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
+CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)
+CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:8000")
+CAMPAIGNS_WEBHOOK_SECRET = env.str("CAMPAIGNS_WEBHOOK_SECRET", default="") or f"webhook:{SECRET_KEY}"
+CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")
