@@ -48,15 +48,27 @@ def phone_hash(phone: str | None) -> str:
     return address_hash(normalised) if normalised else ""
 
 
+class Sha256Hex(SHA256):
+    """SHA256 as hex; on PostgreSQL with the built-in sha256() (no pgcrypto extension needed)."""
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler,
+            connection,
+            template="ENCODE(SHA256(CONVERT_TO(%(expressions)s, 'UTF8')), 'hex')",
+            **extra_context,
+        )
+
+
 def _email_hash_sql(path: str):
-    return SHA256(Concat(Value(_salt()), Lower(Trim(F(path))), output_field=CharField()))
+    return Sha256Hex(Concat(Value(_salt()), Lower(Trim(F(path))), output_field=CharField()))
 
 
 def _phone_hash_sql(path: str):
     expr = Lower(Trim(F(path)))
     for char in PHONE_NOISE:
         expr = Replace(expr, Value(char), Value(""))
-    return SHA256(Concat(Value(_salt()), expr, output_field=CharField()))
+    return Sha256Hex(Concat(Value(_salt()), expr, output_field=CharField()))
 
 
 def suppression_add(

@@ -57,7 +57,7 @@ def test_queue_is_sorted_by_deadline_and_highlights_overdue_requests(client, pri
     html = client.get(reverse("privacy:request_queue")).content.decode()
 
     assert html.index(f'data-request="{overdue.pk}"') < html.index(f'data-request="{later.pk}"')
-    assert 'class="overdue" data-request="%d"' % overdue.pk in html
+    assert f'class="overdue" data-request="{overdue.pk}"' in html
     assert dsr_counts() == {"open": 2, "overdue": 1, "due_this_week": 0}
 
 
@@ -238,3 +238,33 @@ def test_audit_log_is_searchable_by_object(client, privacy_user):
     entry = AuditEntry.objects.get(object_id=customer.pk)
     assert entry.details == {"q": "[removed]"}  # free text could be personal data
     assert list(page.context["page"]) == [entry]
+
+
+def test_the_customer_page_shows_current_consent_history_and_the_consent_form(
+    client, privacy_user, consenting_customer
+):
+    client.force_login(privacy_user)
+
+    html = client.get(
+        reverse("customers:customer_detail", args=[consenting_customer.pk])
+    ).content.decode()
+
+    assert 'id="consent"' in html
+    assert "consent-granted" in html and "Web form" in html
+    assert reverse("privacy:consent_record", args=[consenting_customer.pk]) in html
+    assert AuditEntry.objects.filter(
+        action="view", object_kind="customer", object_id=consenting_customer.pk
+    ).exists()
+
+
+def test_marketing_sees_the_consent_panel_without_the_form(
+    client, marketing_user, consenting_customer
+):
+    client.force_login(marketing_user)
+
+    html = client.get(
+        reverse("customers:customer_detail", args=[consenting_customer.pk])
+    ).content.decode()
+
+    assert "consent-granted" in html
+    assert reverse("privacy:consent_record", args=[consenting_customer.pk]) not in html

@@ -27,11 +27,17 @@ def test_the_check_fails_for_a_new_model_linked_to_customers_until_it_is_registe
         class Meta:
             app_label = "privacy"
 
+        def __str__(self) -> str:
+            return self.number
+
     class LoyaltyStamp(models.Model):  # linked only through LoyaltyCard
         card = models.ForeignKey(LoyaltyCard, on_delete=models.CASCADE)
 
         class Meta:
             app_label = "privacy"
+
+        def __str__(self) -> str:
+            return str(self.pk)
 
     candidates = [*apps.get_models(include_auto_created=True), LoyaltyCard, LoyaltyStamp]
 

@@ -13,7 +13,9 @@ def test_a_privacy_officer_creates_a_request_through_the_api(api_client_for, pri
     customer = CustomerFactory()
 
     response = api_client_for(privacy_user).post(
-        "/api/data-requests/", {"customer": customer.pk, "type": "erasure", "law": "gdpr", "received_on": "2025-01-31"}, format="json"
+        "/api/data-requests/",
+        {"customer": customer.pk, "type": "erasure", "law": "gdpr", "received_on": "2025-01-31"},
+        format="json",
     )
 
     assert response.status_code == 201, response.json()
@@ -22,7 +24,9 @@ def test_a_privacy_officer_creates_a_request_through_the_api(api_client_for, pri
 
 
 def test_an_invalid_request_names_the_field(api_client_for, privacy_user):
-    response = api_client_for(privacy_user).post("/api/data-requests/", {"type": "forget-me"}, format="json")
+    response = api_client_for(privacy_user).post(
+        "/api/data-requests/", {"type": "forget-me"}, format="json"
+    )
 
     assert response.status_code == 400
     assert "type" in response.json()
@@ -44,8 +48,12 @@ def test_completing_an_erasure_request_through_the_api_erases(api_client_for, pr
     dsr = DataSubjectRequestFactory()
     client = api_client_for(privacy_user)
 
-    bad = client.post(f"/api/data-requests/{dsr.pk}/transition/", {"status": "rejected"}, format="json")
-    done = client.post(f"/api/data-requests/{dsr.pk}/transition/", {"status": "completed"}, format="json")
+    bad = client.post(
+        f"/api/data-requests/{dsr.pk}/transition/", {"status": "rejected"}, format="json"
+    )
+    done = client.post(
+        f"/api/data-requests/{dsr.pk}/transition/", {"status": "completed"}, format="json"
+    )
 
     assert bad.status_code == 400 and "reason" in bad.json()
     assert done.status_code == 200 and done.json()["status"] == "completed"
@@ -56,12 +64,18 @@ def test_suppression_check_answers_yes_or_no(api_client_for, privacy_user):
     suppression_add(reason="erasure", email="gone@example.com")
     client = api_client_for(privacy_user)
 
-    assert client.post("/api/suppression-check/", {"email": "Gone@example.com"}, format="json").json() == {"suppressed": True}
-    assert client.post("/api/suppression-check/", {"email": "here@example.com"}, format="json").json() == {"suppressed": False}
+    assert client.post(
+        "/api/suppression-check/", {"email": "Gone@example.com"}, format="json"
+    ).json() == {"suppressed": True}
+    assert client.post(
+        "/api/suppression-check/", {"email": "here@example.com"}, format="json"
+    ).json() == {"suppressed": False}
     assert client.post("/api/suppression-check/", {}, format="json").status_code == 400
 
 
-def test_an_export_is_queued_built_and_gets_a_download_link(api_client_for, privacy_user, django_capture_on_commit_callbacks):
+def test_an_export_is_queued_built_and_gets_a_download_link(
+    api_client_for, privacy_user, django_capture_on_commit_callbacks
+):
     customer = CustomerFactory()
     client = api_client_for(privacy_user)
 
@@ -80,7 +94,17 @@ def test_other_roles_cannot_use_the_privacy_endpoints(api_client_for, request, r
     dsr = DataSubjectRequestFactory()
 
     assert client.get("/api/data-requests/").status_code == 403
-    assert client.post(f"/api/data-requests/{dsr.pk}/transition/", {"status": "completed"}, format="json").status_code == 403
-    assert client.post("/api/suppression-check/", {"email": "a@example.com"}, format="json").status_code == 403
+    assert (
+        client.post(
+            f"/api/data-requests/{dsr.pk}/transition/", {"status": "completed"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/suppression-check/", {"email": "a@example.com"}, format="json"
+        ).status_code
+        == 403
+    )
     assert client.get("/api/data-exports/").status_code == 403
     assert DataSubjectRequest.objects.get().status == "received"
