@@ -263,7 +263,9 @@ class AccountForm(forms.ModelForm):
 
 class NoteForm(forms.Form):
     body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Write a note…"}), max_length=5000
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Write a note…"}),
+        max_length=5000,
     )
     kind = forms.ChoiceField(choices=Note.Kind.choices, initial=Note.Kind.NOTE)
     due_date = forms.DateField(

@@ -32,24 +32,32 @@ def _case_variants(term: str) -> set[str]:
     return {term, term.lower(), term.capitalize(), term.title(), term.upper()}
 
 
+def prefix_q(field: str, prefix: str) -> Q:
+    """`field` starts with `prefix`, written as a range (prefix <= field < next prefix) that a
+    b-tree index serves under any collation, plus the LIKE that keeps it exact. PostgreSQL uses
+    an index for a bare LIKE 'x%' only under the "C" collation or with pattern_ops indexes."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper, f"{field}__startswith": prefix})
+
+
 def customer_search_q(term: str) -> Q:
     """Index-friendly search: prefixes of last name (first name with a second word), email,
-    phone and external id. Prefix matches use the b-tree indexes; a contains-match would read
+    phone and external id. Prefix ranges use the b-tree indexes; a contains-match would read
     every row of a million-customer table."""
     term = term.strip()
     if not term:
         return Q()
-    condition = Q(external_id=term) | Q(email_lower__startswith=term.lower())
+    condition = Q(external_id=term) | prefix_q("email_lower", term.lower())
     if any(ch.isdigit() for ch in term):
-        condition |= Q(phone__startswith=term) | Q(external_id__startswith=term)
+        condition |= prefix_q("phone", term) | prefix_q("external_id", term)
     words = term.split()
     if len(words) >= 2:
         first, last = " ".join(words[:-1]), words[-1]
         for f in _case_variants(first):
             for lv in _case_variants(last):
-                condition |= Q(first_name__startswith=f, last_name__startswith=lv)
+                condition |= prefix_q("last_name", lv) & Q(first_name__startswith=f)
     for variant in _case_variants(term):
-        condition |= Q(last_name__startswith=variant)
+        condition |= prefix_q("last_name", variant)
     return condition
 
 
@@ -62,7 +70,8 @@ def customers_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Custom
 def account_search_q(term: str) -> Q:
     condition = Q()
     for variant in _case_variants(term.strip()):
-        condition |= Q(name__startswith=variant)
+        if variant:
+            condition |= prefix_q("name", variant)
     return condition
 
 
