@@ -1,8 +1,7 @@
 """Writes on customer data. Views, API, tasks and commands call these; none write models directly."""
 
-import hashlib
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -371,46 +370,6 @@ def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
     return [found[key] for key in wanted]
 
 
-def purchase_dedup_key(
-    *,
-    customer_id: int,
-    external_id: str | None,
-    purchased_at: datetime,
-    amount: Decimal,
-    currency: str,
-    quantity: int,
-    channel: str,
-    product_id: int | None,
-    category: str,
-) -> str:
-    """The upsert key of a purchase: its order number when it has one, else a hash of the row.
-
-    The same purchase posted or imported twice gets the same key, so it is stored once. Times
-    are hashed in UTC to the second, amounts to the cent, so formatting differences do not matter.
-    """
-    if external_id:
-        key = f"ext:{external_id}"
-        if len(key) <= 80:
-            return key
-        return "exth:" + hashlib.sha256(external_id.encode()).hexdigest()
-    at = purchased_at.astimezone(UTC).replace(microsecond=0).isoformat()
-    cents = Decimal(amount).quantize(Decimal("0.01"))
-    row = "|".join(
-        str(part)
-        for part in (
-            customer_id,
-            at,
-            cents,
-            currency.upper(),
-            quantity,
-            channel,
-            product_id or "",
-            category,
-        )
-    )
-    return "row:" + hashlib.sha256(row.encode()).hexdigest()
-
-
 def purchase_create(
     *,
     customer: Customer,
@@ -444,6 +403,10 @@ def purchase_create(
         category=category,
         promotion_code=promotion_code.strip(),
     )
+    # The import derives the same key, so a purchase posted and imported is stored once. Imported
+    # here because the import module itself builds on this one.
+    from customers.importing.purchases import purchase_dedup_key
+
     purchase.dedup_key = purchase_dedup_key(
         customer_id=customer.pk,
         external_id=external_id,
@@ -454,7 +417,10 @@ def purchase_create(
         channel=channel,
         product_id=product.pk if product is not None else None,
         category=category,
+        promotion_code=purchase.promotion_code,
     )
+    if len(purchase.dedup_key) > Purchase._meta.get_field("dedup_key").max_length:
+        raise ValidationError({"external_id": "An order number can have at most 76 characters."})
     purchase.full_clean(exclude=["dedup_key"])
     if Purchase.objects.filter(dedup_key=purchase.dedup_key).exists():
         raise ValidationError(
