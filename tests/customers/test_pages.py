@@ -336,3 +336,25 @@ def test_marketing_export_leaves_out_phone_and_birth_date(client, marketing_user
 def test_the_lists_link_to_the_import_page(sales_client):
     for url in (reverse("customers:customer_list"), reverse("customers:account_list")):
         assert f'href="{reverse("customer_import:list")}"' in sales_client.get(url).content.decode()
+
+
+def test_a_filter_a_higher_app_registers_appears_on_the_list_and_narrows_it(sales_client, sales_user, monkeypatch):
+    from customers import registry
+
+    wanted = CustomerFactory(owner=sales_user, last_name="Inside")
+    CustomerFactory(owner=sales_user, last_name="Outside")
+    monkeypatch.setitem(
+        registry._list_filters,
+        "segment",
+        registry.CustomerListFilter(
+            key="segment",
+            label="Segment",
+            choices=lambda: [("7", "Champions")],
+            apply=lambda qs, value: qs.filter(pk=wanted.pk) if value == "7" else qs.none(),
+        ),
+    )
+
+    page = sales_client.get(reverse("customers:customer_list"), {"segment": "7"}).content.decode()
+
+    assert "Champions" in page
+    assert "Inside" in page and "Outside" not in page
