@@ -3,3 +3,40 @@ from django.apps import AppConfig
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
+
+    def ready(self):
+        from campaigns import panels
+        from campaigns.models import MessageEvent, PromotionCode, Send
+        from campaigns.services import sends_cancel_for_customer
+        from customers.registry import timeline_source_register
+        from privacy.registry import personal_data_register
+
+        personal_data_register(
+            Send,
+            customer_path="customer",
+            export_fields=["id", "campaign_id", "variant_id", "is_holdout", "status", "reason",
+                           "created_at", "sent_at"],  # fmt: skip
+            erase=sends_cancel_for_customer,
+            category="Marketing messages",
+            purpose="Sending campaigns the person consented to; measuring their effect",
+            retention="While the campaign's report is kept; pending sends are cancelled on erasure",
+        )
+        personal_data_register(
+            PromotionCode,
+            customer_path="customer",
+            export_fields=["id", "promotion_id", "code", "created_at"],
+            erase="delete",
+            category="Promotion codes",
+            purpose="Personal discount codes sent in campaigns",
+            retention="Until the promotion ends",
+        )
+        personal_data_register(
+            MessageEvent,
+            customer_path="send__customer",
+            export_fields=["id", "send_id", "kind", "at", "url"],
+            erase="delete",
+            category="Message opens, clicks and unsubscribes",
+            purpose="Campaign reports",
+            retention="While the campaign's report is kept",
+        )
+        timeline_source_register("campaigns", panels.customer_timeline)

@@ -1,3 +1,21 @@
+from django.urls import path
+
+from campaigns import views
+
 app_name = "campaigns"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.campaign_list, name="list"),
+    path("overview/", views.campaigns_compare, name="overview"),
+    path("new/", views.campaign_create, name="create"),
+    path("<int:pk>/", views.campaign_detail, name="detail"),
+    path("<int:pk>/edit/<slug:step>/", views.campaign_edit, name="edit"),
+    path("<int:pk>/audience-size/", views.campaign_audience_size, name="audience_size"),
+    path("<int:pk>/preview/", views.campaign_preview, name="preview"),
+    path("<int:pk>/progress/", views.campaign_progress, name="progress"),
+    path("<int:pk>/<slug:action>/", views.campaign_action, name="action"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("t/o/<str:token>", views.track_open, name="track_open"),
+    path("t/c/<str:token>/", views.track_click, name="track_click"),
+    path("hooks/provider/", views.provider_events, name="provider_events"),
+]

@@ -1,0 +1,266 @@
+"""The audience snapshot: one INSERT ... SELECT that writes a send row for every targeted customer.
+
+Each targeted customer gets a row: `pending` with a variant, `holdout`, or `excluded` with the
+first reason that rules them out (in the order of EXCLUSION_REASONS). The SELECT is built with the
+ORM (the same consent and suppression expressions privacy uses) and run as one statement, so the
+database does the work whatever the audience size; nothing is evaluated per customer in Python.
+
+The A/B split and the holdout come from a hash of (campaign id, customer id): random-looking,
+reproducible, independent of order and batching, so a triggered campaign that adds recipients one
+join at a time splits them exactly as a broadcast would.
+"""
+
+import datetime as dt
+import hashlib
+
+from django.db import connection, models
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Concat, StrIndex, Substr
+
+from campaigns.models import Campaign, Channel, Send
+from customers.models import Customer
+from privacy.models import ConsentState, ConsentStatus, Purpose, Suppression
+from privacy.suppression import _email_hash_sql, _phone_hash_sql  # the list's own SQL hashes
+
+EXCLUSION_REASONS = (
+    "exclusion_segment",
+    "no_consent",
+    "suppressed",
+    "do_not_sell",
+    "frequency_cap",
+    "no_address",
+)
+REASON_LABELS = {
+    "not_in_target": "Not in a target segment",
+    "exclusion_segment": "In an exclusion segment",
+    "no_consent": "No consent for the purpose",
+    "suppressed": "On the suppression list",
+    "do_not_sell": "Opted out of data sharing (webhook)",
+    "frequency_cap": "Over the frequency cap",
+    "no_address": "No address for the channel",
+}
+BUCKETS = 10000
+
+
+def bucket(campaign_id: int, customer_id: int, salt: str) -> int:
+    """The same hash as `HashBucket`, in Python: 0 <= bucket < BUCKETS."""
+    digest = hashlib.md5(f"{salt}:{campaign_id}:{customer_id}".encode()).hexdigest()
+    return int(digest[:7], 16) % BUCKETS
+
+
+class HashBucket(models.Func):
+    """int(first 7 hex digits of md5(text), 16) % BUCKETS, in SQL."""
+
+    output_field = IntegerField()
+
+    def __init__(self, text, **extra):
+        super().__init__(text, **extra)
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(('x' || substr(md5({sql}), 1, 7))::bit(28)::int % {BUCKETS})", params
+
+    def as_sql(self, compiler, connection, **extra_context):
+        # Portable: add up the seven hex digits through their position in "0123456789abcdef".
+        digest = models.functions.MD5(self.source_expressions[0])
+        total = None
+        for i in range(7):
+            digit = StrIndex(Value("0123456789abcdef"), Substr(digest, i + 1, 1)) - 1
+            term = digit * Value(16 ** (6 - i))
+            total = term if total is None else total + term
+        return compiler.compile(models.ExpressionWrapper(total % BUCKETS, IntegerField()))
+
+
+def _hash_text(campaign_id: int, salt: str):
+    return Concat(
+        Value(f"{salt}:{campaign_id}:"), Cast("pk", models.CharField()), output_field=models.CharField()
+    )
+
+
+def targeted(campaign: Campaign) -> QuerySet[Customer]:
+    """Customers in any target segment."""
+    from segments.models import Membership
+
+    targets = list(campaign.target_segments.values_list("pk", flat=True))
+    return Customer.objects.filter(
+        Exists(Membership.objects.filter(customer_id=OuterRef("pk"), segment_id__in=targets))
+    )
+
+
+def reason_expression(campaign: Campaign) -> Case:
+    """The first reason a targeted customer is left out, or NULL when they are eligible."""
+    from segments.models import Membership
+
+    exclusions = list(campaign.exclusion_segments.values_list("pk", flat=True))
+    whens = []
+    if exclusions:
+        whens.append(
+            When(
+                Exists(
+                    Membership.objects.filter(customer_id=OuterRef("pk"), segment_id__in=exclusions)
+                ),
+                then=Value("exclusion_segment"),
+            )
+        )
+    granted = ConsentState.objects.filter(
+        customer_id=OuterRef("pk"), purpose_id=campaign.purpose_code, state=ConsentStatus.GRANTED
+    )
+    whens.append(When(~Exists(granted), then=Value("no_consent")))
+    emails = Suppression.objects.filter(kind=Suppression.Kind.EMAIL).values("value_hash")
+    phones = Suppression.objects.filter(kind=Suppression.Kind.PHONE).values("value_hash")
+    whens.append(
+        When(
+            Q(_suppression_email__in=emails) | Q(_suppression_phone__in=phones),
+            then=Value("suppressed"),
+        )
+    )
+    if campaign.channel == Channel.WEBHOOK:
+        opted_out = ConsentState.objects.filter(
+            customer_id=OuterRef("pk"), purpose_id=Purpose.DATA_SALE, state=ConsentStatus.WITHDRAWN
+        )
+        whens.append(When(Exists(opted_out), then=Value("do_not_sell")))
+    if campaign.frequency_cap_count:
+        # `_recent` is aliased by audience_queryset: the customer's messages within the window.
+        whens.append(
+            When(Q(_recent__gte=campaign.frequency_cap_count), then=Value("frequency_cap"))
+        )
+    if campaign.channel == Channel.EMAIL:
+        whens.append(When(email__isnull=True, then=Value("no_address")))
+    return Case(*whens, default=Value(""), output_field=models.CharField())
+
+
+def audience_queryset(
+    campaign: Campaign, *, now: dt.datetime, customers: QuerySet[Customer] | None = None
+) -> QuerySet:
+    """Rows (campaign, customer, variant, is_holdout, status, reason, created_at) to insert."""
+    base = customers if customers is not None else targeted(campaign)
+    base = base.alias(
+        _suppression_email=_email_hash_sql("email"), _suppression_phone=_phone_hash_sql("phone")
+    )
+    if campaign.frequency_cap_count:
+        since = now - dt.timedelta(days=campaign.frequency_cap_days)
+        recent = (
+            Send.objects.filter(customer_id=OuterRef("pk"))
+            .filter(
+                Q(status=Send.Status.SENT, sent_at__gte=since)
+                | Q(status__in=[Send.Status.PENDING, Send.Status.CLAIMED])
+            )
+            .exclude(campaign_id=campaign.pk)
+            .order_by()
+            .values("customer_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        base = base.alias(_recent=Coalesce(Subquery(recent), 0))
+    return (
+        base.annotate(
+            _reason=reason_expression(campaign),
+            _hbucket=HashBucket(_hash_text(campaign.pk, "holdout")),
+            _vbucket=HashBucket(_hash_text(campaign.pk, "variant")),
+        )
+        .order_by()
+        .values_list("pk", "_reason", "_hbucket", "_vbucket")
+    )
+
+
+SEND_COLUMNS = (
+    "campaign_id",
+    "customer_id",
+    "occurrence",
+    "variant_id",
+    "is_holdout",
+    "status",
+    "reason",
+    "created_at",
+    "attempts",
+    "provider_message_id",
+)
+
+
+def classified_sql(
+    campaign: Campaign,
+    *,
+    now: dt.datetime,
+    customers: QuerySet[Customer] | None = None,
+    occurrence: int = 0,
+) -> tuple[str, list]:
+    """SELECT of the send rows (SEND_COLUMNS) for the campaign's audience, one per customer."""
+    inner, params = audience_queryset(campaign, now=now, customers=customers).query.sql_with_params()
+    cut = int(campaign.holdout_percent * BUCKETS / 100)
+    variants = list(campaign.variants.order_by("pk").values_list("pk", "share"))
+    total = sum(share for _pk, share in variants) or 1
+    whens, cumulative = [], 0
+    for pk, share in variants:
+        cumulative += share
+        whens.append(f"WHEN q._vbucket < {cumulative * BUCKETS // total} THEN {int(pk)}")
+    variant_case = (
+        f"CASE WHEN q._reason <> '' OR q._hbucket < {cut} THEN NULL {' '.join(whens)} "
+        f"ELSE {int(variants[-1][0]) if variants else 'NULL'} END"
+    )
+    status_case = (
+        f"CASE WHEN q._reason <> '' THEN '{Send.Status.EXCLUDED}' "
+        f"WHEN q._hbucket < {cut} THEN '{Send.Status.HOLDOUT}' ELSE '{Send.Status.PENDING}' END"
+    )
+    holdout = f"(q._reason = '' AND q._hbucket < {cut})"
+    sql = (
+        f"SELECT {int(campaign.pk)} AS campaign_id, q.id AS customer_id, "
+        f"{int(occurrence)} AS occurrence, {variant_case} AS variant_id, {holdout} AS is_holdout, "
+        f"{status_case} AS status, q._reason AS reason, %s AS created_at, 0 AS attempts, "
+        f"'' AS provider_message_id FROM ({inner}) q"
+    )
+    return sql, [*params, connection.ops.adapt_datetimefield_value(now)]
+
+
+def insert_sends(sql: str, params: list) -> int:
+    """INSERT INTO send (...) SELECT ...; an existing (campaign, customer) row is kept as is."""
+    table = connection.ops.quote_name(Send._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in SEND_COLUMNS)
+    if connection.vendor == "postgresql":
+        statement = f"INSERT INTO {table} ({cols}) {sql} ON CONFLICT DO NOTHING"
+    else:
+        statement = f"INSERT OR IGNORE INTO {table} ({cols}) {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+def exclusion_counts(campaign: Campaign, *, since: dt.datetime | None = None) -> dict[str, int]:
+    """{reason: customers} for the campaign's excluded rows (optionally those created since)."""
+    rows = Send.objects.filter(campaign=campaign, status=Send.Status.EXCLUDED)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    return dict(rows.order_by().values_list("reason").annotate(n=Count("pk")))
+
+
+def audience_estimate(campaign: Campaign, *, now: dt.datetime) -> dict:
+    """The live size of the audience after exclusions, without writing anything (editor)."""
+    sql, params = classified_sql(campaign, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.status, c.reason, COUNT(*) FROM ({sql}) c GROUP BY c.status, c.reason",
+            params,
+        )
+        grouped = cursor.fetchall()
+    counts: dict[str, int] = {}
+    excluded: dict[str, int] = {}
+    for status, reason, n in grouped:
+        counts[status] = counts.get(status, 0) + n
+        if status == Send.Status.EXCLUDED:
+            excluded[reason] = n
+    return {
+        "targeted": sum(counts.values()),
+        "recipients": counts.get(Send.Status.PENDING, 0),
+        "holdout": counts.get(Send.Status.HOLDOUT, 0),
+        "excluded": excluded,
+    }

@@ -1,0 +1,335 @@
+"""Delivery of one batch of send rows: claim, re-check, render, hand over, record.
+
+Exactly once: a row is claimed with one UPDATE ... WHERE status = 'pending' (two workers can never
+both win it), and it is recorded as sent with an UPDATE that also requires the claim's attempt
+number, so a row the sweeper gave back after a worker died cannot be recorded twice. The channel
+calls that second UPDATE at its point of no return (see campaigns.channels).
+
+Consent and suppression are checked for each message just before it goes, inside the transaction
+that records it as sent, holding a lock on the customer's consent state: a withdrawal committed
+before that check stops the message; one that arrives later waits for the message to be recorded.
+"""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from campaigns.channels import DeliveryFailed, NotOurs, OutgoingMessage, channel_for
+from campaigns.links import html_track, unsubscribe_url
+from campaigns.models import Campaign, Channel, Promotion, PromotionCode, Send, Variant
+from campaigns.rendering import CompiledVariant
+from customers.models import Customer, Product, Purchase
+from privacy.links import preference_url
+from privacy.models import ConsentState, ConsentStatus, Purpose
+from privacy.suppression import suppression_contains
+
+RECOMMENDATIONS = 3
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    not_ours: int = 0
+
+
+def _claim(send_ids: list[int], now: dt.datetime) -> list[Send]:
+    """Claim the batch's pending rows in one UPDATE; returns the rows this worker now owns."""
+    with transaction.atomic():
+        ids = list(
+            Send.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=send_ids, status=Send.Status.PENDING)
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return []
+        Send.objects.filter(pk__in=ids, status=Send.Status.PENDING).update(
+            status=Send.Status.CLAIMED, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return list(
+        Send.objects.filter(pk__in=ids, status=Send.Status.CLAIMED, claimed_at=now).order_by("pk")
+    )
+
+
+def _finish(send: Send, *, status: str, reason: str = "", **fields) -> bool:
+    updated = Send.objects.filter(
+        pk=send.pk, status=Send.Status.CLAIMED, attempts=send.attempts
+    ).update(status=status, reason=reason[:200], **fields)
+    return bool(updated)
+
+
+def _favourite_categories(customer_ids: list[int]) -> dict[int, str]:
+    rows = (
+        Purchase.objects.filter(customer_id__in=customer_ids)
+        .exclude(category="")
+        .values_list("customer_id", "category")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    best: dict[int, tuple[int, str]] = {}
+    for customer_id, category, n in rows:
+        if customer_id not in best or (n, category) > best[customer_id]:
+            best[customer_id] = (n, category)
+    return {cid: cat for cid, (_n, cat) in best.items()}
+
+
+def recommendations_for(customer_ids: list[int]) -> dict[int, list[dict]]:
+    """Best sellers in each customer's favourite category that they have not bought yet."""
+    favourites = _favourite_categories(customer_ids)
+    bought: dict[int, set[int]] = defaultdict(set)
+    for customer_id, product_id in (
+        Purchase.objects.filter(customer_id__in=customer_ids, product__isnull=False)
+        .values_list("customer_id", "product_id")
+        .distinct()
+    ):
+        bought[customer_id].add(product_id)
+    best_sellers: dict[str, list[Product]] = {}
+    for category in set(favourites.values()):
+        best_sellers[category] = list(
+            Product.objects.filter(category=category)
+            .annotate(sold=Count("purchases"))
+            .order_by("-sold", "name", "pk")[:20]
+        )
+    site = settings.CAMPAIGNS_SITE_URL.rstrip("/")
+    result: dict[int, list[dict]] = {}
+    for customer_id in customer_ids:
+        products = best_sellers.get(favourites.get(customer_id, ""), [])
+        picks = [p for p in products if p.pk not in bought[customer_id]][:RECOMMENDATIONS]
+        result[customer_id] = [
+            {
+                "name": p.name,
+                "category": p.category,
+                "price": f"{p.price:.2f}",
+                "url": f"{site}/shop/{p.sku}",
+            }
+            for p in picks
+        ]
+    return result
+
+
+def message_context(
+    *,
+    campaign: Campaign,
+    customer: Customer,
+    send_id: int | None,
+    code: str = "",
+    promotion: Promotion | None = None,
+    recommendations: list[dict] | None = None,
+) -> dict:
+    """The sandbox context: plain values only, never model instances."""
+    return {
+        "customer": {
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "full_name": customer.full_name,
+            "city": customer.city,
+            "country": customer.country,
+            "language": customer.language,
+        },
+        "account": {"name": customer.account.name if customer.account_id else ""},
+        "campaign": {"name": campaign.name},
+        "promotion": {
+            "code": code,
+            "discount": promotion.discount_display if promotion else "",
+            "expires_at": promotion.expires_at.date().isoformat()
+            if promotion and promotion.expires_at
+            else "",
+        },
+        "recommendations": recommendations or [],
+        "links": {
+            "unsubscribe": unsubscribe_url(send_id=send_id) if send_id else "",
+            "preferences": f"{settings.CAMPAIGNS_SITE_URL.rstrip('/')}"
+            f"{preference_url(customer_id=customer.pk)}",
+        },
+    }
+
+
+def _still_allowed(send: Send, customer: Customer, purpose: str, channel: str) -> str:
+    """'' when the customer may still get the message; otherwise the reason (locks consent)."""
+    granted = list(
+        ConsentState.objects.select_for_update()
+        .filter(customer_id=customer.pk, purpose_id=purpose)
+        .values_list("state", flat=True)
+    )
+    if granted != [ConsentStatus.GRANTED]:
+        return "consent withdrawn before sending"
+    if suppression_contains(email=customer.email, phone=customer.phone):
+        return "on the suppression list"
+    if channel == Channel.WEBHOOK:
+        opted_out = ConsentState.objects.filter(
+            customer_id=customer.pk, purpose_id=Purpose.DATA_SALE, state=ConsentStatus.WITHDRAWN
+        ).exists()
+        if opted_out:
+            return "opted out of data sharing"
+    if channel == Channel.EMAIL and not customer.email:
+        return "no email address"
+    return ""
+
+
+def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
+    """Deliver the given rows of a campaign that is sending; rows someone else has are left."""
+    result = BatchResult()
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != Campaign.Status.SENDING:
+        return result
+    sends = _claim(send_ids, timezone.now())
+    if not sends:
+        return result
+    customers = Customer.objects.select_related("account").in_bulk([s.customer_id for s in sends])
+    variants = {v.pk: v for v in Variant.objects.filter(campaign=campaign)}
+    compiled = {
+        pk: CompiledVariant(subject=v.subject, html=v.html, text=v.text) for pk, v in variants.items()
+    }
+    promotion = Promotion.objects.filter(campaign=campaign).first()
+    codes: dict[int, str] = {}
+    if promotion is not None:
+        if promotion.code_mode == Promotion.CodeMode.SHARED:
+            codes = dict.fromkeys(customers, promotion.shared_code)
+        else:
+            codes = dict(
+                PromotionCode.objects.filter(
+                    promotion=promotion, customer_id__in=list(customers)
+                ).values_list("customer_id", "code")
+            )
+    recommendations = {}
+    if any(c.needs_recommendations for c in compiled.values()):
+        recommendations = recommendations_for(list(customers))
+    channel = channel_for(campaign)
+    purpose = campaign.purpose_code
+    from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
+    channel.open()
+    try:
+        for index, send in enumerate(sends):
+            if index and index % 50 == 0 and _campaign_halted(campaign.pk):
+                _release(sends[index:])
+                break
+            customer = customers.get(send.customer_id)
+            variant = compiled.get(send.variant_id)
+            if customer is None or variant is None:
+                _finish(send, status=Send.Status.SKIPPED, reason="customer or variant is gone")
+                result.skipped += 1
+                continue
+            context = message_context(
+                campaign=campaign,
+                customer=customer,
+                send_id=send.pk,
+                code=codes.get(customer.pk, ""),
+                promotion=promotion,
+                recommendations=recommendations.get(customer.pk),
+            )
+            subject, html, text = variant.render(context)
+            unsubscribe = context["links"]["unsubscribe"]
+            message = OutgoingMessage(
+                send_id=send.pk,
+                to=customer.email or "",
+                subject=subject,
+                text=text,
+                html=html_track(html, send_id=send.pk),
+                from_email=from_email,
+                message_id=make_msgid(idstring=f"c{campaign.pk}.s{send.pk}", domain="crm.local"),
+                headers={
+                    "List-Unsubscribe": f"<{unsubscribe}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                    "X-CRM-Campaign": str(campaign.pk),
+                    "X-CRM-Variant": variants[send.variant_id].name,
+                },
+                payload={
+                    "campaign": {"id": campaign.pk, "name": campaign.name},
+                    "variant": variants[send.variant_id].name,
+                    "customer": {"id": customer.pk, "external_id": customer.external_id,
+                                 "email": customer.email},  # fmt: skip
+                    "subject": subject,
+                    "text": text,
+                    "promotion_code": codes.get(customer.pk, ""),
+                    "send_id": send.pk,
+                },
+            )
+            outcome = _deliver_one(channel, send, customer, message, purpose, campaign.channel)
+            setattr(result, outcome, getattr(result, outcome) + 1)
+    finally:
+        channel.close()
+    campaign_refresh = Campaign.objects.filter(pk=campaign.pk).first()
+    if campaign_refresh is not None and campaign_refresh.status == Campaign.Status.SENDING:
+        from campaigns.services import campaign_finish_if_done
+
+        campaign_finish_if_done(campaign=campaign_refresh)
+    return result
+
+
+def _deliver_one(channel, send, customer, message, purpose: str, channel_name: str) -> str:
+    state = {"outcome": "", "sent_at": None}
+
+    def commit() -> bool:
+        # Runs inside the atomic block below, at the channel's point of no return.
+        state["sent_at"] = timezone.now()
+        return _finish(
+            send,
+            status=Send.Status.SENT,
+            sent_at=state["sent_at"],
+            provider_message_id=message.message_id,
+        )
+
+    try:
+        with transaction.atomic():
+            reason = _still_allowed(send, customer, purpose, channel_name)
+            if reason:
+                _finish(send, status=Send.Status.SKIPPED, reason=reason)
+                return "skipped"
+            channel.deliver(message, commit)
+        return "sent"
+    except NotOurs:
+        return "not_ours"
+    except DeliveryFailed as exc:
+        _finish(send, status=Send.Status.FAILED, reason=exc.reason)
+        return "failed"
+
+
+def _campaign_halted(campaign_id: int) -> bool:
+    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+    return status != Campaign.Status.SENDING
+
+
+def _release(sends: list[Send]) -> None:
+    """Give claimed rows back (pause): they wait as pending for resume; cancel marks them."""
+    for send in sends:
+        Send.objects.filter(pk=send.pk, status=Send.Status.CLAIMED, attempts=send.attempts).update(
+            status=Send.Status.PENDING, claimed_at=None
+        )
+    Send.objects.filter(
+        pk__in=[s.pk for s in sends],
+        status=Send.Status.PENDING,
+        campaign__status__in=[Campaign.Status.CANCELLED, Campaign.Status.STOPPED],
+    ).update(status=Send.Status.CANCELLED, reason="campaign cancelled")
+
+
+def send_progress(*, campaign: Campaign) -> dict[str, int]:
+    """Counts by status (holdout and excluded included), for the live sending view."""
+    counts = Counter(
+        dict(
+            Send.objects.filter(campaign=campaign)
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("pk"))
+        )
+    )
+    total = sum(counts[s] for s in ("pending", "claimed", "sent", "failed", "skipped", "cancelled"))
+    done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["cancelled"]
+    return {
+        "recipients": total,
+        "sent": counts["sent"],
+        "failed": counts["failed"],
+        "skipped": counts["skipped"],
+        "cancelled": counts["cancelled"],
+        "remaining": counts["pending"] + counts["claimed"],
+        "holdout": counts["holdout"],
+        "excluded": counts["excluded"],
+        "percent": int(100 * done / total) if total else 100,
+    }
+

@@ -1,0 +1,241 @@
+"""What a campaign earned: attribution, the report per variant, and the uplift over the holdout.
+
+Attribution: a purchase counts for a send when it carries the recipient's promotion code (or
+the campaign's shared code), or when the recipient made it within the attribution window after
+the message was sent. Holdout members get the same window from the moment they were set aside,
+which is what makes the comparison fair.
+
+Uplift is intent-to-treat: everyone assigned to a variant (sent or not) against the holdout.
+Confidence intervals are 95% normal approximations: the difference of two proportions (Wald)
+for conversion, and Welch's difference of means for revenue per recipient.
+"""
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from campaigns.audience import REASON_LABELS
+from campaigns.models import Campaign, MessageEvent, Promotion, PromotionCode, Send
+from customers.models import Purchase
+
+Z95 = 1.959964
+
+
+def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
+    """SELECT variant_id, is_holdout, status, revenue, orders for every assigned send row."""
+    window = campaign.attribution_days
+    from datetime import timedelta
+
+    promotion = Promotion.objects.filter(campaign=campaign).first()
+    sends = Send.objects.filter(campaign=campaign).exclude(status=Send.Status.EXCLUDED)
+    sends = sends.alias(_start=Coalesce("sent_at", "created_at"))
+    sends = sends.alias(_end=F("_start") + Value(timedelta(days=window)))
+    in_window = Q(purchased_at__gte=OuterRef("_start"), purchased_at__lte=OuterRef("_end"))
+    with_code = Q(pk__in=[])
+    if promotion is not None:
+        if promotion.code_mode == Promotion.CodeMode.SHARED:
+            with_code = Q(promotion_code__iexact=promotion.shared_code)
+        else:
+            code = PromotionCode.objects.filter(
+                promotion=promotion, customer_id=OuterRef("customer_id")
+            ).values("code")[:1]
+            with_code = Q(promotion_code=Subquery(code))
+    matching = (
+        Purchase.objects.filter(customer_id=OuterRef("customer_id"))
+        .filter(in_window | (with_code & Q(purchased_at__gte=OuterRef("created_at"))))
+        .order_by()
+        .values("customer_id")
+    )
+    money = DecimalField(max_digits=14, decimal_places=2)
+    revenue = Coalesce(
+        Subquery(matching.annotate(s=Sum("amount")).values("s"), output_field=money),
+        Value(Decimal("0"), output_field=money),
+    )
+    orders = Coalesce(Subquery(matching.annotate(n=Count("pk")).values("n")), 0)
+    rows = sends.annotate(_revenue=revenue, _orders=orders).order_by()
+    return rows.values_list(
+        "variant_id", "is_holdout", "status", "_revenue", "_orders"
+    ).query.sql_with_params()
+
+
+@dataclass
+class Group:
+    assigned: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    converted: int = 0
+    orders: int = 0
+    revenue: float = 0.0
+    revenue_sq: float = 0.0
+
+
+def _groups(campaign: Campaign) -> dict[tuple, Group]:
+    sql, params = _attributed_rows_sql(campaign)
+    statement = (
+        "SELECT q.variant_id, q.is_holdout, q.status, COUNT(*), "
+        "SUM(CASE WHEN q._orders > 0 THEN 1 ELSE 0 END), SUM(q._orders), "
+        "SUM(q._revenue), SUM(q._revenue * q._revenue) "
+        f"FROM ({sql}) q GROUP BY q.variant_id, q.is_holdout, q.status"
+    )
+    groups: dict[tuple, Group] = defaultdict(Group)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        for variant_id, holdout, status, n, converted, orders, revenue, revenue_sq in cursor:
+            group = groups[(variant_id, bool(holdout))]
+            group.assigned += n
+            if status == Send.Status.SENT:
+                group.sent += n
+            elif status == Send.Status.FAILED:
+                group.failed += n
+            elif status == Send.Status.SKIPPED:
+                group.skipped += n
+            group.converted += converted or 0
+            group.orders += orders or 0
+            group.revenue += float(revenue or 0)
+            group.revenue_sq += float(revenue_sq or 0)
+    return groups
+
+
+def _interval(diff: float, se: float) -> tuple[float, float]:
+    return (diff - Z95 * se, diff + Z95 * se)
+
+
+def uplift(treated: Group, holdout: Group) -> dict | None:
+    """Conversion and revenue-per-recipient uplift with 95% CIs (normal approximation)."""
+    n1, n0 = treated.assigned, holdout.assigned
+    if n1 < 2 or n0 < 2:
+        return None
+    p1, p0 = treated.converted / n1, holdout.converted / n0
+    se_p = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    m1, m0 = treated.revenue / n1, holdout.revenue / n0
+    v1 = max(0.0, (treated.revenue_sq - n1 * m1 * m1) / (n1 - 1))
+    v0 = max(0.0, (holdout.revenue_sq - n0 * m0 * m0) / (n0 - 1))
+    se_m = math.sqrt(v1 / n1 + v0 / n0)
+    conv_low, conv_high = _interval(p1 - p0, se_p)
+    rev_low, rev_high = _interval(m1 - m0, se_m)
+    return {
+        "method": "95% normal approximation (Wald for conversion, Welch for revenue)",
+        "treated_conversion": p1,
+        "holdout_conversion": p0,
+        "conversion_uplift": p1 - p0,
+        "conversion_uplift_ci": [conv_low, conv_high],
+        "conversion_uplift_relative": (p1 - p0) / p0 if p0 else None,
+        "treated_revenue_per_recipient": m1,
+        "holdout_revenue_per_recipient": m0,
+        "revenue_uplift_per_recipient": m1 - m0,
+        "revenue_uplift_per_recipient_ci": [rev_low, rev_high],
+        "incremental_revenue": (m1 - m0) * n1,
+        "incremental_revenue_ci": [rev_low * n1, rev_high * n1],
+        "significant": conv_low > 0 or conv_high < 0,
+    }
+
+
+def _line(name: str, group: Group, events: dict[str, int]) -> dict:
+    delivered = max(0, group.sent - events.get(MessageEvent.Kind.BOUNCE, 0))
+    return {
+        "variant": name,
+        "audience": group.assigned,
+        "sent": group.sent,
+        "failed": group.failed,
+        "skipped": group.skipped,
+        "delivered": delivered,
+        "opened": events.get(MessageEvent.Kind.OPEN, 0),
+        "clicked": events.get(MessageEvent.Kind.CLICK, 0),
+        "unsubscribed": events.get(MessageEvent.Kind.UNSUBSCRIBE, 0),
+        "bounced": events.get(MessageEvent.Kind.BOUNCE, 0),
+        "complained": events.get(MessageEvent.Kind.COMPLAINT, 0),
+        "converted": group.converted,
+        "orders": group.orders,
+        "revenue": round(group.revenue, 2),
+        "revenue_per_recipient": round(group.revenue / group.assigned, 4) if group.assigned else 0,
+        "conversion_rate": group.converted / group.assigned if group.assigned else 0,
+    }
+
+
+def _merge(groups: list[Group]) -> Group:
+    total = Group()
+    for g in groups:
+        for field in Group.__dataclass_fields__:
+            setattr(total, field, getattr(total, field) + getattr(g, field))
+    return total
+
+
+def campaign_report(*, campaign: Campaign) -> dict:
+    """The whole report: totals, per variant, exclusions by reason, holdout and uplift."""
+    groups = _groups(campaign)
+    event_rows = (
+        MessageEvent.objects.filter(send__campaign=campaign)
+        .values_list("send__variant_id", "kind")
+        .annotate(n=Count("send_id", distinct=True))
+        .order_by()
+    )
+    events: dict = defaultdict(dict)
+    totals_events: dict[str, int] = defaultdict(int)
+    for variant_id, kind, n in event_rows:
+        events[variant_id][kind] = n
+        totals_events[kind] += n
+    variants = []
+    treated_groups = []
+    for variant in campaign.variants.order_by("pk"):
+        group = groups.get((variant.pk, False), Group())
+        treated_groups.append(group)
+        variants.append({"id": variant.pk, **_line(variant.name, group, events[variant.pk]),
+                         "uplift": None})  # fmt: skip
+    holdout = groups.get((None, True), Group())
+    treated = _merge(treated_groups + [g for (v, h), g in groups.items() if not h and v is None])
+    for line, group in zip(variants, treated_groups, strict=True):
+        line["uplift"] = uplift(group, holdout)
+    promotion = Promotion.objects.filter(campaign=campaign).first()
+    redemptions = 0
+    if promotion is not None:
+        if promotion.code_mode == Promotion.CodeMode.SHARED:
+            redemptions = Purchase.objects.filter(promotion_code__iexact=promotion.shared_code).count()
+        else:
+            redemptions = Purchase.objects.filter(
+                promotion_code__in=PromotionCode.objects.filter(promotion=promotion).values("code")
+            ).count()
+    excluded = dict(campaign.exclusions or {})
+    return {
+        "campaign": {"id": campaign.pk, "name": campaign.name, "status": campaign.status,
+                     "attribution_days": campaign.attribution_days},  # fmt: skip
+        "totals": _line("all", treated, totals_events),
+        "variants": variants,
+        "holdout": {
+            "audience": holdout.assigned,
+            "converted": holdout.converted,
+            "revenue": round(holdout.revenue, 2),
+            "revenue_per_member": round(holdout.revenue / holdout.assigned, 4)
+            if holdout.assigned
+            else 0,
+            "conversion_rate": holdout.converted / holdout.assigned if holdout.assigned else 0,
+        },
+        "uplift": uplift(treated, holdout),
+        "excluded": [
+            {"reason": reason, "label": REASON_LABELS.get(reason, reason), "count": count}
+            for reason, count in sorted(excluded.items())
+        ],
+        "excluded_total": sum(excluded.values()),
+        "promotion_redemptions": redemptions,
+        "redemption_cap": promotion.redemption_cap if promotion else None,
+    }
+
+
+def campaigns_overview() -> list[dict]:
+    """One line per launched campaign, for comparing them."""
+    lines = []
+    for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-created_at")[:50]:
+        report = campaign_report(campaign=campaign)
+        lines.append(
+            {
+                "campaign": campaign,
+                "totals": report["totals"],
+                "uplift": report["uplift"],
+            }
+        )
+    return lines

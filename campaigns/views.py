@@ -1,0 +1,418 @@
+"""Campaign pages for marketers, and the public endpoints messages link to."""
+
+import base64
+import hmac
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from campaigns import services
+from campaigns.audience import REASON_LABELS, audience_estimate
+from campaigns.delivery import message_context, recommendations_for, send_progress
+from campaigns.links import BadLink, click_target, open_send_id, unsubscribe_send_id
+from campaigns.models import (
+    Campaign,
+    MessageEvent,
+    Promotion,
+    PromotionCode,
+    Send,
+    Variant,
+)
+from campaigns.rendering import CompiledVariant
+from campaigns.results import campaign_report, campaigns_overview
+from campaigns.tracking import message_event_record, provider_event_record, send_unsubscribe
+from crm.roles import Role, user_has_role
+from customers.selectors import customers_visible_to
+from privacy.models import Purpose
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def marketing_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not user_has_role(request.user, Role.MARKETING):
+            raise PermissionDenied("Only marketing staff and admins work with campaigns.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "goal",
+            "channel",
+            "kind",
+            "target_segments",
+            "exclusion_segments",
+            "consent_purpose",
+            "frequency_cap_count",
+            "frequency_cap_days",
+            "holdout_percent",
+            "send_at",
+            "time_zone",
+            "attribution_days",
+            "allow_repeats",
+            "trigger_delay",
+            "webhook_url",
+            "from_email",
+        ]
+        widgets = {
+            "target_segments": forms.CheckboxSelectMultiple,
+            "exclusion_segments": forms.CheckboxSelectMultiple,
+            "send_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        }
+
+
+class VariantForm(forms.Form):
+    name = forms.CharField(max_length=50, required=False)
+    subject = forms.CharField(max_length=300)
+    html = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    share = forms.IntegerField(min_value=1, initial=1)
+
+
+class PromotionForm(forms.Form):
+    discount = forms.ChoiceField(choices=Promotion.Discount.choices)
+    value = forms.DecimalField(min_value=0, max_digits=10, decimal_places=2)
+    code_mode = forms.ChoiceField(choices=Promotion.CodeMode.choices)
+    shared_code = forms.CharField(max_length=64, required=False)
+    expires_at = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    redemption_cap = forms.IntegerField(min_value=1, required=False)
+
+
+def _errors_to_form(form: forms.Form, exc: ValidationError) -> None:
+    for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+STEPS = ("audience", "message", "promotion", "schedule", "review")
+
+
+@marketing_required
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    campaigns = Campaign.objects.prefetch_related("target_segments").order_by("-created_at")[:200]
+    return render(request, "campaigns/campaign_list.html", {"campaigns": campaigns})
+
+
+@marketing_required
+def campaigns_compare(request: HttpRequest) -> HttpResponse:
+    lines = campaigns_overview()
+    chart = {
+        "labels": [line["campaign"].name for line in lines],
+        "conversion": [round(100 * line["totals"]["conversion_rate"], 2) for line in lines],
+        "revenue_per_recipient": [line["totals"]["revenue_per_recipient"] for line in lines],
+    }
+    return render(request, "campaigns/overview.html", {"lines": lines, "chart": chart})
+
+
+@marketing_required
+@require_http_methods(["GET", "POST"])
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None, initial={"consent_purpose": Purpose.EMAIL_MARKETING})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            campaign = services.campaign_create(actor=request.user, **data)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            return redirect("campaigns:edit", campaign.pk, "message")
+    return render(request, "campaigns/campaign_form.html", {"form": form, "step": "audience",
+                                                            "steps": STEPS})  # fmt: skip
+
+
+@marketing_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if step not in STEPS:
+        step = "audience"
+    if not campaign.is_editable and step != "review":
+        return redirect("campaigns:detail", campaign.pk)
+    context = {"campaign": campaign, "step": step, "steps": STEPS}
+    if step in ("audience", "schedule"):
+        form = CampaignForm(request.POST or None, instance=campaign)
+        if request.method == "POST" and form.is_valid():
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            try:
+                services.campaign_update(campaign=campaign, actor=request.user, **changes)
+            except ValidationError as exc:
+                _errors_to_form(form, exc)
+            else:
+                following = STEPS[STEPS.index(step) + 1]
+                return redirect("campaigns:edit", campaign.pk, following)
+        context["form"] = form
+    elif step == "message":
+        form = VariantForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.variant_create(campaign=campaign, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                _errors_to_form(form, exc)
+            else:
+                messages.success(request, "Variant added.")
+                return redirect("campaigns:edit", campaign.pk, "message")
+        context["form"] = form
+        context["variants"] = campaign.variants.all()
+        context["preview_customers"] = customers_visible_to(request.user).filter(
+            segment_memberships__segment__in=campaign.target_segments.all()
+        ).distinct()[:20]
+    elif step == "promotion":
+        promotion = Promotion.objects.filter(campaign=campaign).first()
+        initial = {}
+        if promotion:
+            initial = {f: getattr(promotion, f) for f in PromotionForm.base_fields}
+        form = PromotionForm(request.POST or None, initial=initial)
+        if request.method == "POST" and "remove" in request.POST:
+            services.promotion_remove(campaign=campaign, actor=request.user)
+            return redirect("campaigns:edit", campaign.pk, "schedule")
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.promotion_set(campaign=campaign, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                _errors_to_form(form, exc)
+            else:
+                return redirect("campaigns:edit", campaign.pk, "schedule")
+        context["form"] = form
+        context["promotion"] = promotion
+    else:
+        context["problems"] = services.campaign_problems(campaign)
+        context["estimate"] = _estimate(campaign)
+    return render(request, "campaigns/campaign_form.html", context)
+
+
+def _estimate(campaign: Campaign) -> dict:
+    estimate = audience_estimate(campaign, now=timezone.now())
+    estimate["excluded_labelled"] = [
+        (REASON_LABELS.get(r, r), n) for r, n in sorted(estimate["excluded"].items())
+    ]
+    return estimate
+
+
+@marketing_required
+@require_GET
+def campaign_audience_size(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live audience size after exclusions (htmx fragment)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    return render(request, "campaigns/_audience_size.html", {"estimate": _estimate(campaign)})
+
+
+@marketing_required
+@require_GET
+def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message as one chosen customer would get it."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    variant = get_object_or_404(Variant, pk=request.GET.get("variant") or 0, campaign=campaign)
+    try:
+        customer_id = int(request.GET.get("customer", ""))
+    except ValueError:
+        return HttpResponse("Choose a customer to preview.", status=400)
+    customer = get_object_or_404(customers_visible_to(request.user), pk=customer_id)
+    rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+    return render(request, "campaigns/_preview.html", rendered)
+
+
+def preview_render(*, campaign: Campaign, variant: Variant, customer) -> dict:
+    promotion = Promotion.objects.filter(campaign=campaign).first()
+    code = ""
+    if promotion is not None:
+        code = promotion.shared_code or (
+            PromotionCode.objects.filter(promotion=promotion, customer=customer)
+            .values_list("code", flat=True)
+            .first()
+            or "PREVIEW-CODE"
+        )
+    context = message_context(
+        campaign=campaign,
+        customer=customer,
+        send_id=None,
+        code=code,
+        promotion=promotion,
+        recommendations=recommendations_for([customer.pk])[customer.pk],
+    )
+    subject, html, text = CompiledVariant(
+        subject=variant.subject, html=variant.html, text=variant.text
+    ).render(context)
+    return {"subject": subject, "html": html, "text": text, "customer": customer, "variant": variant}
+
+
+@marketing_required
+@require_GET
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    report = campaign_report(campaign=campaign)
+    chart = {
+        "labels": [v["variant"] for v in report["variants"]] + ["Holdout"],
+        "conversion": [round(100 * v["conversion_rate"], 2) for v in report["variants"]]
+        + [round(100 * report["holdout"]["conversion_rate"], 2)],
+        "revenue_per_recipient": [v["revenue_per_recipient"] for v in report["variants"]]
+        + [report["holdout"]["revenue_per_member"]],
+        "funnel_labels": ["Sent", "Delivered", "Opened", "Clicked", "Converted"],
+        "funnel": [report["totals"][k] for k in ("sent", "delivered", "opened", "clicked",
+                                                  "converted")],  # fmt: skip
+    }
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {"campaign": campaign, "report": report, "chart": chart,
+         "progress": send_progress(campaign=campaign)},  # fmt: skip
+    )
+
+
+@marketing_required
+@require_GET
+def campaign_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    return render(
+        request,
+        "campaigns/_progress.html",
+        {"campaign": campaign, "progress": send_progress(campaign=campaign)},
+    )
+
+
+@marketing_required
+@require_POST
+def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    handlers = {
+        "launch": services.campaign_launch,
+        "pause": services.campaign_pause,
+        "resume": services.campaign_resume,
+        "cancel": services.campaign_cancel,
+        "stop": services.campaign_stop,
+    }
+    if action not in handlers:
+        return HttpResponse(status=404)
+    try:
+        handlers[action](campaign=campaign, actor=request.user)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            messages.error(request, f"{field}: {'; '.join(errors)}")
+    else:
+        messages.success(request, f"Campaign {action} done.")
+    return redirect("campaigns:detail", campaign.pk)
+
+
+# Public endpoints: no login, authenticated by signatures or a shared secret.
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@csrf_exempt  # RFC 8058: mail providers POST the one-click unsubscribe without a CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation page (link scanners must not unsubscribe anyone); POST
+    unsubscribes at once, whether from the page's button or a provider's one-click request."""
+    try:
+        send_id = unsubscribe_send_id(token)
+    except BadLink as exc:
+        return render(request, "campaigns/unsubscribe.html", {"error": str(exc)}, status=400)
+    send = Send.objects.select_related("campaign", "customer").filter(pk=send_id).first()
+    if send is None:
+        return render(
+            request, "campaigns/unsubscribe.html", {"error": "This message no longer exists."},
+            status=404,
+        )
+    if request.method == "POST":
+        send_unsubscribe(send=send, ip_address=_client_ip(request))
+        return render(request, "campaigns/unsubscribe.html", {"done": True, "send": send})
+    purpose = Purpose.objects.filter(pk=send.campaign.purpose_code).first()
+    return render(request, "campaigns/unsubscribe.html",
+                  {"send": send, "token": token, "purpose": purpose})  # fmt: skip
+
+
+@require_GET
+def track_open(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        send_id = open_send_id(token.removesuffix(".gif"))
+    except BadLink:
+        return HttpResponse(PIXEL, content_type="image/gif")
+    send = Send.objects.select_related("customer").filter(pk=send_id, status=Send.Status.SENT).first()
+    if send is not None:
+        message_event_record(send=send, kind=MessageEvent.Kind.OPEN)
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def track_click(request: HttpRequest, token: str) -> HttpResponse:
+    """Record the click and go on to the link, which must be signed by us (no open redirect)."""
+    try:
+        send_id, url = click_target(token)
+    except BadLink:
+        return HttpResponse("This link is not valid.", status=400, content_type="text/plain")
+    send = Send.objects.select_related("customer", "variant").filter(pk=send_id).first()
+    if send is None:
+        return HttpResponse("This link is not valid.", status=404, content_type="text/plain")
+    if send.variant is not None and not _link_in_message(send.variant, url):
+        return HttpResponse("This link is not valid.", status=400, content_type="text/plain")
+    message_event_record(send=send, kind=MessageEvent.Kind.CLICK, url=url)
+    return HttpResponseRedirect(url)
+
+
+def _link_in_message(variant: Variant, url: str) -> bool:
+    """Whether the variant's HTML links to the URL, literally or as a recommended product."""
+    from campaigns.links import links_in
+
+    shop = f"{settings.CAMPAIGNS_SITE_URL.rstrip('/')}/shop/"
+    return url in links_in(variant.html) or url.startswith(shop)
+
+
+@csrf_exempt
+@require_POST
+def provider_events(request: HttpRequest) -> JsonResponse:
+    """Bounces and complaints from the email provider: Authorization: Bearer <shared secret>.
+
+    Body: {"events": [{"type": "bounce"|"complaint", "message_id": "<...>", "detail": "..."}]}.
+    """
+    secret = settings.CAMPAIGNS_PROVIDER_SECRET
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return JsonResponse({"detail": "authentication failed"}, status=401)
+    try:
+        payload = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "the body is not valid JSON"}, status=400)
+    items = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        return JsonResponse({"events": ["expected a list of events"]}, status=400)
+    recorded, unknown, errors = 0, 0, []
+    for index, item in enumerate(items[:1000]):
+        if not isinstance(item, dict) or item.get("type") not in ("bounce", "complaint"):
+            errors.append(f"events[{index}].type: expected bounce or complaint")
+            continue
+        send_id = item.get("send_id")
+        event = provider_event_record(
+            kind=item["type"],
+            message_id=str(item.get("message_id", "")),
+            send_id=send_id if isinstance(send_id, int) else None,
+            detail=str(item.get("detail", ""))[:300],
+        )
+        if event is None:
+            unknown += 1
+        else:
+            recorded += 1
+    status = 400 if errors and not recorded else 200
+    return JsonResponse({"recorded": recorded, "unknown": unknown, "errors": errors}, status=status)
+
