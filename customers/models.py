@@ -194,7 +194,7 @@ class Purchase(models.Model):
     )
     # The upsert key: "ext:<external_id>" when there is an order number, otherwise a hash of the
     # row, so importing or posting the same purchase twice adds it once.
-    dedup_key = models.CharField(max_length=80, unique=True, editable=False)
+    dedup_key = models.CharField(max_length=120, unique=True, editable=False)
     purchased_at = models.DateTimeField()
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="EUR")
