@@ -184,21 +184,25 @@ def _tables() -> tuple[str, str]:
 def _diff_postgresql(
     segment_id: int, run_id: int, at: Any, sql: str, params: list
 ) -> tuple[int, int, int]:
-    """One statement: the rule is evaluated once, leavers deleted, joiners inserted, both logged."""
+    """One statement: the rule is evaluated once, leavers deleted, joiners inserted, both logged.
+
+    The differences are EXCEPTs (hashed or sorted set operations): the CTE's row estimate is a
+    guess, and an anti-join planned as a nested loop over it would be quadratic.
+    """
     m, c = _tables()
     statement = f"""
         WITH wanted AS MATERIALIZED ({sql}),
         gone AS (
-            DELETE FROM {m} AS old WHERE old.segment_id = %s
-            AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.id = old.customer_id)
+            DELETE FROM {m} AS old WHERE old.segment_id = %s AND old.customer_id IN (
+                SELECT customer_id FROM {m} WHERE segment_id = %s EXCEPT SELECT id FROM wanted
+            )
             RETURNING old.customer_id
         ),
         came AS (
             INSERT INTO {m} (segment_id, customer_id, since)
-            SELECT %s, w.id, %s FROM wanted w
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {m} cur WHERE cur.segment_id = %s AND cur.customer_id = w.id
-            )
+            SELECT %s, j.id, %s FROM (
+                SELECT id FROM wanted EXCEPT SELECT customer_id FROM {m} WHERE segment_id = %s
+            ) j
             RETURNING customer_id
         ),
         logged AS (
@@ -215,20 +219,18 @@ def _diff_postgresql(
     """
     args = [
         *params,
-        segment_id,
-        segment_id,
-        at,
-        segment_id,
-        segment_id,
-        run_id,
-        at,
-        segment_id,
-        run_id,
-        at,
+        *(segment_id, segment_id),  # gone
+        *(segment_id, at, segment_id),  # came
+        *(segment_id, run_id, at, segment_id, run_id, at),  # logged
     ]
     with connection.cursor() as cursor:
+        # Membership statistics lag behind a refresh that just changed many rows; with them the
+        # planner may pick a nested loop over the CTE, which is quadratic. Set-based diffs want
+        # hash or merge joins, so nested loops are off for this one statement.
+        cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(statement, args)
         size, joined, left = cursor.fetchone()
+        cursor.execute("SET LOCAL enable_nestloop = on")
     return size, joined, left
 
 
