@@ -18,6 +18,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -168,9 +169,10 @@ def audience_queryset(
             _reason=reason_expression(campaign),
             _hbucket=HashBucket(_hash_text(campaign.pk, "holdout")),
             _vbucket=HashBucket(_hash_text(campaign.pk, "variant")),
+            _cid=F("pk"),
         )
         .order_by()
-        .values_list("pk", "_reason", "_hbucket", "_vbucket")
+        .values_list("_cid", "_reason", "_hbucket", "_vbucket")
     )
 
 
@@ -214,12 +216,12 @@ def classified_sql(
     )
     holdout = f"(q._reason = '' AND q._hbucket < {cut})"
     sql = (
-        f"SELECT {int(campaign.pk)} AS campaign_id, q.id AS customer_id, "
+        f"SELECT {int(campaign.pk)} AS campaign_id, q._cid AS customer_id, "
         f"{int(occurrence)} AS occurrence, {variant_case} AS variant_id, {holdout} AS is_holdout, "
         f"{status_case} AS status, q._reason AS reason, %s AS created_at, 0 AS attempts, "
         f"'' AS provider_message_id FROM ({inner}) q"
     )
-    return sql, [*params, connection.ops.adapt_datetimefield_value(now)]
+    return sql, [connection.ops.adapt_datetimefield_value(now), *params]
 
 
 def insert_sends(sql: str, params: list) -> int:

@@ -10,7 +10,6 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -370,7 +369,9 @@ def campaign_launch(*, campaign: Campaign, actor: AbstractBaseUser | None) -> Ca
 
 
 def campaign_dispatch_queue(*, campaign_id: int) -> None:
-    current_app.send_task("campaigns.tasks.campaign_dispatch_task", args=[campaign_id])
+    from campaigns.tasks import campaign_dispatch_task  # tasks import this module
+
+    campaign_dispatch_task.delay(campaign_id)
 
 
 def campaign_dispatch(*, campaign: Campaign, batch_size: int | None = None) -> int:
