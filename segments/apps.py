@@ -46,3 +46,7 @@ class SegmentsConfig(AppConfig):
             )
         )
         timeline_source_register("segments", panels.customer_timeline)
+
+        from segments.ml.registrations import register as ml_register
+
+        ml_register()

@@ -144,3 +144,6 @@ class MembershipChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.change} {self.segment_id}"
+
+
+from segments.ml.models import *  # noqa: E402,F401,F403

@@ -51,6 +51,19 @@ INCOME_BANDS = ("low", "lower_middle", "middle", "upper_middle", "high")
 ACCOUNT_KINDS = ("company", "household")
 ACCOUNT_SIZES = ("1-9", "10-49", "50-249", "250-999", "1000+")
 CHANNELS = ("online", "store", "phone", "marketplace", "other")
+RFM_CLASSES = (
+    "Champions",
+    "Loyal",
+    "Potential loyalist",
+    "New",
+    "Promising",
+    "Needs attention",
+    "About to sleep",
+    "At risk",
+    "Cannot lose them",
+    "Hibernating",
+    "Lost",
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,18 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("average_order_value", "Average order value", NUMBER, "average_order_value"),
         FieldSpec("first_purchase_at", "First purchase", DATE, "first_purchase_at", nullable=True),
         FieldSpec("last_purchase_at", "Last purchase", DATE, "last_purchase_at", nullable=True),
+        # RFM and predictive scores (segments.ml): through Customer.score; no score row is empty.
+        FieldSpec(
+            "rfm_recency", "RFM recency (days)", INTEGER, "score__rfm_recency", nullable=True
+        ),
+        FieldSpec("rfm_frequency", "RFM frequency", INTEGER, "score__rfm_frequency", nullable=True),
+        FieldSpec("rfm_monetary", "RFM monetary", NUMBER, "score__rfm_monetary", nullable=True),
+        FieldSpec("rfm_score", "RFM score (e.g. 545)", INTEGER, "score__rfm_score", nullable=True),
+        FieldSpec("rfm_class", "RFM class", CHOICE, "score__rfm_class", RFM_CLASSES),
+        FieldSpec("churn_risk", "Churn risk (0 to 1)", NUMBER, "score__churn_risk", nullable=True),
+        FieldSpec(
+            "predicted_value", "Predicted value", NUMBER, "score__predicted_value", nullable=True
+        ),
     )
 }
 ATTR_PREFIX = "attr."

@@ -1,0 +1,283 @@
+"""RFM and predictive scores per customer, ML (clustering) segments, their model versions and
+clusters, and the churn / value models. Loaded by segments.models, so their app is `segments`.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from customers.models import Customer
+
+
+class RfmClass(models.TextChoices):
+    CHAMPIONS = "Champions", "Champions"
+    LOYAL = "Loyal", "Loyal"
+    POTENTIAL_LOYALIST = "Potential loyalist", "Potential loyalist"
+    NEW = "New", "New"
+    PROMISING = "Promising", "Promising"
+    NEEDS_ATTENTION = "Needs attention", "Needs attention"
+    ABOUT_TO_SLEEP = "About to sleep", "About to sleep"
+    AT_RISK = "At risk", "At risk"
+    CANNOT_LOSE_THEM = "Cannot lose them", "Cannot lose them"
+    HIBERNATING = "Hibernating", "Hibernating"
+    LOST = "Lost", "Lost"
+
+
+class CustomerScore(models.Model):
+    """RFM values, scores and class, and the predictive scores of one customer.
+
+    Written in bulk by the RFM run and the predictive scoring run; a customer without a row (or
+    with empty values) has no score, which the rule language treats as empty.
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="score"
+    )
+    rfm_recency = models.IntegerField(null=True, blank=True, help_text="Days since last purchase")
+    rfm_frequency = models.IntegerField(null=True, blank=True, help_text="Purchases in the window")
+    rfm_monetary = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    r_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    f_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    m_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    rfm_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="R, F and M scores as a three-digit code, e.g. 545"
+    )
+    rfm_class = models.CharField(max_length=32, choices=RfmClass.choices, blank=True)
+    previous_rfm_class = models.CharField(max_length=32, choices=RfmClass.choices, blank=True)
+    rfm_computed_at = models.DateTimeField(null=True, blank=True)
+    churn_risk = models.FloatField(null=True, blank=True)
+    predicted_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    reasons = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "segments"
+        indexes = [
+            models.Index(fields=["rfm_class"], name="score_rfm_class_idx"),
+            models.Index(fields=["r_score", "f_score"], name="score_rf_idx"),
+            models.Index(fields=["churn_risk"], name="score_churn_idx"),
+            models.Index(fields=["predicted_value"], name="score_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"scores of {self.customer_id}"
+
+
+class RfmRun(models.Model):
+    """One RFM computation: its parameters, size, duration and how many customers changed class."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    reference_date = models.DateField()
+    window_days = models.PositiveIntegerField(default=730)
+    trigger = models.CharField(max_length=16, default="manual")
+    customers = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0, help_text="Customers whose class changed")
+    moves = models.JSONField(default=list, blank=True, help_text="[from, to, count] rows")
+    thresholds = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration = models.DurationField(null=True, blank=True)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"RFM run {self.pk} ({self.status})"
+
+
+class MLSegment(models.Model):
+    """A segment the machine finds: customers clustered on chosen features."""
+
+    class Scaling(models.TextChoices):
+        LOG_STANDARD = "log_standard", "Log, then standardise"
+        STANDARD = "standard", "Standardise"
+
+    class Algorithm(models.TextChoices):
+        KMEANS = "kmeans", "KMeans"
+        MINIBATCH = "minibatch_kmeans", "MiniBatchKMeans (large data)"
+        GAUSSIAN_MIXTURE = "gaussian_mixture", "Gaussian mixture"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    features = models.JSONField(default=list, help_text="Feature groups, e.g. ['rfm', 'aov']")
+    attribute_keys = models.JSONField(
+        default=list, blank=True, help_text="Numeric custom attributes"
+    )
+    scaling = models.CharField(max_length=16, choices=Scaling.choices, default=Scaling.LOG_STANDARD)
+    algorithm = models.CharField(max_length=24, choices=Algorithm.choices, default=Algorithm.KMEANS)
+    k = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty: chosen by silhouette"
+    )
+    k_min = models.PositiveSmallIntegerField(default=2)
+    k_max = models.PositiveSmallIntegerField(default=8)
+    seed = models.IntegerField(default=0)
+    window_days = models.PositiveIntegerField(default=730)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ml_segments",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    current_version = models.ForeignKey(
+        "segments.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    """One trained model of an ML segment: pipeline, metrics, profiles, stability."""
+
+    ml_segment = models.ForeignKey(MLSegment, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    trained_at = models.DateTimeField()
+    features = models.JSONField(default=list, help_text="Column names the pipeline expects")
+    algorithm = models.CharField(max_length=24)
+    k = models.PositiveSmallIntegerField()
+    customers = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    profiles = models.JSONField(default=list, blank=True)
+    projection = models.JSONField(default=dict, blank=True, help_text="PCA sample for the scatter")
+    stability_ari = models.FloatField(null=True, blank=True)
+    pipeline = models.BinaryField(help_text="joblib dump of the fitted pipeline")
+    duration = models.DurationField(null=True, blank=True)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["ml_segment", "version"], name="model_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ml_segment} v{self.version}"
+
+
+class Cluster(models.Model):
+    """A cluster of an ML segment, materialised as a static segment usable in rules and campaigns."""
+
+    ml_segment = models.ForeignKey(MLSegment, on_delete=models.CASCADE, related_name="clusters")
+    label = models.PositiveSmallIntegerField(help_text="The label the current model gives it")
+    segment = models.OneToOneField(
+        "segments.Segment", on_delete=models.PROTECT, related_name="ml_cluster"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    renamed = models.BooleanField(default=False, help_text="Named by a person: kept on re-training")
+    size = models.PositiveIntegerField(default=0)
+    profile = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["ml_segment", "label", "id"]
+        indexes = [models.Index(fields=["ml_segment", "label"], name="cluster_label_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClusterAssignment(models.Model):
+    """The cluster label a customer got from an ML segment's current model."""
+
+    ml_segment = models.ForeignKey(
+        MLSegment, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="cluster_assignments", db_index=False
+    )
+    label = models.PositiveSmallIntegerField()
+    assigned_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "segments"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ml_segment", "customer"], name="cluster_assignment_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["customer"], name="cluster_assign_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} -> {self.label}"
+
+
+class MLJob(models.Model):
+    """A long ML job (training, assignment, churn model) whose progress the page polls."""
+
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Train ML segment"
+        ASSIGN = "assign", "Assign customers"
+        PREDICTIVE = "predictive", "Train churn and value models"
+        SCORE = "score", "Score customers"
+        RFM = "rfm", "RFM"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ml_segment = models.ForeignKey(
+        MLSegment, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    step = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class PredictiveModel(models.Model):
+    """The churn-risk classifier and the expected-value regressor, trained together."""
+
+    trained_at = models.DateTimeField()
+    horizon_days = models.PositiveIntegerField(default=90)
+    cutoff = models.DateField(help_text="Features as of this day; labels from the horizon after it")
+    features = models.JSONField(default=list)
+    buyers = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    churn_pipeline = models.BinaryField()
+    value_pipeline = models.BinaryField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["-trained_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"predictive model {self.pk} ({self.trained_at:%Y-%m-%d})"

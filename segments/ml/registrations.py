@@ -1,0 +1,34 @@
+"""What ML segments register with lower apps: personal data and the customer page panel."""
+
+
+def register() -> None:
+    from customers.registry import CustomerPanel, customer_panel_register
+    from privacy.registry import personal_data_register
+    from segments.ml import panels
+    from segments.ml.models import ClusterAssignment, CustomerScore
+
+    personal_data_register(
+        CustomerScore,
+        customer_path="customer",
+        erase="delete",
+        category="Scores (RFM, churn risk, predicted value)",
+        purpose="Marketing segmentation and prediction",
+        retention="Recomputed on every run; deleted with the customer",
+    )
+    personal_data_register(
+        ClusterAssignment,
+        customer_path="customer",
+        erase="delete",
+        category="ML segment cluster",
+        purpose="Marketing segmentation",
+        retention="Until the next assignment of the ML segment",
+    )
+    customer_panel_register(
+        CustomerPanel(
+            key="scores",
+            title="Scores",
+            template="segments/ml/_customer_panel.html",
+            context=panels.customer_panel_context,
+            order=45,
+        )
+    )
