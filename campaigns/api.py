@@ -1,7 +1,241 @@
-"""REST API of campaigns: serializers and viewsets, registered on the project's router."""
+"""REST API of campaigns: serializers and viewsets, registered on the project's router.
 
+Marketing staff and superusers only; everyone else gets 403 (no role) before anything is read.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+
+from campaigns import services
+from campaigns.audience import audience_estimate
+from campaigns.delivery import send_progress
+from campaigns.models import Campaign, Promotion, Variant
+from campaigns.results import campaign_report
+from campaigns.views import preview_render
+from crm.roles import Role, user_has_role
+from customers.selectors import customers_visible_to
+from segments.models import Segment
+
+
+class MarketingOnly(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return user_has_role(request.user, Role.MARKETING)
+
+
+def _raise(exc: DjangoValidationError) -> None:
+    raise ValidationError(
+        exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+    )
+
+
+class VariantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Variant
+        fields = ["id", "name", "subject", "html", "text", "share"]
+
+
+class PromotionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Promotion
+        fields = ["discount", "value", "code_mode", "shared_code", "expires_at", "redemption_cap"]
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    target_segments = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Segment.objects.all(), required=False
+    )
+    exclusion_segments = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Segment.objects.all(), required=False
+    )
+    variants = VariantSerializer(many=True, read_only=True)
+    promotion = PromotionSerializer(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "goal",
+            "channel",
+            "kind",
+            "target_segments",
+            "exclusion_segments",
+            "consent_purpose",
+            "frequency_cap_count",
+            "frequency_cap_days",
+            "holdout_percent",
+            "send_at",
+            "time_zone",
+            "attribution_days",
+            "allow_repeats",
+            "trigger_delay",
+            "webhook_url",
+            "from_email",
+            "status",
+            "created_at",
+            "launched_at",
+            "finished_at",
+            "exclusions",
+            "variants",
+            "promotion",
+        ]
+        read_only_fields = ["status", "created_at", "launched_at", "finished_at", "exclusions"]
+
+
+class PreviewSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    variant = serializers.IntegerField(required=False)
+
+
+class CampaignViewSet(viewsets.ModelViewSet):
+    """Campaigns, with their variants and promotion, and the actions that drive them."""
+
+    serializer_class = CampaignSerializer
+    permission_classes = [permissions.IsAuthenticated, MarketingOnly]
+    queryset = Campaign.objects.prefetch_related(
+        "target_segments", "exclusion_segments", "variants"
+    ).select_related("promotion")
+    ordering_fields = ["id", "created_at", "name"]
+    search_fields = ["name"]
+    filterset_fields = ["status", "channel", "kind"]
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        try:
+            serializer.instance = services.campaign_create(actor=self.request.user, **data)
+        except DjangoValidationError as exc:
+            _raise(exc)
+
+    def perform_update(self, serializer):
+        try:
+            services.campaign_update(
+                campaign=serializer.instance, actor=self.request.user, **serializer.validated_data
+            )
+        except DjangoValidationError as exc:
+            _raise(exc)
+
+    def perform_destroy(self, instance):
+        try:
+            services.campaign_delete(campaign=instance, actor=self.request.user)
+        except DjangoValidationError as exc:
+            _raise(exc)
+
+    def _run(self, handler, **kwargs) -> Response:
+        campaign = self.get_object()
+        try:
+            campaign = handler(campaign=campaign, actor=self.request.user, **kwargs)
+        except DjangoValidationError as exc:
+            _raise(exc)
+        campaign = self.get_queryset().get(pk=campaign.pk)
+        return Response(CampaignSerializer(campaign).data)
+
+    @action(detail=True, methods=["post"])
+    def launch(self, request, pk=None):
+        return self._run(services.campaign_launch)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._run(services.campaign_pause)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._run(services.campaign_resume)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._run(services.campaign_cancel)
+
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        return self._run(services.campaign_stop)
+
+    @action(detail=True, methods=["get"])
+    def report(self, request, pk=None):
+        campaign = self.get_object()
+        return Response(
+            {**campaign_report(campaign=campaign), "progress": send_progress(campaign=campaign)}
+        )
+
+    @action(detail=True, methods=["get"], url_path="audience-size")
+    def audience_size(self, request, pk=None):
+        from django.utils import timezone
+
+        return Response(audience_estimate(self.get_object(), now=timezone.now()))
+
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk=None):
+        campaign = self.get_object()
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        variants = campaign.variants.all()
+        variant_id = serializer.validated_data.get("variant")
+        variant = variants.filter(pk=variant_id).first() if variant_id else variants.first()
+        if variant is None:
+            raise ValidationError({"variant": ["the campaign has no such variant"]})
+        customer = (
+            customers_visible_to(request.user)
+            .filter(pk=serializer.validated_data["customer"])
+            .first()
+        )
+        if customer is None:
+            raise ValidationError({"customer": ["no such customer"]})
+        rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+        return Response({k: rendered[k] for k in ("subject", "html", "text")})
+
+    @action(detail=True, methods=["get", "post"])
+    def variants(self, request, pk=None):
+        campaign = self.get_object()
+        if request.method == "GET":
+            return Response(VariantSerializer(campaign.variants.all(), many=True).data)
+        serializer = VariantSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            variant = services.variant_create(
+                campaign=campaign, actor=request.user, **serializer.validated_data
+            )
+        except DjangoValidationError as exc:
+            _raise(exc)
+        return Response(VariantSerializer(variant).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["patch", "delete"], url_path=r"variants/(?P<variant_id>\d+)")
+    def variant(self, request, pk=None, variant_id=None):
+        campaign = self.get_object()
+        variant = get_object_or_404(Variant, pk=variant_id, campaign=campaign)
+        try:
+            if request.method == "DELETE":
+                services.variant_delete(variant=variant, actor=request.user)
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            serializer = VariantSerializer(variant, data=request.data, partial=True)
+            serializer.is_valid(raise_exception=True)
+            services.variant_update(
+                variant=variant, actor=request.user, **serializer.validated_data
+            )
+        except DjangoValidationError as exc:
+            _raise(exc)
+        return Response(VariantSerializer(variant).data)
+
+    @action(detail=True, methods=["put", "delete"])
+    def promotion(self, request, pk=None):
+        campaign = self.get_object()
+        try:
+            if request.method == "DELETE":
+                services.promotion_remove(campaign=campaign, actor=request.user)
+                return Response(status=status.HTTP_204_NO_CONTENT)
+            serializer = PromotionSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            promotion = services.promotion_set(
+                campaign=campaign, actor=request.user, **serializer.validated_data
+            )
+        except DjangoValidationError as exc:
+            _raise(exc)
+        return Response(PromotionSerializer(promotion).data)
 
 
 def register(router: DefaultRouter) -> None:
     """Add this app's viewsets to the API router."""
+    router.register("campaigns", CampaignViewSet, basename="campaign")

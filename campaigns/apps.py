@@ -14,8 +14,16 @@ class CampaignsConfig(AppConfig):
         personal_data_register(
             Send,
             customer_path="customer",
-            export_fields=["id", "campaign_id", "variant_id", "is_holdout", "status", "reason",
-                           "created_at", "sent_at"],  # fmt: skip
+            export_fields=[
+                "id",
+                "campaign_id",
+                "variant_id",
+                "is_holdout",
+                "status",
+                "reason",
+                "created_at",
+                "sent_at",
+            ],  # fmt: skip
             erase=sends_cancel_for_customer,
             category="Marketing messages",
             purpose="Sending campaigns the person consented to; measuring their effect",

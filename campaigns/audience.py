@@ -85,7 +85,9 @@ class HashBucket(models.Func):
 
 def _hash_text(campaign_id: int, salt: str):
     return Concat(
-        Value(f"{salt}:{campaign_id}:"), Cast("pk", models.CharField()), output_field=models.CharField()
+        Value(f"{salt}:{campaign_id}:"),
+        Cast("pk", models.CharField()),
+        output_field=models.CharField(),
     )
 
 
@@ -198,7 +200,9 @@ def classified_sql(
     occurrence: int = 0,
 ) -> tuple[str, list]:
     """SELECT of the send rows (SEND_COLUMNS) for the campaign's audience, one per customer."""
-    inner, params = audience_queryset(campaign, now=now, customers=customers).query.sql_with_params()
+    inner, params = audience_queryset(
+        campaign, now=now, customers=customers
+    ).query.sql_with_params()
     cut = int(campaign.holdout_percent * BUCKETS / 100)
     variants = list(campaign.variants.order_by("pk").values_list("pk", "share"))
     total = sum(share for _pk, share in variants) or 1

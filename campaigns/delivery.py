@@ -185,7 +185,8 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
     customers = Customer.objects.select_related("account").in_bulk([s.customer_id for s in sends])
     variants = {v.pk: v for v in Variant.objects.filter(campaign=campaign)}
     compiled = {
-        pk: CompiledVariant(subject=v.subject, html=v.html, text=v.text) for pk, v in variants.items()
+        pk: CompiledVariant(subject=v.subject, html=v.html, text=v.text)
+        for pk, v in variants.items()
     }
     promotion = Promotion.objects.filter(campaign=campaign).first()
     codes: dict[int, str] = {}
@@ -243,8 +244,11 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
                 payload={
                     "campaign": {"id": campaign.pk, "name": campaign.name},
                     "variant": variants[send.variant_id].name,
-                    "customer": {"id": customer.pk, "external_id": customer.external_id,
-                                 "email": customer.email},  # fmt: skip
+                    "customer": {
+                        "id": customer.pk,
+                        "external_id": customer.external_id,
+                        "email": customer.email,
+                    },  # fmt: skip
                     "subject": subject,
                     "text": text,
                     "promotion_code": codes.get(customer.pk, ""),
@@ -332,4 +336,3 @@ def send_progress(*, campaign: Campaign) -> dict[str, int]:
         "excluded": counts["excluded"],
         "percent": int(100 * done / total) if total else 100,
     }
-

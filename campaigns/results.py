@@ -195,15 +195,21 @@ def campaign_report(*, campaign: Campaign) -> dict:
     redemptions = 0
     if promotion is not None:
         if promotion.code_mode == Promotion.CodeMode.SHARED:
-            redemptions = Purchase.objects.filter(promotion_code__iexact=promotion.shared_code).count()
+            redemptions = Purchase.objects.filter(
+                promotion_code__iexact=promotion.shared_code
+            ).count()
         else:
             redemptions = Purchase.objects.filter(
                 promotion_code__in=PromotionCode.objects.filter(promotion=promotion).values("code")
             ).count()
     excluded = dict(campaign.exclusions or {})
     return {
-        "campaign": {"id": campaign.pk, "name": campaign.name, "status": campaign.status,
-                     "attribution_days": campaign.attribution_days},  # fmt: skip
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "status": campaign.status,
+            "attribution_days": campaign.attribution_days,
+        },  # fmt: skip
         "totals": _line("all", treated, totals_events),
         "variants": variants,
         "holdout": {
@@ -229,7 +235,9 @@ def campaign_report(*, campaign: Campaign) -> dict:
 def campaigns_overview() -> list[dict]:
     """One line per launched campaign, for comparing them."""
     lines = []
-    for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-created_at")[:50]:
+    for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-created_at")[
+        :50
+    ]:
         report = campaign_report(campaign=campaign)
         lines.append(
             {

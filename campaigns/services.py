@@ -132,7 +132,9 @@ def _require_editable(campaign: Campaign) -> None:
         )
 
 
-def campaign_update(*, campaign: Campaign, actor: AbstractBaseUser | None, **changes: Any) -> Campaign:
+def campaign_update(
+    *, campaign: Campaign, actor: AbstractBaseUser | None, **changes: Any
+) -> Campaign:
     _require_marketer(actor)
     _require_editable(campaign)
     with transaction.atomic():
@@ -299,7 +301,10 @@ def promotion_codes_create(*, campaign: Campaign, since: dt.datetime | None = No
     for customer_id in missing:
         batch.append(
             PromotionCode(
-                promotion=promotion, customer_id=customer_id, code=promotion_code_new(), created_at=now
+                promotion=promotion,
+                customer_id=customer_id,
+                code=promotion_code_new(),
+                created_at=now,
             )
         )
         if len(batch) >= 5000:
@@ -422,9 +427,7 @@ def _transition(campaign: Campaign, *, allowed: tuple[str, ...], to: str) -> Cam
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status not in allowed:
-            raise ValidationError(
-                {"status": f"a {locked.status} campaign cannot become {to}"}
-            )
+            raise ValidationError({"status": f"a {locked.status} campaign cannot become {to}"})
         locked.status = to
         fields = ["status", "updated_at"]
         if to in (Campaign.Status.CANCELLED, Campaign.Status.STOPPED):
@@ -442,9 +445,7 @@ def campaign_pause(*, campaign: Campaign, actor: AbstractBaseUser | None) -> Cam
 
 def campaign_resume(*, campaign: Campaign, actor: AbstractBaseUser | None) -> Campaign:
     _require_marketer(actor)
-    campaign = _transition(
-        campaign, allowed=(Campaign.Status.PAUSED,), to=Campaign.Status.SENDING
-    )
+    campaign = _transition(campaign, allowed=(Campaign.Status.PAUSED,), to=Campaign.Status.SENDING)
     transaction.on_commit(lambda: campaign_dispatch_queue(campaign_id=campaign.pk))
     return campaign
 
@@ -533,8 +534,12 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
                 pk__in=joins.values("customer_id")
             ).exclude(pk__in=Send.objects.filter(campaign=campaign, created_at__gte=start)
                       .values("customer_id"))  # fmt: skip
-            first_time = joined.exclude(pk__in=Send.objects.filter(campaign=campaign).values("customer_id"))
-            again = joined.filter(pk__in=Send.objects.filter(campaign=campaign).values("customer_id"))
+            first_time = joined.exclude(
+                pk__in=Send.objects.filter(campaign=campaign).values("customer_id")
+            )
+            again = joined.filter(
+                pk__in=Send.objects.filter(campaign=campaign).values("customer_id")
+            )
             added += insert_sends(*classified_sql(campaign, now=now, customers=first_time))
             added += insert_sends(
                 *classified_sql(campaign, now=now, customers=again, occurrence=next_round)
@@ -566,8 +571,10 @@ def sends_sweep(*, stale_after: dt.timedelta | None = None, now: dt.datetime | N
     campaigns; returns the rows released. A released row's old worker can no longer record it
     as sent: marking sent checks the claim's attempt number."""
     now = now or timezone.now()
-    stale_after = stale_after if stale_after is not None else dt.timedelta(
-        seconds=settings.CAMPAIGNS_CLAIM_TIMEOUT
+    stale_after = (
+        stale_after
+        if stale_after is not None
+        else dt.timedelta(seconds=settings.CAMPAIGNS_CLAIM_TIMEOUT)
     )
     released = Send.objects.filter(
         status=Send.Status.CLAIMED, claimed_at__lt=now - stale_after
@@ -590,4 +597,3 @@ def sends_cancel_for_customer(queryset) -> None:
         status=Send.Status.CANCELLED, reason="personal data erased"
     )
     queryset.update(provider_message_id="")
-

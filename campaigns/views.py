@@ -172,9 +172,11 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
                 return redirect("campaigns:edit", campaign.pk, "message")
         context["form"] = form
         context["variants"] = campaign.variants.all()
-        context["preview_customers"] = customers_visible_to(request.user).filter(
-            segment_memberships__segment__in=campaign.target_segments.all()
-        ).distinct()[:20]
+        context["preview_customers"] = (
+            customers_visible_to(request.user)
+            .filter(segment_memberships__segment__in=campaign.target_segments.all())
+            .distinct()[:20]
+        )
     elif step == "promotion":
         promotion = Promotion.objects.filter(campaign=campaign).first()
         initial = {}
@@ -251,7 +253,13 @@ def preview_render(*, campaign: Campaign, variant: Variant, customer) -> dict:
     subject, html, text = CompiledVariant(
         subject=variant.subject, html=variant.html, text=variant.text
     ).render(context)
-    return {"subject": subject, "html": html, "text": text, "customer": customer, "variant": variant}
+    return {
+        "subject": subject,
+        "html": html,
+        "text": text,
+        "customer": customer,
+        "variant": variant,
+    }
 
 
 @marketing_required
@@ -266,14 +274,19 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "revenue_per_recipient": [v["revenue_per_recipient"] for v in report["variants"]]
         + [report["holdout"]["revenue_per_member"]],
         "funnel_labels": ["Sent", "Delivered", "Opened", "Clicked", "Converted"],
-        "funnel": [report["totals"][k] for k in ("sent", "delivered", "opened", "clicked",
-                                                  "converted")],  # fmt: skip
+        "funnel": [
+            report["totals"][k] for k in ("sent", "delivered", "opened", "clicked", "converted")
+        ],  # fmt: skip
     }
     return render(
         request,
         "campaigns/campaign_detail.html",
-        {"campaign": campaign, "report": report, "chart": chart,
-         "progress": send_progress(campaign=campaign)},  # fmt: skip
+        {
+            "campaign": campaign,
+            "report": report,
+            "chart": chart,
+            "progress": send_progress(campaign=campaign),
+        },  # fmt: skip
     )
 
 
@@ -330,7 +343,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     send = Send.objects.select_related("campaign", "customer").filter(pk=send_id).first()
     if send is None:
         return render(
-            request, "campaigns/unsubscribe.html", {"error": "This message no longer exists."},
+            request,
+            "campaigns/unsubscribe.html",
+            {"error": "This message no longer exists."},
             status=404,
         )
     if request.method == "POST":
@@ -347,7 +362,9 @@ def track_open(request: HttpRequest, token: str) -> HttpResponse:
         send_id = open_send_id(token.removesuffix(".gif"))
     except BadLink:
         return HttpResponse(PIXEL, content_type="image/gif")
-    send = Send.objects.select_related("customer").filter(pk=send_id, status=Send.Status.SENT).first()
+    send = (
+        Send.objects.select_related("customer").filter(pk=send_id, status=Send.Status.SENT).first()
+    )
     if send is not None:
         message_event_record(send=send, kind=MessageEvent.Kind.OPEN)
     response = HttpResponse(PIXEL, content_type="image/gif")
@@ -415,4 +432,3 @@ def provider_events(request: HttpRequest) -> JsonResponse:
             recorded += 1
     status = 400 if errors and not recorded else 200
     return JsonResponse({"recorded": recorded, "unknown": unknown, "errors": errors}, status=status)
-

@@ -339,6 +339,40 @@ EXTRA_ACTIONS |= {
     ),
 }
 
+_MARKETING_ONLY = _expect(
+    anonymous="DD DDD",
+    no_role="DD DDD",
+    sales_owner="DD DDD",
+    other_sales="DD DDD",
+    marketing="OO OOO",
+    privacy="DD DDD",
+    superuser="OO OOO",
+)
+ENDPOINTS["campaign"] = Endpoint(
+    obj="campaign",
+    create=lambda w: {"name": "Spring sale", "target_segments": [w.segment.pk]},
+    update={"name": "Renamed campaign"},
+    expect=_MARKETING_ONLY,
+)
+_CAMPAIGN = _who(anonymous="D", no_role="D", sales_owner="D", other_sales="D",
+                 marketing="O", privacy="D", superuser="O")  # fmt: skip
+EXTRA_ACTIONS |= {
+    f"campaign-{name}": ExtraAction(method, (lambda n: lambda w: f"/api/campaigns/{w.campaign.pk}/{n}/")(path), _CAMPAIGN, payload)
+    for name, method, path, payload in (
+        ("launch", "post", "launch", lambda w: None),
+        ("pause", "post", "pause", lambda w: None),
+        ("resume", "post", "resume", lambda w: None),
+        ("cancel", "post", "cancel", lambda w: None),
+        ("stop", "post", "stop", lambda w: None),
+        ("report", "get", "report", lambda w: None),
+        ("audience-size", "get", "audience-size", lambda w: None),
+        ("preview", "post", "preview", lambda w: {"customer": w.customer.pk}),
+        ("variants", "get", "variants", lambda w: None),
+        ("variant", "patch", "variants/999999", lambda w: {"subject": "Hi"}),
+        ("promotion", "put", "promotion", lambda w: {"discount": "percent", "value": "10"}),
+    )
+}  # fmt: skip
+
 # API URLs outside the resources above: name -> the status a GET gets, per role.
 _PUBLIC = dict.fromkeys(ROLES, 200)
 OTHER_URLS: dict[str, dict[str, int]] = {
@@ -362,6 +396,7 @@ class World:
     segment: object
     data_request: object
     data_export: object
+    campaign: object
 
 
 @pytest.fixture(autouse=True)
@@ -406,7 +441,14 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         segment=MembershipFactory(customer=customer).segment,
         data_request=DataSubjectRequestFactory(customer=customer, type=RequestType.ACCESS),
         data_export=DataExport.objects.create(customer=customer, requested_by=owner),
+        campaign=_draft_campaign(),
     )
+
+
+def _draft_campaign():
+    from campaigns.models import Campaign
+
+    return Campaign.objects.create(name="Draft campaign", consent_purpose_id="email_marketing")
 
 
 def _api_url_names() -> set[str]:
