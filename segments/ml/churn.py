@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from segments.ml.scoring import make_scaler
 
@@ -47,7 +48,12 @@ def check_history(
         )
 
 
-def predictive_fit(
+def predictive_fit(features: pd.DataFrame, future: pd.DataFrame, **options) -> "PredictiveModels":
+    with threadpool_limits(limits=1):  # see scoring.cluster_fit
+        return _predictive_fit(features, future, **options)
+
+
+def _predictive_fit(
     features: pd.DataFrame,
     future: pd.DataFrame,
     *,

@@ -16,6 +16,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
 
 # RFM --------------------------------------------------------------------------------------------
 
@@ -145,7 +146,14 @@ class Clustering:
     descriptions: list[str] = field(default_factory=list)
 
 
-def cluster_fit(
+def cluster_fit(features: pd.DataFrame, *, threads: int = 1, **options) -> "Clustering":
+    """Fit with a fixed number of BLAS/OpenMP threads: on a shared machine the default (one per
+    core, spinning) is many times slower than one thread."""
+    with threadpool_limits(limits=threads):
+        return _cluster_fit(features, **options)
+
+
+def _cluster_fit(
     features: pd.DataFrame,
     *,
     scaling: str,
@@ -192,7 +200,8 @@ def cluster_fit(
 
 def cluster_assign(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarray:
     """Labels of customers from a stored pipeline (re-assignment on a schedule)."""
-    return pipeline.predict(np.nan_to_num(features.to_numpy(dtype="float64"))).astype("int64")
+    with threadpool_limits(limits=1):
+        return pipeline.predict(np.nan_to_num(features.to_numpy(dtype="float64"))).astype("int64")
 
 
 def cluster_profiles(
