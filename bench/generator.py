@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -132,44 +133,49 @@ def dataset_generate(
         _marker_write(connection, status="loading", pending_ddl=None)
         ddl = {"drop": [], "create": []}
 
-    freeze = not connection.in_atomic_block
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            # Deferred foreign-key checks still pending in an enclosing transaction block TRUNCATE.
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cur.execute(f"TRUNCATE {', '.join(t.truncated)} RESTART IDENTITY CASCADE")
-        ids = _reference_rows(plan)
-        step.done("staff, products and tags")
-        with connection.cursor() as cur:
-            loader = _Loader(cur.cursor, freeze=freeze)
-            loader.copy(t.account, plan.account_columns, plan.account_rows(ids))
-            step.done(f"{plan.n_accounts:,} accounts")
-            loader.copy(t.customer, plan.customer_columns, plan.customer_rows(ids))
-            step.done(f"{customers:,} customers with their figures")
-            loader.copy(t.customer_tags, ("customer_id", "tag_id"), plan.customer_tag_rows(ids))
-            step.done("customer tags")
-            loader.copy(t.purchase, plan.purchase_columns, plan.purchase_rows(ids))
-            step.done(f"{purchases:,} purchases")
-            loader.copy(
-                t.event, ("customer_id", "type", "occurred_at", "properties"), plan.event_rows()
-            )
-            step.done(f"{plan.n_events:,} events")
-            loader.copy(t.note, plan.note_columns, plan.note_rows(ids))
-            step.done(f"{plan.n_notes:,} notes")
-            loader.copy(t.consent_record, plan.consent_record_columns, plan.consent_record_rows())
-            loader.copy(t.consent_state, plan.consent_state_columns, plan.consent_state_rows())
-            step.done(f"{plan.n_consent_records:,} consent records and their states")
-            for table in t.sequenced:
-                cur.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+    try:
+        freeze = not connection.in_atomic_block
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                # Deferred foreign-key checks still pending in an enclosing transaction block TRUNCATE.
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cur.execute(f"TRUNCATE {', '.join(t.truncated)} RESTART IDENTITY CASCADE")
+            ids = _reference_rows(plan)
+            step.done("staff, products and tags")
+            with connection.cursor() as cur:
+                loader = _Loader(cur.cursor, freeze=freeze)
+                loader.copy(t.account, plan.account_columns, plan.account_rows(ids))
+                step.done(f"{plan.n_accounts:,} accounts")
+                loader.copy(t.customer, plan.customer_columns, plan.customer_rows(ids))
+                step.done(f"{customers:,} customers with their figures")
+                loader.copy(t.customer_tags, ("customer_id", "tag_id"), plan.customer_tag_rows(ids))
+                step.done("customer tags")
+                loader.copy(t.purchase, plan.purchase_columns, plan.purchase_rows(ids))
+                step.done(f"{purchases:,} purchases")
+                loader.copy(
+                    t.event, ("customer_id", "type", "occurred_at", "properties"), plan.event_rows()
                 )
+                step.done(f"{plan.n_events:,} events")
+                loader.copy(t.note, plan.note_columns, plan.note_rows(ids))
+                step.done(f"{plan.n_notes:,} notes")
+                loader.copy(
+                    t.consent_record, plan.consent_record_columns, plan.consent_record_rows()
+                )
+                loader.copy(t.consent_state, plan.consent_state_columns, plan.consent_state_rows())
+                step.done(f"{plan.n_consent_records:,} consent records and their states")
+                for table in t.sequenced:
+                    cur.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+                    )
+    except BaseException:
+        # The load rolled back: give the old rows their indexes back before giving up.
+        if not connection.in_atomic_block:
+            _ddl_run(connection, ddl["create"], log=log)
+            _marker_write(connection, status="failed", pending_ddl=None)
+        raise
 
-    with connection.cursor() as cur:
-        cur.execute("SET maintenance_work_mem = '1GB'")
-        for statement in ddl["create"]:
-            cur.execute(statement)
-        cur.execute("RESET maintenance_work_mem")
+    _ddl_run(connection, ddl["create"], log=log)
     if ddl["create"]:
         step.done(f"rebuilt {len(ddl['create'])} indexes and constraints")
     with connection.cursor() as cur:
@@ -268,6 +274,63 @@ def _secondary_ddl(connection, tables: list[str]) -> dict[str, list[str]]:
                 drop_other.append(f"DROP INDEX {connection.ops.quote_name(name)}")
                 create_index.append(definition)
     return {"drop": drop_fk + drop_other, "create": create_index + create_fk}
+
+
+def _ddl_run(connection, statements: list[str], *, log: Callable[[str], None]) -> None:
+    """Build indexes on two connections at once (one per core), then add the foreign keys.
+
+    Inside an enclosing transaction (tests) the other connections cannot see the tables, so
+    everything runs on this one.
+    """
+    indexes = [s for s in statements if "FOREIGN KEY" not in s]
+    foreign_keys = [s for s in statements if "FOREIGN KEY" in s]
+
+    def run(cursor, statement: str) -> None:
+        started = time.monotonic()
+        cursor.execute(statement)
+        if time.monotonic() - started > 5:
+            log(f"           {time.monotonic() - started:5.1f} s  {statement[:110]}")
+
+    if connection.in_atomic_block or len(indexes) < 2:
+        with connection.cursor() as cur:
+            cur.execute("SET maintenance_work_mem = '1GB'")
+            for statement in statements:
+                run(cur, statement)
+            cur.execute("RESET maintenance_work_mem")
+        return
+    pending = list(reversed(indexes))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        raw = connection.get_new_connection(connection.get_connection_params())
+        try:
+            raw.autocommit = True
+            with raw.cursor() as cur:
+                # Two builds side by side already use both cores; no parallel workers on top.
+                cur.execute("SET maintenance_work_mem = '1GB'")
+                cur.execute("SET max_parallel_maintenance_workers = 0")
+                while True:
+                    with lock:
+                        if not pending or failures:
+                            return
+                        statement = pending.pop()
+                    run(cur, statement)
+        except BaseException as error:  # re-raised in the caller's thread
+            failures.append(error)
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    with connection.cursor() as cur:
+        for statement in foreign_keys:
+            run(cur, statement)
 
 
 def _marker_create(connection) -> None:
