@@ -376,3 +376,7 @@ class SegmentViewSet(
 def register(router: DefaultRouter) -> None:
     """Add this app's viewsets to the API router."""
     router.register("segments", SegmentViewSet, basename="segment")
+
+    from segments.ml.api import register as ml_register
+
+    ml_register(router)

@@ -29,6 +29,7 @@ from django.utils import timezone
 from crm.api.urls import router
 from privacy.models import ConsentRecord, DataExport, Purpose, RequestType
 from privacy.services import consent_grant
+from segments.ml.models import MLSegment
 from tests.customers.factories import (
     AccountFactory,
     CustomerFactory,
@@ -373,6 +374,64 @@ EXTRA_ACTIONS |= {
     )
 }  # fmt: skip
 
+# ML segments, RFM and predictive scores (segments.ml): marketing and superusers only.
+_ML_ONLY = _expect(
+    anonymous="DD DDD",
+    no_role="DD DDD",
+    sales_owner="DD DDD",
+    other_sales="DD DDD",
+    marketing="OO OOO",
+    privacy="DD DDD",
+    superuser="OO OOO",
+)
+ENDPOINTS["ml-segment"] = Endpoint(
+    obj="ml_segment",
+    create=lambda w: {"name": "Spenders", "features": ["rfm", "aov"]},
+    update={"name": "Renamed clusters"},
+    expect=_ML_ONLY,
+)
+# Only custom actions (below); no list or detail of its own.
+ENDPOINTS["scores"] = Endpoint(
+    obj="customer",
+    create=lambda w: {},
+    update={"email": "x@example.org"},
+    creates=False,
+    expect=_expect(**dict.fromkeys(ROLES, "AA AAA")),
+)
+_ML = _who(anonymous="D", no_role="D", sales_owner="D", other_sales="D",
+           marketing="O", privacy="D", superuser="O")  # fmt: skip
+EXTRA_ACTIONS |= {
+    "ml-segment-train": ExtraAction(
+        "post", lambda w: f"/api/ml-segments/{w.ml_segment.pk}/train/", _ML
+    ),
+    "ml-segment-assign": ExtraAction(
+        "post", lambda w: f"/api/ml-segments/{w.ml_segment.pk}/assign/", _ML
+    ),
+    "ml-segment-job": ExtraAction(
+        "get", lambda w: f"/api/ml-segments/{w.ml_segment.pk}/jobs/999999/", _ML
+    ),
+    "ml-segment-versions": ExtraAction(
+        "get", lambda w: f"/api/ml-segments/{w.ml_segment.pk}/versions/", _ML
+    ),
+    "ml-segment-clusters": ExtraAction(
+        "get", lambda w: f"/api/ml-segments/{w.ml_segment.pk}/clusters/", _ML
+    ),
+    "ml-segment-rename-cluster": ExtraAction(
+        "post",
+        lambda w: f"/api/ml-segments/{w.ml_segment.pk}/clusters/999999/rename/",
+        _ML,
+        lambda w: {"name": "Big spenders"},
+    ),
+    "scores-rfm": ExtraAction("get", lambda w: "/api/scores/rfm/", _ML),
+    "scores-rfm-run": ExtraAction("post", lambda w: "/api/scores/rfm/run/", _ML, lambda w: {}),
+    "scores-customer": ExtraAction("get", lambda w: f"/api/scores/customers/{w.customer.pk}/", _ML),
+    "scores-churn": ExtraAction("get", lambda w: "/api/scores/churn/", _ML),
+    "scores-churn-train": ExtraAction(
+        "post", lambda w: "/api/scores/churn/train/", _ML, lambda w: {}
+    ),
+    "scores-job": ExtraAction("get", lambda w: "/api/scores/jobs/999999/", _ML),
+}
+
 # API URLs outside the resources above: name -> the status a GET gets, per role.
 _PUBLIC = dict.fromkeys(ROLES, 200)
 OTHER_URLS: dict[str, dict[str, int]] = {
@@ -396,6 +455,7 @@ class World:
     segment: object
     data_request: object
     data_export: object
+    ml_segment: object
     campaign: object
 
 
@@ -442,6 +502,7 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         data_request=DataSubjectRequestFactory(customer=customer, type=RequestType.ACCESS),
         data_export=DataExport.objects.create(customer=customer, requested_by=owner),
         campaign=_draft_campaign(),
+        ml_segment=MLSegment.objects.create(name="Clusters", features=["rfm"]),
     )
 
 

@@ -1,0 +1,324 @@
+"""The API of RFM, ML segments and predictive scores (marketing and superusers only)."""
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+
+from crm.roles import Role, user_has_role
+from customers.registry import access_record
+from customers.selectors import customers_visible_to
+from segments.ml.features import FEATURE_GROUPS
+from segments.ml.models import (
+    Cluster,
+    CustomerScore,
+    MLJob,
+    MLSegment,
+    ModelVersion,
+    PredictiveModel,
+)
+from segments.ml.selectors import rfm_class_counts, rfm_grid, rfm_last_run
+from segments.ml.services import (
+    cluster_rename,
+    ml_job_queue,
+    ml_segment_create,
+    ml_segment_delete,
+    ml_segment_update,
+    rfm_refresh_queue,
+)
+
+
+class MarketingPermission(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return user_has_role(request.user, Role.MARKETING)
+
+
+def _invalid(exc: DjangoValidationError) -> None:
+    if hasattr(exc, "message_dict"):
+        raise ValidationError(exc.message_dict)
+    raise ValidationError({"detail": exc.messages})
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    segment = serializers.IntegerField(source="segment_id", read_only=True)
+    rule = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "label",
+            "name",
+            "description",
+            "renamed",
+            "size",
+            "segment",
+            "rule",
+            "profile",
+        ]
+
+    def get_rule(self, cluster: Cluster) -> dict:
+        return {"segment": cluster.segment_id}
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "version", "trained_at", "features", "algorithm", "k", "customers", "metrics",
+            "profiles", "stability_ari", "duration",
+        ]  # fmt: skip
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MLJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "step",
+            "message",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class MLSegmentSerializer(serializers.ModelSerializer):
+    current_version = VersionSerializer(read_only=True)
+
+    class Meta:
+        model = MLSegment
+        fields = [
+            "id", "name", "description", "features", "attribute_keys", "scaling", "algorithm", "k",
+            "k_min", "k_max", "seed", "window_days", "created_at", "last_assigned_at",
+            "current_version",
+        ]  # fmt: skip
+
+
+class MLSegmentWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    features = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(FEATURE_GROUPS)), allow_empty=False
+    )
+    attribute_keys = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False
+    )
+    scaling = serializers.ChoiceField(choices=MLSegment.Scaling.values, required=False)
+    algorithm = serializers.ChoiceField(choices=MLSegment.Algorithm.values, required=False)
+    k = serializers.IntegerField(min_value=2, max_value=30, required=False, allow_null=True)
+    k_min = serializers.IntegerField(min_value=2, max_value=30, required=False)
+    k_max = serializers.IntegerField(min_value=2, max_value=30, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    window_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+
+
+class RenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+
+
+class MLSegmentViewSet(viewsets.ViewSet):
+    """ML segments: definition CRUD, training (queued, with a job to poll), versions, clusters."""
+
+    permission_classes = [permissions.IsAuthenticated, MarketingPermission]
+    serializer_class = MLSegmentSerializer
+
+    def _get(self, pk) -> MLSegment:
+        return get_object_or_404(MLSegment.objects.select_related("current_version"), pk=pk)
+
+    def list(self, request):
+        items = MLSegment.objects.select_related("current_version")
+        return Response(MLSegmentSerializer(items, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(MLSegmentSerializer(self._get(pk)).data)
+
+    def create(self, request):
+        data = MLSegmentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            ml_segment = ml_segment_create(owner=request.user, **data.validated_data)
+        except DjangoValidationError as exc:
+            _invalid(exc)
+        return Response(MLSegmentSerializer(ml_segment).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        ml_segment = self._get(pk)
+        data = MLSegmentWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            ml_segment_update(ml_segment=ml_segment, **data.validated_data)
+        except DjangoValidationError as exc:
+            _invalid(exc)
+        return Response(MLSegmentSerializer(self._get(pk)).data)
+
+    def update(self, request, pk=None):
+        return self.partial_update(request, pk)
+
+    def destroy(self, request, pk=None):
+        try:
+            ml_segment_delete(ml_segment=self._get(pk))
+        except DjangoValidationError as exc:
+            _invalid(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def train(self, request, pk=None):
+        """Queue a (re-)training; poll the job URL for progress."""
+        job = ml_job_queue(kind=MLJob.Kind.TRAIN, user=request.user, ml_segment=self._get(pk))
+        return Response(
+            {**JobSerializer(job).data, "url": f"/api/ml-segments/{pk}/jobs/{job.pk}/"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Queue a re-assignment of every customer with the stored model."""
+        job = ml_job_queue(kind=MLJob.Kind.ASSIGN, user=request.user, ml_segment=self._get(pk))
+        return Response(
+            {**JobSerializer(job).data, "url": f"/api/ml-segments/{pk}/jobs/{job.pk}/"},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @action(detail=True, methods=["get"], url_path=r"jobs/(?P<job_id>\d+)")
+    def job(self, request, pk=None, job_id=None):
+        job = get_object_or_404(MLJob, pk=job_id, ml_segment_id=self._get(pk).pk)
+        return Response(JobSerializer(job).data)
+
+    @action(detail=True, methods=["get"])
+    def versions(self, request, pk=None):
+        return Response(VersionSerializer(self._get(pk).versions.all()[:50], many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def clusters(self, request, pk=None):
+        clusters = self._get(pk).clusters.filter(active=True)
+        return Response(ClusterSerializer(clusters, many=True).data)
+
+    @action(detail=True, methods=["post"], url_path=r"clusters/(?P<cluster_id>\d+)/rename")
+    def rename_cluster(self, request, pk=None, cluster_id=None):
+        cluster = get_object_or_404(
+            Cluster.objects.select_related("ml_segment", "segment"), pk=cluster_id, ml_segment_id=pk
+        )
+        data = RenameSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            cluster_rename(cluster=cluster, name=data.validated_data["name"])
+        except DjangoValidationError as exc:
+            _invalid(exc)
+        return Response(ClusterSerializer(cluster).data)
+
+
+class RfmRunSerializer(serializers.Serializer):
+    reference_date = serializers.DateField(required=False, allow_null=True)
+    window_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+
+
+class PredictiveTrainSerializer(serializers.Serializer):
+    horizon_days = serializers.IntegerField(min_value=7, max_value=730, required=False)
+
+
+class ScoreSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="customer_id")
+
+    class Meta:
+        model = CustomerScore
+        fields = [
+            "id", "rfm_recency", "rfm_frequency", "rfm_monetary", "r_score", "f_score", "m_score",
+            "rfm_score", "rfm_class", "previous_rfm_class", "rfm_computed_at", "churn_risk",
+            "predicted_value", "reasons", "computed_at",
+        ]  # fmt: skip
+
+
+class ScoresViewSet(viewsets.ViewSet):
+    """RFM summary and grid, RFM runs, scores per customer, churn model evaluation and training."""
+
+    permission_classes = [permissions.IsAuthenticated, MarketingPermission]
+
+    @action(detail=False, methods=["get"])
+    def rfm(self, request):
+        run = rfm_last_run()
+        return Response(
+            {
+                "last_run": None
+                if run is None
+                else {
+                    "id": run.pk,
+                    "reference_date": run.reference_date,
+                    "window_days": run.window_days,
+                    "finished_at": run.finished_at,
+                    "customers": run.customers,
+                    "moved": run.moved,
+                    "moves": run.moves,
+                    "thresholds": run.thresholds,
+                },
+                "classes": rfm_class_counts(),
+                "grid": rfm_grid(),
+            }
+        )
+
+    @action(detail=False, methods=["post"], url_path="rfm/run")
+    def rfm_run(self, request):
+        data = RfmRunSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        reference: dt.date | None = data.validated_data.get("reference_date")
+        run = rfm_refresh_queue(
+            reference_date=reference, window_days=data.validated_data.get("window_days", 730)
+        )
+        return Response({"id": run.pk, "status": run.status}, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=False, methods=["get"], url_path=r"customers/(?P<customer_id>\d+)")
+    def customer(self, request, customer_id=None):
+        customer = get_object_or_404(customers_visible_to(request.user), pk=customer_id)
+        score = get_object_or_404(CustomerScore, customer=customer)
+        access_record(
+            user=request.user, action="view", object_kind="customer_scores", object_id=customer.pk
+        )
+        return Response(ScoreSerializer(score).data)
+
+    @action(detail=False, methods=["get"])
+    def churn(self, request):
+        model = PredictiveModel.objects.filter(active=True).first()
+        job = MLJob.objects.filter(kind=MLJob.Kind.PREDICTIVE).first()
+        return Response(
+            {
+                "model": None
+                if model is None
+                else {
+                    "id": model.pk,
+                    "trained_at": model.trained_at,
+                    "horizon_days": model.horizon_days,
+                    "cutoff": model.cutoff,
+                    "buyers": model.buyers,
+                    "features": model.features,
+                    "metrics": model.metrics,
+                },
+                "last_job": JobSerializer(job).data if job else None,
+            }
+        )
+
+    @action(detail=False, methods=["post"], url_path="churn/train")
+    def churn_train(self, request):
+        data = PredictiveTrainSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        job = ml_job_queue(
+            kind=MLJob.Kind.PREDICTIVE,
+            user=request.user,
+            options={"horizon_days": data.validated_data.get("horizon_days", 90)},
+        )
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @action(detail=False, methods=["get"], url_path=r"jobs/(?P<job_id>\d+)")
+    def job(self, request, job_id=None):
+        return Response(JobSerializer(get_object_or_404(MLJob, pk=job_id)).data)
+
+
+def register(router: DefaultRouter) -> None:
+    router.register("ml-segments", MLSegmentViewSet, basename="ml-segment")
+    router.register("scores", ScoresViewSet, basename="scores")
