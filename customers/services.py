@@ -419,8 +419,6 @@ def purchase_create(
         category=category,
         promotion_code=purchase.promotion_code,
     )
-    if len(purchase.dedup_key) > Purchase._meta.get_field("dedup_key").max_length:
-        raise ValidationError({"external_id": "An order number can have at most 76 characters."})
     purchase.full_clean(exclude=["dedup_key"])
     if Purchase.objects.filter(dedup_key=purchase.dedup_key).exists():
         raise ValidationError(

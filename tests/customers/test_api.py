@@ -410,7 +410,7 @@ def test_duplicate_external_id_is_refused(sales_client):
         ({"purchased_at": "soon"}, "purchased_at"),
         ({"product": 99999999}, "product"),
         ({"customer": 99999999}, "customer"),
-        ({"external_id": "ORD-" + "9" * 90}, "external_id"),
+        ({"external_id": "ORD-" + "9" * 100}, "external_id"),
     ],
 )
 def test_purchase_with_a_bad_field_is_a_400_naming_it(sales_client, sales_user, change, field):
