@@ -253,7 +253,7 @@ def predictive_features(*, reference: dt.datetime, history_days: int = 1095) -> 
     out["purchase_interval"] = interval.fillna(tenure.clip(lower=1))
     out["frequency_90"] = recent["frequency"].fillna(0).astype("float64")
     out["monetary_90"] = recent["monetary"].astype("float64").fillna(0.0)
-    out["events_90"] = events["events"].fillna(0).astype("float64")
+    out["events_90"] = pd.to_numeric(events["events"]).fillna(0).astype("float64")
     return out.astype("float64")
 
 

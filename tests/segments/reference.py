@@ -11,7 +11,19 @@ from django.utils import timezone
 
 from customers.models import Customer, Event, Purchase
 from privacy.models import ConsentState
+from segments.ml.models import CustomerScore
 from segments.models import Membership
+
+# Score fields (docs/ml.md): read from the customer's score row; no row means no value.
+SCORE_FIELDS = (
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_score",
+    "rfm_class",
+    "churn_risk",
+    "predicted_value",
+)
 
 MISSING = object()
 
@@ -24,6 +36,7 @@ class Person:
     events: list[Event] = field(default_factory=list)
     consents: dict[str, str] = field(default_factory=dict)
     segments: set[int] = field(default_factory=set)
+    score: Any = None  # segments.ml CustomerScore, when the customer has one
 
 
 def load_people() -> list[Person]:
@@ -38,6 +51,8 @@ def load_people() -> list[Person]:
         people[s.customer_id].consents[s.purpose_id] = s.state
     for m in Membership.objects.all():
         people[m.customer_id].segments.add(m.segment_id)
+    for score in CustomerScore.objects.all():
+        people[score.customer_id].score = score
     return list(people.values())
 
 
@@ -118,6 +133,17 @@ class Reference:
             return self.compare(self.age(c.birth_date), op, target)
         if name in ("created_at", "first_purchase_at", "last_purchase_at", "birth_date"):
             return self.date(getattr(c, name), op, target, name == "birth_date")
+        if name in SCORE_FIELDS:
+            value = getattr(p.score, name) if p.score is not None else None
+            if name == "churn_risk":  # a float column: compared as floats
+                target = [float(v) for v in target] if isinstance(target, list) else target
+                target = float(target) if isinstance(target, str | int | float) else target
+            elif name in ("rfm_monetary", "predicted_value") and value is not None:
+                value = Decimal(value)
+                target = self.decimals(target)
+            if op in ("is_empty", "is_not_empty"):
+                return self.compare(value, op, None)
+            return self.compare(value, op, target)
         if name.startswith("account."):
             value = getattr(c.account, name[8:]) if c.account else None
         elif name == "owner":

@@ -1,0 +1,179 @@
+"""The pure pandas / scikit-learn parts: RFM scores, clustering, churn model, refusal."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import adjusted_rand_score, roc_auc_score
+
+from segments.ml.churn import TrainingRefused, check_history, predictive_fit
+from segments.ml.features import PREDICTIVE_COLUMNS
+from segments.ml.scoring import (
+    RFM_CLASSES,
+    cluster_assign,
+    cluster_fit,
+    quantile_score,
+    rfm_scores,
+    stability,
+)
+
+
+def planted_clusters(seed: int = 7, per: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three groups of customers far apart in spend, frequency and recency."""
+    rng = np.random.default_rng(seed)
+    centres = [(10, 1, 40), (40, 12, 2000), (300, 3, 300)]  # recency, frequency, monetary
+    rows, truth = [], []
+    for label, (r, f, m) in enumerate(centres):
+        rows.append(
+            np.column_stack(
+                [
+                    rng.normal(r, r * 0.1, per).clip(0),
+                    rng.normal(f, max(f * 0.1, 0.2), per).clip(0),
+                    rng.normal(m, m * 0.1, per).clip(0),
+                ]
+            )
+        )
+        truth += [label] * per
+    frame = pd.DataFrame(np.vstack(rows), columns=["recency", "frequency", "monetary"])
+    return frame, np.array(truth)
+
+
+@pytest.mark.parametrize("algorithm", ["kmeans", "minibatch_kmeans", "gaussian_mixture"])
+def test_planted_clusters_are_recovered_by_every_algorithm(algorithm):
+    frame, truth = planted_clusters()
+
+    result = cluster_fit(frame, scaling="log_standard", algorithm=algorithm, k=3, seed=1)
+
+    assert adjusted_rand_score(truth, result.labels) > 0.9
+
+
+def test_k_chosen_by_silhouette_finds_the_planted_number_of_clusters():
+    frame, truth = planted_clusters()
+
+    result = cluster_fit(frame, scaling="log_standard", algorithm="kmeans", k=None, seed=1, k_max=6)
+
+    assert result.k == 3
+    assert adjusted_rand_score(truth, result.labels) > 0.9
+    assert set(result.metrics["k_silhouettes"]) == {2, 3, 4, 5, 6}
+
+
+def test_clusters_are_named_in_words_from_their_profile():
+    frame, truth = planted_clusters()
+
+    result = cluster_fit(frame, scaling="log_standard", algorithm="kmeans", k=3, seed=1)
+
+    big_spenders = result.labels[truth == 1][0]
+    assert "high spend" in result.names[big_spenders].lower()
+    assert "frequent" in result.names[big_spenders].lower()
+    assert len(set(result.names)) == 3
+    assert result.profiles[big_spenders]["z"]["monetary"] > 0.5
+
+
+def test_the_stored_pipeline_assigns_the_same_labels_and_stability_is_one():
+    frame, _truth = planted_clusters()
+    result = cluster_fit(frame, scaling="standard", algorithm="kmeans", k=3, seed=1)
+
+    labels = cluster_assign(result.pipeline, frame)
+
+    assert (labels == result.labels).all()
+    assert stability(pd.Series(result.labels), pd.Series(labels)) == 1.0
+
+
+values = st.lists(st.integers(0, 50) | st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values)
+def test_a_higher_value_never_gets_a_lower_score(numbers):
+    series = pd.Series(numbers, dtype="float64")
+
+    scores = quantile_score(series)
+    inverted = quantile_score(series, higher_is_better=False)
+
+    order = np.argsort(series.to_numpy(), kind="stable")
+    assert scores.between(1, 5).all() and inverted.between(1, 5).all()
+    assert (np.diff(scores.to_numpy()[order]) >= 0).all()
+    assert (np.diff(inverted.to_numpy()[order]) <= 0).all()
+    # equal values, equal scores
+    assert (scores.groupby(series).nunique() == 1).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 700), st.integers(1, 40), st.integers(1, 10000)),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_every_customer_gets_one_of_the_eleven_classes(rows):
+    frame = pd.DataFrame(rows, columns=["recency", "frequency", "monetary"])
+
+    scored = rfm_scores(frame)
+
+    assert set(scored["rfm_class"]) <= set(RFM_CLASSES)
+    assert scored["rfm_score"].between(111, 555).all()
+
+
+def test_recent_frequent_big_spenders_are_champions_and_long_gone_small_ones_are_lost():
+    frame = pd.DataFrame(
+        {"recency": list(range(1, 101)), "frequency": list(range(100, 0, -1)),
+         "monetary": list(range(1000, 0, -10))}
+    )  # fmt: skip
+
+    scored = rfm_scores(frame)
+
+    assert scored.loc[0, "rfm_class"] == "Champions"
+    assert scored.loc[99, "rfm_class"] == "Lost"
+
+
+def planted_churn(n: int = 2000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers whose chance of buying again falls with recency: a signal the model must find."""
+    rng = np.random.default_rng(seed)
+    recency = rng.uniform(0, 400, n)
+    frequency = rng.integers(1, 15, n).astype(float)
+    monetary = frequency * rng.lognormal(4, 0.5, n)
+    frame = pd.DataFrame(
+        {
+            "recency": recency,
+            "frequency": frequency,
+            "monetary": monetary,
+            "aov": monetary / frequency,
+            "tenure": recency + rng.uniform(0, 400, n),
+            "purchase_interval": rng.uniform(10, 100, n),
+            "frequency_90": (recency < 90) * rng.integers(0, 3, n),
+            "monetary_90": rng.uniform(0, 50, n),
+            "events_90": rng.poisson(3, n).astype(float),
+        },
+        index=pd.Index(range(1, n + 1), name="customer_id"),
+    )[PREDICTIVE_COLUMNS]
+    buys = rng.uniform(0, 1, n) < 1 / (1 + np.exp((recency - 150) / 40))
+    future = pd.DataFrame(
+        {"frequency": buys.astype(float), "monetary": buys * rng.lognormal(4, 0.5, n)},
+        index=frame.index,
+    )
+    return frame, future[future["frequency"] > 0]
+
+
+def test_churn_model_on_a_planted_signal_beats_a_random_baseline_on_held_out_customers():
+    features, future = planted_churn()
+
+    models = predictive_fit(features, future, horizon_days=90, seed=0)
+
+    assert models.metrics["roc_auc"] > 0.75
+    assert models.metrics["random_auc"] == 0.5
+    assert models.metrics["test_customers"] == 500
+    assert models.metrics["value_mae"] < models.metrics["value_mean_mae"]
+    rng = np.random.default_rng(0)
+    y = (future["frequency"].reindex(features.index).fillna(0) == 0).to_numpy()
+    assert abs(roc_auc_score(y, rng.uniform(size=len(y))) - 0.5) < 0.05
+
+
+def test_training_is_refused_with_too_few_buyers_or_too_short_a_history():
+    with pytest.raises(TrainingRefused, match="312 customers bought before the cut-off"):
+        check_history(buyers=312, history_days=400, min_buyers=500, min_history_days=180)
+    with pytest.raises(TrainingRefused, match="purchases span 90 days"):
+        check_history(buyers=900, history_days=90, min_buyers=500, min_history_days=180)
+
+    check_history(buyers=500, history_days=180, min_buyers=500, min_history_days=180)

@@ -1,0 +1,205 @@
+"""RFM runs, ML segment training and assignment, predictive scores, on the real database."""
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from segments.compiler import compile_rule
+from segments.ml.churn import TrainingRefused
+from segments.ml.models import ClusterAssignment, CustomerScore, MLJob, RfmRun
+from segments.ml.services import (
+    cluster_rename,
+    ml_job_run,
+    ml_segment_create,
+    ml_segment_train,
+    predictive_train,
+    rfm_refresh,
+)
+from segments.models import Segment
+from segments.services import segment_create, segment_refresh
+from tests.customers.factories import CustomerFactory
+from tests.segments.ml.conftest import buy
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rfm_run_scores_buyers_and_names_their_class(champion, lost_customer, buyers_in_between):
+    run = rfm_refresh()
+
+    assert run.status == RfmRun.Status.DONE
+    assert run.customers == 10
+    assert CustomerScore.objects.get(customer=champion).rfm_class == "Champions"
+    assert CustomerScore.objects.get(customer=lost_customer).rfm_class == "Lost"
+    assert CustomerScore.objects.get(customer=champion).rfm_score == 555
+
+
+def test_each_rfm_class_is_a_ready_segment_with_its_members(
+    champion, lost_customer, buyers_in_between
+):
+    rfm_refresh()
+
+    champions = Segment.objects.get(slug="rfm-champions")
+    assert champions.rule == {"field": "rfm_class", "op": "eq", "value": "Champions"}
+    members = set(champions.memberships.values_list("customer_id", flat=True))
+    assert champion.pk in members
+    assert members == set(
+        CustomerScore.objects.filter(rfm_class="Champions").values_list("customer_id", flat=True)
+    )
+    assert Segment.objects.filter(slug__startswith="rfm-").count() == 11
+
+
+def test_a_second_run_counts_the_customers_who_moved_class(
+    champion, lost_customer, buyers_in_between
+):
+    rfm_refresh()
+    for days in (1, 2, 3, 4, 5, 6, 7, 8):
+        buy(lost_customer, days_ago=days, amount="900")
+
+    run = rfm_refresh()
+
+    score = CustomerScore.objects.get(customer=lost_customer)
+    assert score.previous_rfm_class == "Lost"
+    assert score.rfm_class != "Lost"
+    assert run.moved >= 1
+    assert ["Lost", score.rfm_class] in [m[:2] for m in run.moves]
+
+
+def test_a_reference_date_in_the_past_scores_the_history_as_it_was(champion):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    run = rfm_refresh(reference_date=timezone.localdate() - dt.timedelta(days=50), window_days=365)
+
+    score = CustomerScore.objects.get(customer=champion)
+    assert run.customers == 1
+    assert score.rfm_frequency == 3  # the purchases 60, 80 and 100 days ago
+    assert score.rfm_recency in (9, 10)  # from the end of the reference day
+
+
+def test_score_fields_compile_and_customers_without_scores_are_empty(champion, lost_customer):
+    never_bought = CustomerFactory()
+    rfm_refresh()
+    CustomerScore.objects.filter(customer=champion).update(churn_risk=0.1, predicted_value=250)
+    CustomerScore.objects.filter(customer=lost_customer).update(churn_risk=0.9, predicted_value=0)
+
+    def ids(rule):
+        return set(compile_rule(rule).values_list("pk", flat=True))
+
+    assert ids({"field": "rfm_class", "op": "eq", "value": "Champions"}) == {champion.pk}
+    assert ids({"field": "rfm_class", "op": "is_empty"}) == {never_bought.pk}
+    assert ids({"field": "rfm_class", "op": "ne", "value": "Champions"}) == {
+        lost_customer.pk,
+        never_bought.pk,
+    }
+    assert ids({"field": "churn_risk", "op": "gt", "value": 0.5}) == {lost_customer.pk}
+    assert ids({"field": "predicted_value", "op": "gte", "value": "100"}) == {champion.pk}
+    assert ids({"field": "rfm_monetary", "op": "between", "value": [1000, 5000]}) == {champion.pk}
+    assert ids({"field": "rfm_frequency", "op": "lt", "value": 2}) == {lost_customer.pk}
+    assert ids({"field": "rfm_score", "op": "gte", "value": 500}) == {champion.pk}
+    assert ids({"field": "rfm_recency", "op": "is_empty"}) == {never_bought.pk}
+
+
+def test_training_finds_the_planted_groups_and_makes_each_cluster_a_segment(three_planted_groups):
+    ml_segment = ml_segment_create(name="Shoppers", owner=None, features=["rfm"], k=3, seed=1)
+
+    version = ml_segment_train(ml_segment=ml_segment)
+
+    truth = {c.pk: g for g, members in enumerate(three_planted_groups) for c in members}
+    labels = dict(ClusterAssignment.objects.values_list("customer_id", "label"))
+    assert adjusted_rand_score([truth[c] for c in truth], [labels[c] for c in truth]) > 0.9
+    assert version.version == 1 and version.k == 3
+    assert sorted(version.metrics["sizes"]) == [12, 12, 12]
+    clusters = list(ml_segment.clusters.select_related("segment"))
+    assert len(clusters) == 3
+    for cluster in clusters:
+        assert cluster.segment.kind == Segment.Kind.STATIC
+        assert cluster.segment.memberships.count() == cluster.size == 12
+    assert len({c.name for c in clusters}) == 3
+    assert any("high spend" in c.name.lower() for c in clusters)
+
+
+def test_a_cluster_is_usable_in_a_rule_segment(three_planted_groups):
+    ml_segment = ml_segment_create(name="Shoppers", owner=None, features=["rfm"], k=3, seed=1)
+    ml_segment_train(ml_segment=ml_segment)
+    cluster = ml_segment.clusters.order_by("-profile__z__monetary").first()
+
+    segment = segment_create(
+        name="Big spenders in DE",
+        owner=None,
+        rule={
+            "all": [
+                {"segment": cluster.segment_id},
+                {"field": "country", "op": "eq", "value": "DE"},
+            ]
+        },
+    )
+    run = segment_refresh(segment=segment)
+
+    assert run.size == 12
+    assert set(segment.memberships.values_list("customer_id", flat=True)) == {
+        c.pk for c in three_planted_groups[0]
+    }
+
+
+def test_retraining_keeps_the_cluster_segments_and_names_and_reports_stability(
+    three_planted_groups,
+):
+    ml_segment = ml_segment_create(name="Shoppers", owner=None, features=["rfm"], k=3, seed=1)
+    ml_segment_train(ml_segment=ml_segment)
+    first = {c.segment_id for c in ml_segment.clusters.all()}
+    cluster_rename(cluster=ml_segment.clusters.first(), name="Our favourites")
+    ml_segment.seed = 5
+    ml_segment.save()
+
+    version = ml_segment_train(ml_segment=ml_segment)
+
+    assert version.version == 2
+    assert version.stability_ari == pytest.approx(1.0)
+    assert {c.segment_id for c in ml_segment.clusters.filter(active=True)} == first
+    assert ml_segment.clusters.filter(name="Our favourites", renamed=True).exists()
+    assert Segment.objects.filter(name="Shoppers: Our favourites").exists()
+
+
+def test_training_job_records_progress_and_result(three_planted_groups):
+    ml_segment = ml_segment_create(name="Shoppers", owner=None, features=["rfm", "aov"], seed=1)
+    job = MLJob.objects.create(kind=MLJob.Kind.TRAIN, ml_segment=ml_segment)
+
+    job = ml_job_run(job=job)
+
+    assert job.status == MLJob.Status.DONE
+    assert job.progress == 100
+    assert "trained" in job.message
+
+
+def test_churn_training_is_refused_with_a_clear_message_when_history_is_short(
+    champion, lost_customer
+):
+    with pytest.raises(TrainingRefused, match=r"at least 500 needed"):
+        predictive_train()
+
+    job = ml_job_run(job=MLJob.objects.create(kind=MLJob.Kind.PREDICTIVE))
+    assert job.status == MLJob.Status.FAILED
+    assert "Too little history" in job.message
+
+
+def test_churn_and_value_are_scored_with_reasons_when_history_suffices():
+    customers = CustomerFactory.create_batch(60)
+    for i, customer in enumerate(customers):
+        recent = i % 2 == 0
+        for j in range(4):
+            buy(customer, days_ago=(100 if recent else 250) + 30 * j, amount=str(30 + i))
+        if recent:  # the recent half keeps buying after the cut-off
+            buy(customer, days_ago=20, amount="50")
+
+    model = predictive_train(min_buyers=40, min_history_days=90)
+
+    assert model.metrics["roc_auc"] > 0.5
+    scores = pd.DataFrame(
+        CustomerScore.objects.values("customer_id", "churn_risk", "predicted_value", "reasons")
+    )
+    assert len(scores) == 60
+    assert scores["churn_risk"].between(0, 1).all()
+    reasons = scores.iloc[0]["reasons"]
+    assert reasons["churn"] and reasons["value"]
+    assert all(r["text"] for r in reasons["churn"])
