@@ -14,17 +14,29 @@ from customers.models import Customer, Note, Purchase
 from customers.registry import TimelineEntry, access_record, customer_panels, timeline_sources
 from customers.selectors import accounts_visible_to, customers_visible_to
 from customers.views.access import staff_required
-from customers.views.pagination import KeysetOrder, keyset_page
+from customers.views.pagination import KeysetOrder, KeysetPage, cursor_encode, keyset_page
 
 TIMELINE_LENGTH = 40
+PURCHASES_SHOWN = 10
 PURCHASE_ORDER = KeysetOrder(("purchased_at", "id"), descending=True)
 
 
-def customer_timeline(customer: Customer, *, limit: int = TIMELINE_LENGTH) -> list[TimelineEntry]:
+def customer_timeline(
+    customer: Customer,
+    *,
+    limit: int = TIMELINE_LENGTH,
+    purchases: list[Purchase] | None = None,
+    notes: list[Note] | None = None,
+) -> list[TimelineEntry]:
     """Purchases, notes, events and every registered source (consent, campaigns, segments),
-    newest first; each source gives at most `limit` entries, so the cost does not grow with history."""
+    newest first; each source gives at most `limit` entries, so the cost does not grow with history.
+    The page passes the purchases and notes it already loaded (newest first)."""
     entries: list[TimelineEntry] = []
-    for p in customer.purchases.order_by("-purchased_at", "-id")[:limit]:
+    if purchases is None:
+        purchases = list(customer.purchases.order_by("-purchased_at", "-id")[:limit])
+    if notes is None:
+        notes = recent_notes(customer.notes, limit=limit)
+    for p in purchases[:limit]:
         detail = " · ".join(x for x in (p.get_channel_display(), p.category, p.promotion_code) if x)
         entries.append(
             TimelineEntry(
@@ -34,7 +46,7 @@ def customer_timeline(customer: Customer, *, limit: int = TIMELINE_LENGTH) -> li
                 detail=detail,
             )
         )
-    for n in customer.notes.select_related("author").order_by("-created_at", "-id")[:limit]:
+    for n in notes[:limit]:
         who = n.author.get_username() if n.author else "someone"
         entries.append(
             TimelineEntry(
@@ -80,10 +92,13 @@ def customer_figures(customer: Customer) -> dict:
     }
 
 
+def recent_notes(notes_qs, *, limit: int = 50) -> list[Note]:
+    return list(notes_qs.select_related("author").order_by("-created_at", "-id")[:limit])
+
+
 def notes_context(
-    request: HttpRequest, notes_qs, *, form: NoteForm | None = None, post_url: str
+    request: HttpRequest, notes: list[Note], *, form: NoteForm | None = None, post_url: str
 ) -> dict:
-    notes = list(notes_qs.select_related("author").order_by("-created_at", "-id")[:50])
     follow_ups = sorted(
         (n for n in notes if n.due_date and not n.done), key=lambda n: (n.due_date, n.pk)
     )
@@ -103,9 +118,22 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         customers_visible_to(request.user).select_related("owner", "account"), pk=pk
     )
     access_record(user=request.user, action="view", object_kind="customer", object_id=customer.pk)
-    purchases = keyset_page(
-        customer.purchases.select_related("product"), order=PURCHASE_ORDER, cursor="", size=10
+    # One query serves the purchases table (first 10) and the timeline (first 40).
+    recent = list(
+        customer.purchases.select_related("product").order_by(*PURCHASE_ORDER.order_by())[
+            :TIMELINE_LENGTH
+        ]
     )
+    purchases = KeysetPage(
+        rows=recent[:PURCHASES_SHOWN],
+        next_cursor=cursor_encode(
+            [recent[PURCHASES_SHOWN - 1].purchased_at, recent[PURCHASES_SHOWN - 1].pk]
+        )
+        if len(recent) > PURCHASES_SHOWN
+        else None,
+        is_first=True,
+    )
+    notes = recent_notes(customer.notes)
     panels = [
         {"panel": panel, "context": panel.context(request, customer)} for panel in customer_panels()
     ]
@@ -114,11 +142,11 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "figures": customer_figures(customer),
         "tags": list(customer.tags.all()),
         "purchases": purchases,
-        "timeline": customer_timeline(customer),
+        "timeline": customer_timeline(customer, purchases=recent, notes=notes),
         "panels": panels,
         "can_edit": user_edits_customers(request.user),
         **notes_context(
-            request, customer.notes, post_url=_url("customers:customer_note_create", customer.pk)
+            request, notes, post_url=_url("customers:customer_note_create", customer.pk)
         ),
     }
     return render(request, "customers/customer_detail.html", context)
@@ -171,7 +199,9 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tags": list(account.tags.all()),
         "can_edit": user_edits_customers(request.user),
         **notes_context(
-            request, account.notes, post_url=_url("customers:account_note_create", account.pk)
+            request,
+            recent_notes(account.notes),
+            post_url=_url("customers:account_note_create", account.pk),
         ),
     }
     return render(request, "customers/account_detail.html", context)

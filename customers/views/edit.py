@@ -22,7 +22,7 @@ from customers.services import (
     tags_get_or_create,
 )
 from customers.views.access import editor_required
-from customers.views.detail import notes_context
+from customers.views.detail import notes_context, recent_notes
 
 
 def _service_errors_to_form(form, error: ValidationError) -> None:
@@ -150,7 +150,7 @@ def _notes_response(
     return render(
         request,
         "customers/_notes.html",
-        notes_context(request, notes_qs, form=form, post_url=post_url),
+        notes_context(request, recent_notes(notes_qs), form=form, post_url=post_url),
         status=status,
     )
 
