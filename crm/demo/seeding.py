@@ -6,6 +6,8 @@ consent goes through the ledger (privacy.services.consent_record_many), never ar
 """
 
 import datetime as dt
+import functools
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.utils import timezone
@@ -52,6 +55,8 @@ class DemoSummary:
 def demo_users_ensure(*, password: str = DEMO_PASSWORD) -> dict[str, models.Model]:
     """Create (or reset the password of) one user per role, exactly as the README lists them."""
     user_model = get_user_model()
+    # One hash for all: the password is the same, published one, and hashing is slow on purpose.
+    encoded = make_password(password)
     users = {}
     for username, (role, first_name, last_name) in DEMO_USERS.items():
         user, _ = user_model.objects.get_or_create(
@@ -65,7 +70,7 @@ def demo_users_ensure(*, password: str = DEMO_PASSWORD) -> dict[str, models.Mode
         user.is_active = True
         user.is_staff = role is None
         user.is_superuser = role is None
-        user.set_password(password)
+        user.password = encoded
         user.save(update_fields=["is_active", "is_staff", "is_superuser", "password"])
         if role is not None:
             user.groups.add(Group.objects.get(name=role))
@@ -135,8 +140,14 @@ def _explicit_timestamps(*model_classes: type[models.Model]) -> Iterator[None]:
             f.auto_now, f.auto_now_add = auto_now, auto_now_add
 
 
+@functools.cache
+def _cumulative(choices: tuple[tuple[str, int], ...]) -> tuple[list[str], list[int]]:
+    return [c for c, _ in choices], list(itertools.accumulate(w for _, w in choices))
+
+
 def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
-    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+    names, cumulative = _cumulative(tuple(choices))
+    return rng.choices(names, cum_weights=cumulative)[0]
 
 
 def _fill(rng: random.Random, template: str) -> str:
