@@ -91,7 +91,9 @@ def _predictive_fit(
         [*make_scaler("log_standard"), ("model", PoissonRegressor(alpha=1e-3, max_iter=1000))]
     )
     value.fit(x_train, v_train)
-    v_pred = np.clip(value.predict(x_test), 0, None)
+    # A log-link model can extrapolate wildly on outliers: cap at five times the largest spend seen.
+    cap = float(max(v_train.max(), 1.0) * 5)
+    v_pred = np.clip(value.predict(x_test), 0, cap)
     # The naive forecast: each customer's past spend rate carried forward.
     frame_test = pd.DataFrame(x_test, columns=columns)
     rate = frame_test["monetary"] / frame_test["tenure"].clip(lower=horizon_days)
@@ -106,6 +108,7 @@ def _predictive_fit(
         "brier": float(brier_score_loss(y_test, p_test)),
         "brier_base_rate": float(brier_score_loss(y_test, np.full(len(y_test), y_train.mean()))),
         "calibration": calibration_table(y_test, p_test),
+        "value_cap": cap,
         "value_mae": float(mean_absolute_error(v_test, v_pred)),
         "value_naive_mae": float(mean_absolute_error(v_test, naive)),
         "value_mean_mae": float(mean_absolute_error(v_test, np.full(len(v_test), v_train.mean()))),
@@ -140,11 +143,14 @@ def contributions(pipeline: Pipeline, x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(scaled) * pipeline.steps[-1][1].coef_.ravel()
 
 
-def predictive_score(models_churn: Pipeline, models_value: Pipeline, features: pd.DataFrame):
+def predictive_score(
+    models_churn: Pipeline, models_value: Pipeline, features: pd.DataFrame, value_cap: float = 1e9
+):
     """churn_risk, predicted_value and the contributions of each, for every row."""
     x = features.to_numpy(dtype="float64")
     risk = models_churn.predict_proba(np.nan_to_num(x))[:, 1]
-    value = np.clip(models_value.predict(np.nan_to_num(x)), 0, None)
+    with np.errstate(over="ignore"):
+        value = np.clip(np.nan_to_num(models_value.predict(np.nan_to_num(x))), 0, value_cap)
     return risk, value, contributions(models_churn, x), contributions(models_value, x)
 
 

@@ -599,7 +599,10 @@ def predictive_score_all(
     if frame.empty:
         return 0
     risk, value, churn_c, value_c = predictive_score(
-        pipeline_load(model.churn_pipeline), pipeline_load(model.value_pipeline), frame
+        pipeline_load(model.churn_pipeline),
+        pipeline_load(model.value_pipeline),
+        frame,
+        value_cap=model.metrics.get("value_cap", 1e9),
     )
     values = frame.to_numpy(dtype="float64")
     reasons = [

@@ -47,7 +47,7 @@ def buyers_in_between():
 def three_planted_groups():
     """Recent big frequent spenders, occasional mid spenders, long-gone small spenders."""
     groups = []
-    for label, (recency, count, amount) in enumerate([(5, 8, 500), (120, 3, 60), (500, 1, 5)]):
+    for recency, count, amount in [(5, 8, 500), (120, 3, 60), (500, 1, 5)]:
         members = CustomerFactory.create_batch(12)
         for k, customer in enumerate(members):
             for j in range(count):
