@@ -121,8 +121,11 @@ def test_dashboard_chart_sums_my_accounts_revenue_by_month(client, sales_user):
 
     from django.utils import timezone
 
+    from django.core.cache import cache
+
     from tests.customers.factories import AccountFactory, CustomerFactory, PurchaseFactory
 
+    cache.clear()  # the chart is cached per user and day
     account = AccountFactory(owner=sales_user)
     customer = CustomerFactory(owner=sales_user, account=account)
     PurchaseFactory(customer=customer, amount=Decimal("70.00"), purchased_at=timezone.now())
