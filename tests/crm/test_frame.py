@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_signing_in_leads_to_the_dashboard(client, sales_user):
-    response = client.post(reverse("login"), {"username": sales_user.username, "password": DEMO_PASSWORD}, follow=True)
+    response = client.post(
+        reverse("login"), {"username": sales_user.username, "password": DEMO_PASSWORD}, follow=True
+    )
 
     assert response.redirect_chain[-1][0] == reverse("dashboard")
     assert "My follow-ups due" in response.content.decode()
@@ -34,8 +36,22 @@ def test_signing_out_ends_the_session(client, sales_user):
 def test_changing_the_password_works_and_checks_the_old_one(client, sales_user):
     client.force_login(sales_user)
 
-    bad = client.post(reverse("password_change"), {"old_password": "nope", "new_password1": "n3w-Secret-pass", "new_password2": "n3w-Secret-pass"})
-    good = client.post(reverse("password_change"), {"old_password": DEMO_PASSWORD, "new_password1": "n3w-Secret-pass", "new_password2": "n3w-Secret-pass"})
+    bad = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "nope",
+            "new_password1": "n3w-Secret-pass",
+            "new_password2": "n3w-Secret-pass",
+        },
+    )
+    good = client.post(
+        reverse("password_change"),
+        {
+            "old_password": DEMO_PASSWORD,
+            "new_password1": "n3w-Secret-pass",
+            "new_password2": "n3w-Secret-pass",
+        },
+    )
 
     assert "Your old password was entered incorrectly" in bad.content.decode()
     assert good.status_code == 302
@@ -43,17 +59,29 @@ def test_changing_the_password_works_and_checks_the_old_one(client, sales_user):
     assert sales_user.check_password("n3w-Secret-pass")
 
 
-def test_repeated_wrong_passwords_lock_that_username_from_that_address_only(client, settings, sales_user, other_sales_user):
+def test_repeated_wrong_passwords_lock_that_username_from_that_address_only(
+    client, settings, sales_user, other_sales_user
+):
     settings.AXES_ENABLED = True
     settings.AXES_FAILURE_LIMIT = 3
     login = reverse("login")
 
     for _ in range(3):
-        client.post(login, {"username": sales_user.username, "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
-    locked = client.post(login, {"username": sales_user.username, "password": DEMO_PASSWORD}, REMOTE_ADDR="10.0.0.1")
-    colleague = client.post(login, {"username": other_sales_user.username, "password": DEMO_PASSWORD}, REMOTE_ADDR="10.0.0.1")
+        client.post(
+            login, {"username": sales_user.username, "password": "wrong"}, REMOTE_ADDR="10.0.0.1"
+        )
+    locked = client.post(
+        login, {"username": sales_user.username, "password": DEMO_PASSWORD}, REMOTE_ADDR="10.0.0.1"
+    )
+    colleague = client.post(
+        login,
+        {"username": other_sales_user.username, "password": DEMO_PASSWORD},
+        REMOTE_ADDR="10.0.0.1",
+    )
     client.logout()
-    elsewhere = client.post(login, {"username": sales_user.username, "password": DEMO_PASSWORD}, REMOTE_ADDR="10.0.0.2")
+    elsewhere = client.post(
+        login, {"username": sales_user.username, "password": DEMO_PASSWORD}, REMOTE_ADDR="10.0.0.2"
+    )
 
     assert locked.status_code == 429
     assert "Too many failed sign-ins" in locked.content.decode()
@@ -90,7 +118,11 @@ def test_the_frame_loads_htmx_and_its_own_script_from_this_server(client, sales_
 def test_flash_messages_appear_on_the_next_page(client, sales_user):
     client.force_login(sales_user)
 
-    response = client.post(reverse("customers:customer_create"), {"last_name": "Flash", "email": "flash@example.com", "owner": sales_user.pk}, follow=True)
+    response = client.post(
+        reverse("customers:customer_create"),
+        {"last_name": "Flash", "email": "flash@example.com", "owner": sales_user.pk},
+        follow=True,
+    )
 
     assert "Customer Flash created." in response.content.decode()
 
@@ -104,8 +136,18 @@ def test_dashboard_lists_follow_ups_overdue_first_and_top_customers(client, sale
 
     customer = CustomerFactory(owner=sales_user, last_name="Duefirst", lifetime_value=900)
     today = timezone.localdate()
-    NoteFactory(customer=customer, author=sales_user, body="Later one", due_date=today + dt.timedelta(days=2))
-    NoteFactory(customer=customer, author=sales_user, body="Overdue one", due_date=today - dt.timedelta(days=3))
+    NoteFactory(
+        customer=customer,
+        author=sales_user,
+        body="Later one",
+        due_date=today + dt.timedelta(days=2),
+    )
+    NoteFactory(
+        customer=customer,
+        author=sales_user,
+        body="Overdue one",
+        due_date=today - dt.timedelta(days=3),
+    )
     client.force_login(sales_user)
 
     response = client.get(reverse("dashboard"))
@@ -119,9 +161,8 @@ def test_dashboard_lists_follow_ups_overdue_first_and_top_customers(client, sale
 def test_dashboard_chart_sums_my_accounts_revenue_by_month(client, sales_user):
     from decimal import Decimal
 
-    from django.utils import timezone
-
     from django.core.cache import cache
+    from django.utils import timezone
 
     from tests.customers.factories import AccountFactory, CustomerFactory, PurchaseFactory
 

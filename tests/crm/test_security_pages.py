@@ -30,7 +30,9 @@ def customer_urls(pk: int) -> list[str]:
     ]
 
 
-def test_a_salesperson_cannot_open_another_owners_customer_by_url(client, sales_user, others_customer):
+def test_a_salesperson_cannot_open_another_owners_customer_by_url(
+    client, sales_user, others_customer
+):
     client.force_login(sales_user)
 
     statuses = [client.get(url).status_code for url in customer_urls(others_customer.pk)]
@@ -45,8 +47,14 @@ def test_a_salesperson_cannot_write_notes_on_another_owners_customer_or_account(
     note = NoteFactory(customer=others_customer, author=other_sales_user, due_date="2030-01-01")
 
     responses = [
-        client.post(reverse("customers:customer_note_create", args=[others_customer.pk]), {"body": "x", "kind": "note"}),
-        client.post(reverse("customers:account_note_create", args=[others_account.pk]), {"body": "x", "kind": "note"}),
+        client.post(
+            reverse("customers:customer_note_create", args=[others_customer.pk]),
+            {"body": "x", "kind": "note"},
+        ),
+        client.post(
+            reverse("customers:account_note_create", args=[others_account.pk]),
+            {"body": "x", "kind": "note"},
+        ),
         client.post(reverse("customers:note_complete", args=[note.pk])),
     ]
 
@@ -55,26 +63,44 @@ def test_a_salesperson_cannot_write_notes_on_another_owners_customer_or_account(
     assert not note.done
 
 
-def test_a_salesperson_cannot_open_another_owners_account_by_url(client, sales_user, others_account):
+def test_a_salesperson_cannot_open_another_owners_account_by_url(
+    client, sales_user, others_account
+):
     client.force_login(sales_user)
 
-    assert client.get(reverse("customers:account_detail", args=[others_account.pk])).status_code == 404
-    assert client.get(reverse("customers:account_edit", args=[others_account.pk])).status_code == 404
+    assert (
+        client.get(reverse("customers:account_detail", args=[others_account.pk])).status_code == 404
+    )
+    assert (
+        client.get(reverse("customers:account_edit", args=[others_account.pk])).status_code == 404
+    )
 
 
-def test_with_the_see_all_setting_a_salesperson_opens_every_customer(client, settings, sales_user, others_customer, others_account):
+def test_with_the_see_all_setting_a_salesperson_opens_every_customer(
+    client, settings, sales_user, others_customer, others_account
+):
     settings.CRM_SALES_SEE_ALL = True
     client.force_login(sales_user)
 
-    assert client.get(reverse("customers:customer_detail", args=[others_customer.pk])).status_code == 200
-    assert client.get(reverse("customers:account_detail", args=[others_account.pk])).status_code == 200
+    assert (
+        client.get(reverse("customers:customer_detail", args=[others_customer.pk])).status_code
+        == 200
+    )
+    assert (
+        client.get(reverse("customers:account_detail", args=[others_account.pk])).status_code == 200
+    )
 
 
-def test_a_merge_cannot_pull_in_a_customer_the_salesperson_may_not_see(client, sales_user, others_customer):
+def test_a_merge_cannot_pull_in_a_customer_the_salesperson_may_not_see(
+    client, sales_user, others_customer
+):
     mine = CustomerFactory(owner=sales_user)
     client.force_login(sales_user)
 
-    response = client.post(reverse("customers:customer_merge", args=[mine.pk]), {"duplicate": others_customer.pk, "confirm": "on"})
+    response = client.post(
+        reverse("customers:customer_merge", args=[mine.pk]),
+        {"duplicate": others_customer.pk, "confirm": "on"},
+    )
 
     assert response.status_code == 400
     others_customer.refresh_from_db()
@@ -83,10 +109,20 @@ def test_a_merge_cannot_pull_in_a_customer_the_salesperson_may_not_see(client, s
 def test_marketing_reads_customers_but_cannot_change_them(client, marketing_user, others_customer):
     client.force_login(marketing_user)
 
-    assert client.get(reverse("customers:customer_detail", args=[others_customer.pk])).status_code == 200
-    assert client.get(reverse("customers:customer_edit", args=[others_customer.pk])).status_code == 403
+    assert (
+        client.get(reverse("customers:customer_detail", args=[others_customer.pk])).status_code
+        == 200
+    )
+    assert (
+        client.get(reverse("customers:customer_edit", args=[others_customer.pk])).status_code == 403
+    )
     assert client.get(reverse("customers:customer_create")).status_code == 403
-    assert client.post(reverse("customers:customer_note_create", args=[others_customer.pk]), {"body": "x"}).status_code == 403
+    assert (
+        client.post(
+            reverse("customers:customer_note_create", args=[others_customer.pk]), {"body": "x"}
+        ).status_code
+        == 403
+    )
 
 
 def test_staff_without_a_role_are_refused(client, make_user, others_customer):
@@ -98,8 +134,14 @@ def test_staff_without_a_role_are_refused(client, make_user, others_customer):
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, others_customer):
-    urls = [reverse("dashboard"), reverse("customers:customer_list"), reverse("customers:account_list"),
-            reverse("customers:search"), reverse("customers:customer_export"), *customer_urls(others_customer.pk)]
+    urls = [
+        reverse("dashboard"),
+        reverse("customers:customer_list"),
+        reverse("customers:account_list"),
+        reverse("customers:search"),
+        reverse("customers:customer_export"),
+        *customer_urls(others_customer.pk),
+    ]
 
     for url in urls:
         response = client.get(url)
@@ -111,7 +153,9 @@ def test_forms_refuse_a_post_without_the_csrf_token(sales_user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(sales_user)
 
-    response = client.post(reverse("customers:customer_note_create", args=[customer.pk]), {"body": "x", "kind": "note"})
+    response = client.post(
+        reverse("customers:customer_note_create", args=[customer.pk]), {"body": "x", "kind": "note"}
+    )
 
     assert response.status_code == 403
 
@@ -120,7 +164,11 @@ def test_every_form_on_the_pages_carries_a_csrf_token(client, sales_user):
     customer = CustomerFactory(owner=sales_user)
     client.force_login(sales_user)
 
-    for url in (reverse("customers:customer_detail", args=[customer.pk]), reverse("customers:customer_edit", args=[customer.pk]), reverse("dashboard")):
+    for url in (
+        reverse("customers:customer_detail", args=[customer.pk]),
+        reverse("customers:customer_edit", args=[customer.pk]),
+        reverse("dashboard"),
+    ):
         page = client.get(url).content.decode()
         post_forms = re.findall(r'<form[^>]*method="post"[^>]*>(.*?)</form>', page, flags=re.S)
         assert post_forms, url
@@ -148,7 +196,9 @@ def test_every_page_sends_a_csp_without_unsafe_inline(client, sales_user):
 
     for url in pages:
         policy = client.get(url).headers.get("Content-Security-Policy", "")
-        directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";") if d.strip())
+        directives = dict(
+            (d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";") if d.strip()
+        )
         assert "script-src" in directives, url
         assert "'unsafe-inline'" not in directives["script-src"], url
         assert "'unsafe-inline'" not in directives.get("style-src", ""), url
@@ -158,9 +208,13 @@ def test_pages_have_no_inline_styles_or_inline_scripts(client, sales_user):
     customer = CustomerFactory(owner=sales_user)
     client.force_login(sales_user)
 
-    for url in (reverse("dashboard"), reverse("customers:customer_list"), reverse("customers:customer_detail", args=[customer.pk])):
+    for url in (
+        reverse("dashboard"),
+        reverse("customers:customer_list"),
+        reverse("customers:customer_detail", args=[customer.pk]),
+    ):
         page = client.get(url).content.decode()
         assert " style=" not in page and "<style" not in page, url
         inline_scripts = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", page)
         assert inline_scripts == [], url
-        assert "http://" not in " ".join(re.findall(r'<(?:script|link)[^>]*>', page)), url
+        assert "http://" not in " ".join(re.findall(r"<(?:script|link)[^>]*>", page)), url

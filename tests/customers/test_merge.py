@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def target(sales_user):
-    customer = CustomerFactory(owner=sales_user, email="anna@example.com", phone="", external_id="A-1")
+    customer = CustomerFactory(
+        owner=sales_user, email="anna@example.com", phone="", external_id="A-1"
+    )
     PurchaseFactory(customer=customer, amount=Decimal("100.00"))
     customer_stats_refresh(customer_ids=[customer.pk])
     return customer
@@ -25,7 +27,9 @@ def target(sales_user):
 
 @pytest.fixture
 def duplicate(sales_user):
-    customer = CustomerFactory(owner=sales_user, email="anna.private@example.com", phone="+4930999", external_id="A-2")
+    customer = CustomerFactory(
+        owner=sales_user, email="anna.private@example.com", phone="+4930999", external_id="A-2"
+    )
     customer.tags.add(Tag.objects.create(name="newsletter"))
     PurchaseFactory(customer=customer, amount=Decimal("50.00"))
     PurchaseFactory(customer=customer, amount=Decimal("30.00"))
@@ -60,15 +64,25 @@ def test_merge_keeps_the_targets_values_and_fills_its_blanks(target, duplicate, 
     assert merged.phone == "+4930999"
 
 
-def test_merge_moves_the_consent_ledger_unchanged_and_rederives_the_state(target, duplicate, sales_user):
+def test_merge_moves_the_consent_ledger_unchanged_and_rederives_the_state(
+    target, duplicate, sales_user
+):
     consent_withdraw(customer=target, purpose="email_marketing", source="staff")
-    newer = consent_grant(customer=duplicate, purpose="email_marketing", source="form", evidence="signup form")
-    before = ConsentRecord.objects.filter(customer=duplicate).values("id", "state", "recorded_at", "source", "evidence")
+    newer = consent_grant(
+        customer=duplicate, purpose="email_marketing", source="form", evidence="signup form"
+    )
+    before = ConsentRecord.objects.filter(customer=duplicate).values(
+        "id", "state", "recorded_at", "source", "evidence"
+    )
     before = list(before)
 
     merged = customer_merge(target=target, duplicate=duplicate, actor=sales_user)
 
-    moved = list(ConsentRecord.objects.filter(pk=newer.pk).values("id", "state", "recorded_at", "source", "evidence"))
+    moved = list(
+        ConsentRecord.objects.filter(pk=newer.pk).values(
+            "id", "state", "recorded_at", "source", "evidence"
+        )
+    )
     assert moved == before
     assert ConsentRecord.objects.filter(customer=merged).count() == 2
     assert ConsentState.objects.get(customer=merged, purpose="email_marketing").state == "granted"
@@ -106,6 +120,9 @@ def test_merging_through_the_page_asks_for_confirmation(client, target, duplicat
 def test_merging_with_an_unknown_number_names_the_field(client, target, sales_user):
     client.force_login(sales_user)
 
-    response = client.post(reverse("customers:customer_merge", args=[target.pk]), {"duplicate": "999999", "confirm": "on"})
+    response = client.post(
+        reverse("customers:customer_merge", args=[target.pk]),
+        {"duplicate": "999999", "confirm": "on"},
+    )
 
     assert "No customer with that number that you may see." in response.content.decode()

@@ -31,7 +31,9 @@ def sales_client(client, sales_user):
 
 @pytest.fixture
 def owned_customer(sales_user):
-    return CustomerFactory(owner=sales_user, first_name="Greta", last_name="Lindqvist", email="greta@example.com")
+    return CustomerFactory(
+        owner=sales_user, first_name="Greta", last_name="Lindqvist", email="greta@example.com"
+    )
 
 
 @pytest.fixture
@@ -50,7 +52,9 @@ def customer_with_history(owned_customer):
 
 
 def test_customer_page_shows_figures_purchases_and_timeline(sales_client, customer_with_history):
-    response = sales_client.get(reverse("customers:customer_detail", args=[customer_with_history.pk]))
+    response = sales_client.get(
+        reverse("customers:customer_detail", args=[customer_with_history.pk])
+    )
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -66,13 +70,17 @@ def test_customer_page_shows_current_consent_per_purpose(sales_client, owned_cus
     consent_grant(customer=owned_customer, purpose="email_marketing", source="staff")
     consent_withdraw(customer=owned_customer, purpose="sms_marketing", source="staff")
 
-    page = sales_client.get(reverse("customers:customer_detail", args=[owned_customer.pk])).content.decode()
+    page = sales_client.get(
+        reverse("customers:customer_detail", args=[owned_customer.pk])
+    ).content.decode()
 
     assert "granted" in page.lower()
     assert "withdrawn" in page.lower()
 
 
-def test_customer_list_shows_only_the_salespersons_own_customers(sales_client, owned_customer, other_sales_user):
+def test_customer_list_shows_only_the_salespersons_own_customers(
+    sales_client, owned_customer, other_sales_user
+):
     CustomerFactory(owner=other_sales_user, last_name="Elsewhere")
 
     page = sales_client.get(reverse("customers:customer_list")).content.decode()
@@ -82,8 +90,20 @@ def test_customer_list_shows_only_the_salespersons_own_customers(sales_client, o
 
 
 def test_customer_list_searches_by_name_email_phone_and_external_id(sales_client, sales_user):
-    CustomerFactory(owner=sales_user, last_name="Zander", email="zed@example.com", phone="+49301234", external_id="EXT-77")
-    CustomerFactory(owner=sales_user, last_name="Other", email="other@example.com", phone="+1555", external_id="EXT-88")
+    CustomerFactory(
+        owner=sales_user,
+        last_name="Zander",
+        email="zed@example.com",
+        phone="+49301234",
+        external_id="EXT-77",
+    )
+    CustomerFactory(
+        owner=sales_user,
+        last_name="Other",
+        email="other@example.com",
+        phone="+1555",
+        external_id="EXT-88",
+    )
     url = reverse("customers:customer_list")
 
     for term in ("zand", "ZED@EXAMPLE", "+49301", "EXT-77"):
@@ -109,23 +129,36 @@ def test_customer_list_filters_by_country_tag_owner_and_consent(sales_client, sa
 
 
 def test_customer_list_with_a_bad_filter_shows_the_error_not_a_crash(sales_client):
-    response = sales_client.get(reverse("customers:customer_list"), {"country": "Germany", "sort": "bogus"})
+    response = sales_client.get(
+        reverse("customers:customer_list"), {"country": "Germany", "sort": "bogus"}
+    )
 
     assert response.status_code == 200
     assert "two-letter country code" in response.content.decode()
 
 
-@pytest.mark.parametrize("sort", ["name", "-lifetime_value", "lifetime_value", "-last_purchase_at", "last_purchase_at"])
+@pytest.mark.parametrize(
+    "sort", ["name", "-lifetime_value", "lifetime_value", "-last_purchase_at", "last_purchase_at"]
+)
 def test_keyset_pages_walk_every_customer_once_in_order(sales_client, sales_user, sort):
-    customers = [CustomerFactory(owner=sales_user, last_name=f"N{i % 4}", first_name=f"F{i}") for i in range(13)]
+    customers = [
+        CustomerFactory(owner=sales_user, last_name=f"N{i % 4}", first_name=f"F{i}")
+        for i in range(13)
+    ]
     for i, c in enumerate(customers[:9]):
-        PurchaseFactory(customer=c, amount=Decimal(10 + (i % 3)), purchased_at=timezone.now() - dt.timedelta(days=i % 4))
+        PurchaseFactory(
+            customer=c,
+            amount=Decimal(10 + (i % 3)),
+            purchased_at=timezone.now() - dt.timedelta(days=i % 4),
+        )
     customer_stats_refresh()
     url = reverse("customers:customer_list")
 
     seen, after = [], ""
     for _ in range(10):
-        response = sales_client.get(url, {"sort": sort, "size": 25, "after": after} if after else {"sort": sort, "size": 25})
+        response = sales_client.get(
+            url, {"sort": sort, "size": 25, "after": after} if after else {"sort": sort, "size": 25}
+        )
         seen.extend(c.pk for c in response.context["page"].rows)
         after = response.context["page"].next_cursor
         if not after:
@@ -136,7 +169,9 @@ def test_keyset_pages_walk_every_customer_once_in_order(sales_client, sales_user
     from customers.views.pagination import keyset_page
 
     while True:
-        page = keyset_page(Customer.objects.all(), order=CUSTOMER_ORDERS[sort], cursor=after, size=4)
+        page = keyset_page(
+            Customer.objects.all(), order=CUSTOMER_ORDERS[sort], cursor=after, size=4
+        )
         small_pages.extend(c.pk for c in page.rows)
         after = page.next_cursor
         if not after:
@@ -146,7 +181,9 @@ def test_keyset_pages_walk_every_customer_once_in_order(sales_client, sales_user
     assert small_pages == seen
 
 
-def test_customer_list_query_count_does_not_grow_with_page_size(client, sales_user, django_assert_max_num_queries):
+def test_customer_list_query_count_does_not_grow_with_page_size(
+    client, sales_user, django_assert_max_num_queries
+):
     for i in range(60):
         c = CustomerFactory(owner=sales_user, last_name=f"Person{i:02d}")
         c.tags.add(Tag.objects.get_or_create(name=f"t{i % 3}")[0])
@@ -168,13 +205,17 @@ def test_customer_list_query_count_does_not_grow_with_page_size(client, sales_us
 
 
 def test_a_forged_cursor_starts_from_the_first_page(sales_client, owned_customer):
-    response = sales_client.get(reverse("customers:customer_list"), {"after": "not-a-cursor!!", "sort": "-last_purchase_at"})
+    response = sales_client.get(
+        reverse("customers:customer_list"), {"after": "not-a-cursor!!", "sort": "-last_purchase_at"}
+    )
 
     assert response.status_code == 200
     assert owned_customer in response.context["page"].rows
 
 
-def test_global_search_finds_visible_customers_and_accounts_only(sales_client, sales_user, other_sales_user):
+def test_global_search_finds_visible_customers_and_accounts_only(
+    sales_client, sales_user, other_sales_user
+):
     CustomerFactory(owner=sales_user, last_name="Hofmann")
     CustomerFactory(owner=other_sales_user, last_name="Hoffnung")
     AccountFactory(owner=sales_user, name="Hofbräu Trading")
@@ -219,7 +260,9 @@ def test_completing_a_follow_up_marks_it_done(sales_client, owned_customer, sale
     assert note.done and note.done_at is not None
 
 
-def test_editing_a_customer_with_an_invalid_email_shows_the_error_next_to_the_field(sales_client, owned_customer):
+def test_editing_a_customer_with_an_invalid_email_shows_the_error_next_to_the_field(
+    sales_client, owned_customer
+):
     response = sales_client.post(
         reverse("customers:customer_edit", args=[owned_customer.pk]),
         {"first_name": "Greta", "last_name": "Lindqvist", "email": "not-an-email", "country": "SE"},
@@ -231,11 +274,19 @@ def test_editing_a_customer_with_an_invalid_email_shows_the_error_next_to_the_fi
     assert owned_customer.email == "greta@example.com"
 
 
-def test_editing_a_customer_saves_fields_tags_and_owner(sales_client, owned_customer, other_sales_user):
+def test_editing_a_customer_saves_fields_tags_and_owner(
+    sales_client, owned_customer, other_sales_user
+):
     response = sales_client.post(
         reverse("customers:customer_edit", args=[owned_customer.pk]),
-        {"first_name": "Greta", "last_name": "Lind", "email": "greta@example.com", "country": "se",
-         "tags": "vip, Winter", "owner": owned_customer.owner_id},
+        {
+            "first_name": "Greta",
+            "last_name": "Lind",
+            "email": "greta@example.com",
+            "country": "se",
+            "tags": "vip, Winter",
+            "owner": owned_customer.owner_id,
+        },
     )
 
     assert response.status_code == 302
@@ -245,7 +296,9 @@ def test_editing_a_customer_saves_fields_tags_and_owner(sales_client, owned_cust
     assert sorted(t.name for t in owned_customer.tags.all()) == ["Winter", "vip"]
 
 
-def test_an_email_used_by_another_customer_is_refused_whatever_its_case(sales_client, owned_customer, sales_user):
+def test_an_email_used_by_another_customer_is_refused_whatever_its_case(
+    sales_client, owned_customer, sales_user
+):
     CustomerFactory(owner=sales_user, email="taken@example.com")
 
     response = sales_client.post(
@@ -259,7 +312,12 @@ def test_an_email_used_by_another_customer_is_refused_whatever_its_case(sales_cl
 def test_creating_a_customer_makes_the_creator_the_owner_by_default(sales_client, sales_user):
     response = sales_client.post(
         reverse("customers:customer_create"),
-        {"first_name": "New", "last_name": "Lead", "email": "lead@example.com", "owner": sales_user.pk},
+        {
+            "first_name": "New",
+            "last_name": "Lead",
+            "email": "lead@example.com",
+            "owner": sales_user.pk,
+        },
     )
 
     customer = Customer.objects.get(email="lead@example.com")
@@ -270,7 +328,9 @@ def test_creating_a_customer_makes_the_creator_the_owner_by_default(sales_client
 def test_account_page_shows_its_customers_and_combined_figures(sales_client, sales_user):
     account = AccountFactory(owner=sales_user, name="Nordwind GmbH")
     for amount in ("100.00", "50.00"):
-        PurchaseFactory(customer=CustomerFactory(owner=sales_user, account=account), amount=Decimal(amount))
+        PurchaseFactory(
+            customer=CustomerFactory(owner=sales_user, account=account), amount=Decimal(amount)
+        )
     customer_stats_refresh()
 
     response = sales_client.get(reverse("customers:account_detail", args=[account.pk]))
@@ -281,7 +341,10 @@ def test_account_page_shows_its_customers_and_combined_figures(sales_client, sal
 
 
 def test_creating_and_editing_an_account(sales_client, sales_user):
-    sales_client.post(reverse("customers:account_create"), {"name": "Acme", "kind": "company", "owner": sales_user.pk})
+    sales_client.post(
+        reverse("customers:account_create"),
+        {"name": "Acme", "kind": "company", "owner": sales_user.pk},
+    )
     from customers.models import Account
 
     account = Account.objects.get(name="Acme")
@@ -292,8 +355,10 @@ def test_creating_and_editing_an_account(sales_client, sales_user):
     assert response.status_code == 400
     assert "Enter a valid URL." in response.content.decode()
 
-    sales_client.post(reverse("customers:account_edit", args=[account.pk]),
-                      {"name": "Acme AG", "kind": "company", "owner": sales_user.pk, "tags": "key account"})
+    sales_client.post(
+        reverse("customers:account_edit", args=[account.pk]),
+        {"name": "Acme AG", "kind": "company", "owner": sales_user.pk, "tags": "key account"},
+    )
     account.refresh_from_db()
     assert account.name == "Acme AG"
     assert [t.name for t in account.tags.all()] == ["key account"]
@@ -302,15 +367,19 @@ def test_creating_and_editing_an_account(sales_client, sales_user):
 def test_account_notes_and_follow_ups_can_be_added(sales_client, sales_user):
     account = AccountFactory(owner=sales_user)
 
-    sales_client.post(reverse("customers:account_note_create", args=[account.pk]),
-                      {"body": "Renewal talk", "kind": "meeting", "due_date": "2030-01-15"})
+    sales_client.post(
+        reverse("customers:account_note_create", args=[account.pk]),
+        {"body": "Renewal talk", "kind": "meeting", "due_date": "2030-01-15"},
+    )
 
     note = Note.objects.get(account=account)
     assert note.due_date == dt.date(2030, 1, 15)
 
 
 def test_export_streams_the_filtered_list_with_formulas_neutralised(sales_client, sales_user):
-    CustomerFactory(owner=sales_user, first_name="=HYPERLINK(\"http://x\")", last_name="Evil", country="DE")
+    CustomerFactory(
+        owner=sales_user, first_name='=HYPERLINK("http://x")', last_name="Evil", country="DE"
+    )
     CustomerFactory(owner=sales_user, last_name="Elsewhere", country="FR")
 
     response = sales_client.get(reverse("customers:customer_export"), {"country": "DE"})
@@ -338,7 +407,9 @@ def test_the_lists_link_to_the_import_page(sales_client):
         assert f'href="{reverse("customer_import:list")}"' in sales_client.get(url).content.decode()
 
 
-def test_a_filter_a_higher_app_registers_appears_on_the_list_and_narrows_it(sales_client, sales_user, monkeypatch):
+def test_a_filter_a_higher_app_registers_appears_on_the_list_and_narrows_it(
+    sales_client, sales_user, monkeypatch
+):
     from customers import registry
 
     wanted = CustomerFactory(owner=sales_user, last_name="Inside")

@@ -19,11 +19,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def ingrid(sales_user):
     account = AccountFactory(owner=sales_user, name="Bergström Interiors")
     customer = CustomerFactory(
-        owner=sales_user, account=account, first_name="Ingrid", last_name="Bergström",
-        email="ingrid@example.com", phone="+46 8 123 456", country="SE", city="Stockholm",
+        owner=sales_user,
+        account=account,
+        first_name="Ingrid",
+        last_name="Bergström",
+        email="ingrid@example.com",
+        phone="+46 8 123 456",
+        country="SE",
+        city="Stockholm",
     )
     for days, amount in ((5, "240.00"), (60, "99.90"), (200, "410.00")):
-        PurchaseFactory(customer=customer, amount=Decimal(amount), purchased_at=timezone.now() - dt.timedelta(days=days))
+        PurchaseFactory(
+            customer=customer,
+            amount=Decimal(amount),
+            purchased_at=timezone.now() - dt.timedelta(days=days),
+        )
     for i in range(12):
         CustomerFactory(owner=sales_user, last_name=f"Neighbour{i:02d}", country="SE")
     customer_stats_refresh()
@@ -42,7 +52,9 @@ def csp_violations(page) -> list[str]:
     return [m for m in page.console_messages if "Content Security Policy" in m or "Refused to" in m]
 
 
-def test_salesperson_finds_a_customer_logs_a_note_and_a_follow_up_and_fixes_the_email(page, screenshot, sales_user, ingrid):
+def test_salesperson_finds_a_customer_logs_a_note_and_a_follow_up_and_fixes_the_email(
+    page, screenshot, sales_user, ingrid
+):
     sign_in(page, sales_user)
     assert page.locator("h1").first.inner_text().startswith("Good day")
     screenshot("1-dashboard")
@@ -88,10 +100,14 @@ def test_salesperson_finds_a_customer_logs_a_note_and_a_follow_up_and_fixes_the_
 
 
 @pytest.mark.parametrize("width,height,label", [(1366, 900, "laptop"), (390, 844, "phone")])
-def test_main_pages_render_at_laptop_and_phone_width(page, screenshot, sales_user, ingrid, width, height, label):
+def test_main_pages_render_at_laptop_and_phone_width(
+    page, screenshot, sales_user, ingrid, width, height, label
+):
     page.set_viewport_size({"width": width, "height": height})
     sign_in(page, sales_user)
-    page.wait_for_function("document.querySelector('#revenue-chart') && document.querySelector('#revenue-chart').width > 0")
+    page.wait_for_function(
+        "document.querySelector('#revenue-chart') && document.querySelector('#revenue-chart').width > 0"
+    )
     screenshot(f"dashboard-{label}")
 
     page.goto("/customers/?sort=-lifetime_value")
