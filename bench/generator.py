@@ -56,6 +56,30 @@ def _django_setup() -> None:
     import django
 
     django.setup()
+    _database_ensure()
+
+
+def _database_ensure() -> None:
+    """Create the PostgreSQL database DATABASE_URL names when it does not exist yet (fresh clone)."""
+    import psycopg
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    params = connection.get_connection_params()
+    try:
+        connection.ensure_connection()
+        return
+    except Exception as error:  # Django wraps psycopg's error; look at the cause
+        if "does not exist" not in str(error):
+            raise
+    name = params["dbname"]
+    admin = {**params, "dbname": "postgres"}
+    admin.pop("cursor_factory", None)
+    admin.pop("context", None)
+    with psycopg.connect(**admin, autocommit=True) as raw:
+        raw.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+    print(f"Created database {name}")
 
 
 def ensure_dataset(customers: int, purchases: int, seed: int) -> None:
