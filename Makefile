@@ -9,8 +9,10 @@ DEMO_CUSTOMERS ?= 3000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
+# The import benchmark empties its tables on every run, so it has a database of its own.
+BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
 
-.PHONY: venv run serve test test-sqlite test-postgres lint format bench bench-import bench-ui bench-segments services
+.PHONY: venv run serve test test-sqlite test-postgres lint format bench bench-import bench-ui bench-segments bench-ml services
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,11 +58,11 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments
+bench: bench-import bench-ui bench-segments bench-ml
 
 bench-import: venv
 	@scripts/ensure-services.sh
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_import $(BENCH_ARGS)
+	DATABASE_URL=$(BENCH_IMPORT_DATABASE_URL) $(PY) -m bench.bench_import $(BENCH_ARGS)
 
 bench-ui: venv
 	@scripts/ensure-services.sh
@@ -69,3 +71,7 @@ bench-ui: venv
 bench-segments: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_segments $(BENCH_ARGS)
+
+bench-ml: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_ml $(BENCH_ARGS)
