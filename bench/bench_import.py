@@ -1,6 +1,6 @@
 """Import benchmark: our CSV import against PostgreSQL COPY and Django bulk_create, same files.
 
-    DATABASE_URL=postgres://.../crm_bench python -m bench.bench_import [--tier S|XS] [--reps 3]
+    DATABASE_URL=postgres://.../crm_bench_import python -m bench.bench_import [--tier S|XS] [--reps 3]
 
 For each case (customers, then purchases) it times, alternately and in the same process: our
 import (customers_import / purchases_import on the file), COPY of the same file into an

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.template.loader import render_to_string
@@ -18,6 +18,7 @@ from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.links import confirmation_url
 from privacy.models import (
+    BUILTIN_PURPOSES,
     BulkConsentJob,
     ConsentRecord,
     ConsentSource,
@@ -146,38 +147,37 @@ def consent_record_many(
 
 
 def consent_states_rebuild(*, customer_ids: Iterable[int] | None = None) -> None:
-    """Derive the current state per (customer, purpose) from the newest ledger record, set-based."""
-    records = ConsentRecord.objects.all()
-    states = ConsentState.objects.all()
-    if customer_ids is not None:
-        ids = list(customer_ids)
-        records = records.filter(customer_id__in=ids)
-        states = states.filter(customer_id__in=ids)
-    newest = records.order_by("customer_id", "purpose_id", "-recorded_at", "-id")
-    with transaction.atomic():
-        states.delete()
-        batch: list[ConsentState] = []
-        last_key = None
-        for rec in newest.values_list(
-            "id", "customer_id", "purpose_id", "state", "recorded_at"
-        ).iterator(chunk_size=20000):
-            key = (rec[1], rec[2])
-            if key == last_key:
-                continue
-            last_key = key
-            batch.append(
-                ConsentState(
-                    record_id=rec[0],
-                    customer_id=rec[1],
-                    purpose_id=rec[2],
-                    state=rec[3],
-                    changed_at=rec[4],
-                )
-            )
-            if len(batch) >= 5000:
-                ConsentState.objects.bulk_create(batch)
-                batch.clear()
-        ConsentState.objects.bulk_create(batch)
+    """Derive the current state per (customer, purpose) from the newest ledger record.
+
+    One DELETE and one INSERT ... SELECT per chunk of customers (all at once without ids), the
+    newest record found by NOT EXISTS of a newer one; the same SQL on SQLite and PostgreSQL.
+    """
+    state_table = ConsentState._meta.db_table
+    record_table = ConsentRecord._meta.db_table
+    insert = (
+        f"INSERT INTO {state_table} (customer_id, purpose_id, state, changed_at, record_id) "
+        f"SELECT r.customer_id, r.purpose_id, r.state, r.recorded_at, r.id FROM {record_table} r "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {record_table} n WHERE n.customer_id = r.customer_id "
+        "AND n.purpose_id = r.purpose_id AND (n.recorded_at > r.recorded_at "
+        "OR (n.recorded_at = r.recorded_at AND n.id > r.id)))"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if customer_ids is None:
+            cursor.execute(f"DELETE FROM {state_table}")
+            cursor.execute(insert)
+            return
+        ids = sorted(set(customer_ids))
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"DELETE FROM {state_table} WHERE customer_id IN ({marks})", chunk)
+            cursor.execute(f"{insert} AND r.customer_id IN ({marks})", chunk)
+
+
+def purposes_ensure() -> None:
+    """Create the built-in consent purposes where they are missing."""
+    for code, name, description in BUILTIN_PURPOSES:
+        Purpose.objects.get_or_create(code=code, defaults={"name": name, "description": description})
 
 
 def consent_state_for(*, customer: Customer) -> dict[str, str]:

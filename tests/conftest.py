@@ -16,6 +16,20 @@ def _no_login_lockouts(settings):
 
 
 @pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests (browser, real worker) end with a flush that also removes the rows
+    data migrations created: role groups and consent purposes. Put them back before each one."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+        from crm.roles import roles_sync
+        from privacy.services import purposes_ensure
+
+        roles_sync()
+        purposes_ensure()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.3 s per user; tests need working passwords, not slow ones."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

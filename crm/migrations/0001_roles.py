@@ -7,48 +7,7 @@ selectors; these permissions say which kinds of records a role may touch at all.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-ROLE_PERMISSIONS = {
-    "sales": {
-        "customers": {
-            "account": ["view", "add", "change"],
-            "customer": ["view", "add", "change"],
-            "purchase": ["view", "add"],
-            "product": ["view"],
-            "event": ["view"],
-            "note": ["view", "add", "change"],
-            "importjob": ["view", "add"],
-            "tag": ["view", "add"],
-        },
-        "privacy": {"consentrecord": ["view"], "consentstate": ["view"]},
-    },
-    "marketing": {
-        "customers": {
-            "account": ["view"],
-            "customer": ["view"],
-            "purchase": ["view"],
-            "product": ["view", "add", "change"],
-            "event": ["view", "add"],
-            "note": ["view"],
-            "tag": ["view"],
-        },
-        "privacy": {"consentstate": ["view"]},
-    },
-    "privacy": {
-        "customers": {
-            "account": ["view"],
-            "customer": ["view", "change"],
-            "purchase": ["view"],
-            "event": ["view"],
-            "note": ["view"],
-        },
-        "privacy": {
-            "purpose": ["view", "add", "change"],
-            "consentwording": ["view", "add", "change"],
-            "consentrecord": ["view", "add"],
-            "consentstate": ["view"],
-        },
-    },
-}
+from crm.roles import roles_sync
 
 
 def create_roles(apps, schema_editor):
@@ -56,17 +15,7 @@ def create_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, by_app in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for app_label, by_model in by_app.items():
-            for model, actions in by_model.items():
-                codenames = [f"{action}_{model}" for action in actions]
-                perms = Permission.objects.filter(
-                    content_type__app_label=app_label, codename__in=codenames
-                )
-                group.permissions.add(*perms)
+    roles_sync(group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission"))
 
 
 class Migration(migrations.Migration):

@@ -89,15 +89,3 @@ def screenshot(page, request):
         return path
 
     return take
-
-
-@pytest.fixture(autouse=True)
-def _roles_exist(transactional_db):
-    """Browser tests run in transactions that are flushed afterwards, which also removes the
-    groups the roles migration created; put them back for each test."""
-    from django.contrib.auth.models import Group
-
-    from crm.roles import Role
-
-    for role in Role.values:
-        Group.objects.get_or_create(name=role)
