@@ -70,7 +70,7 @@ class HashBucket(models.Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"(('x' || substr(md5({sql}), 1, 7))::bit(28)::int % {BUCKETS})", params
+        return f"(('x' || substr(md5({sql}), 1, 7))::bit(28)::int %% {BUCKETS})", params
 
     def as_sql(self, compiler, connection, **extra_context):
         # Portable: add up the seven hex digits through their position in "0123456789abcdef".

@@ -262,6 +262,8 @@ PRIVACY_ERASURE_LOG_PATH = env.str("PRIVACY_ERASURE_LOG_PATH", default=str(MEDIA
 # Campaigns: messages per second per worker process (0: unlimited), send rows per delivery task,
 # seconds before a claimed row counts as stuck, the base URL of links in messages, and the shared
 # secrets of the webhook channel and of the provider's bounce/complaint webhook.
+# Tasks queued by tasks (campaign batches) go to this queue; tests give each worker its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CAMPAIGNS_RATE_PER_SECOND = env.float("CAMPAIGNS_RATE_PER_SECOND", default=0)
 CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
 CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)

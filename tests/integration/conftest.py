@@ -155,3 +155,133 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
             process.wait()
         celery_app.conf.update(saved)
         celery_app._pool = None
+
+
+# Campaign delivery: a real SMTP server on loopback, and workers that can be killed and restarted.
+
+
+class SmtpSink:
+    """An aiosmtpd server in a thread that keeps every message it accepts."""
+
+    def __init__(self):
+        import socket
+
+        from aiosmtpd.controller import Controller
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.messages: list = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                import email
+
+                message = email.message_from_bytes(envelope.content)
+                with sink.lock:
+                    sink.messages.append((list(envelope.rcpt_tos), message))
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def snapshot(self) -> list:
+        with self.lock:
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.controller.start()
+    try:
+        yield sink
+    finally:
+        sink.controller.stop()
+
+
+@pytest.fixture
+def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
+    """Start Celery workers that mail through `smtp_sink`; `start()` returns a WorkerProcess,
+    `kill(worker)` SIGKILLs it (no clean shutdown, as when a machine dies)."""
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "INTEGRATION TEST SKIPPED: a real Celery worker needs the PostgreSQL test database "
+            "(set DATABASE_URL=postgres://...); this run uses " + connection.vendor
+        )
+    url = redis_url()
+    problem = _redis_problem(url)
+    if problem:
+        pytest.skip(f"INTEGRATION TEST SKIPPED: Redis at {url} is unreachable ({problem})")
+    import signal
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_BROKER_URL": url,
+        "CELERY_RESULT_BACKEND": url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CONN_MAX_AGE": "0",
+        "PYTHONUNBUFFERED": "1",
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
+        "CAMPAIGNS_SITE_URL": "http://crm.test",
+        "CAMPAIGNS_BATCH_SIZE": "200",
+    }
+    started: list[WorkerProcess] = []
+
+    class Workers:
+        sink = smtp_sink
+
+        def start(self) -> WorkerProcess:
+            name = f"{queue}-{len(started)}"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo", "-Q",
+                 queue, "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+                 "--without-heartbeat", "-n", f"{name}@%h"],  # fmt: skip
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            worker = WorkerProcess(process, queue)
+            threading.Thread(
+                target=lambda: worker.lines.extend(iter(process.stdout.readline, "")), daemon=True
+            ).start()
+            started.append(worker)
+            return worker
+
+        def kill(self, worker: WorkerProcess) -> None:
+            worker.process.send_signal(signal.SIGKILL)
+            worker.process.wait(timeout=30)
+
+    saved = {
+        k: celery_app.conf[k]
+        for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+    }
+    celery_app.conf.update(
+        broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
+    )
+    celery_app._pool = None
+    try:
+        yield Workers()
+    finally:
+        for worker in started:
+            if worker.process.poll() is None:
+                worker.process.terminate()
+                try:
+                    worker.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    worker.process.kill()
+                    worker.process.wait()
+        celery_app.conf.update(saved)
+        celery_app._pool = None
