@@ -124,11 +124,12 @@ class RenameSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150)
 
 
-class MLSegmentViewSet(viewsets.ViewSet):
+class MLSegmentViewSet(viewsets.GenericViewSet):
     """ML segments: definition CRUD, training (queued, with a job to poll), versions, clusters."""
 
     permission_classes = [permissions.IsAuthenticated, MarketingPermission]
     serializer_class = MLSegmentSerializer
+    queryset = MLSegment.objects.all()
 
     def _get(self, pk) -> MLSegment:
         return get_object_or_404(MLSegment.objects.select_related("current_version"), pk=pk)
@@ -236,10 +237,12 @@ class ScoreSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class ScoresViewSet(viewsets.ViewSet):
+class ScoresViewSet(viewsets.GenericViewSet):
     """RFM summary and grid, RFM runs, scores per customer, churn model evaluation and training."""
 
     permission_classes = [permissions.IsAuthenticated, MarketingPermission]
+    serializer_class = ScoreSerializer
+    queryset = CustomerScore.objects.all()
 
     @action(detail=False, methods=["get"])
     def rfm(self, request):
