@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "privacy.models.RequestStatus",
         # Background jobs (imports, exports, segment refreshes) share one set of states.
         "JobStatusEnum": "privacy.models.DataExport.Status",
+        "RfmClassEnum": "segments.ml.models.RfmClass",
     },
 }
 
