@@ -7,8 +7,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Avg, Count, DecimalField, Max, Min, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.roles import Role, user_edits_customers, user_has_role
@@ -19,28 +18,41 @@ from customers.registry import access_record, merge_hooks
 def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
     """Recompute the derived purchase figures set-based, for some customers or for all.
 
-    One UPDATE with correlated subqueries; never a save per customer. Returns rows updated.
+    One UPDATE ... FROM a grouped aggregate per chunk of customers (one for all), writing only
+    the rows whose figures changed; the same SQL on PostgreSQL and SQLite. Returns rows updated.
     """
-    per_customer = Purchase.objects.filter(customer_id=OuterRef("pk")).values("customer_id")
-    money = DecimalField(max_digits=14, decimal_places=2)
-
-    def agg(expr):
-        return Subquery(per_customer.annotate(v=expr).values("v")[:1])
-
-    customers = Customer.objects.all()
-    if customer_ids is not None:
-        ids = list(customer_ids)
-        if not ids:
-            return 0
-        customers = customers.filter(pk__in=ids)
-    with transaction.atomic():
-        return customers.update(
-            lifetime_value=Coalesce(agg(Sum("amount")), Value(0), output_field=money),
-            purchase_count=Coalesce(agg(Count("id")), Value(0)),
-            first_purchase_at=agg(Min("purchased_at")),
-            last_purchase_at=agg(Max("purchased_at")),
-            average_order_value=Coalesce(agg(Avg("amount")), Value(0), output_field=money),
-        )
+    customers = Customer._meta.db_table
+    purchases = Purchase._meta.db_table
+    figures = {
+        "lifetime_value": "COALESCE(SUM(p.amount), 0)",
+        "purchase_count": "COUNT(p.id)",
+        "first_purchase_at": "MIN(p.purchased_at)",
+        "last_purchase_at": "MAX(p.purchased_at)",
+        "average_order_value": "COALESCE(ROUND(AVG(p.amount), 2), 0)",
+    }
+    statement = (
+        f"UPDATE {customers} SET "
+        + ", ".join(f"{name} = a.{name}" for name in figures)
+        + " FROM (SELECT c.id AS id, "
+        + ", ".join(f"{expr} AS {name}" for name, expr in figures.items())
+        + f" FROM {customers} c LEFT JOIN {purchases} p ON p.customer_id = c.id"
+        + " {where} GROUP BY c.id) a"
+        + f" WHERE {customers}.id = a.id AND ("
+        + " OR ".join(f"{customers}.{name} IS DISTINCT FROM a.{name}" for name in figures)
+        + ")"
+    )
+    updated = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if customer_ids is None:
+            cursor.execute(statement.format(where=""))
+            return cursor.rowcount
+        ids = sorted(set(customer_ids))
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(statement.format(where=f"WHERE c.id IN ({marks})"), chunk)
+            updated += cursor.rowcount
+    return updated
 
 
 # --- Customers, accounts, notes and merges as staff edit them (web UI and API) ---------------
