@@ -112,6 +112,9 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the person's data is erased: the row stays, anonymised, so that revenue totals
+    # still add up, but it is no longer a customer anyone works with, lists or targets.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Derived from purchases, recomputed set-based by customers.services.customer_stats_refresh.
     lifetime_value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))

@@ -8,11 +8,15 @@ from customers.models import Account, Customer
 
 
 def customers_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Customer]:
-    """Customers the user may read: all for marketing, privacy and admins; owned ones for sales."""
+    """Customers the user may read: all for marketing, privacy and admins; owned ones for sales.
+
+    Erased (anonymised) customers are nobody's to read any more.
+    """
+    customers = Customer.objects.filter(erased_at__isnull=True)
     if user_sees_all_customers(user):
-        return Customer.objects.all()
+        return customers
     if user_roles(user):
-        return Customer.objects.filter(owner_id=user.pk)
+        return customers.filter(owner_id=user.pk)
     return Customer.objects.none()
 
 

@@ -3,6 +3,7 @@ the consent panel, timeline and audit hooks on customer pages."""
 
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
+from django.utils import timezone
 
 
 def _exports_delete(rows) -> None:
@@ -54,6 +55,7 @@ def personal_data_register_builtin() -> None:
             "income_band": "",
             "attributes": {},
             "source": "erased",
+            "erased_at": timezone.now,
         },
         category="Identity and contact details",
         purpose="Customer relationship, sales, marketing (with consent)",

@@ -62,7 +62,8 @@ def compile_rule(rule: Any, *, now: dt.datetime | None = None) -> QuerySet[Custo
     if errors:
         raise RuleInvalid(errors)
     compiler = _Compiler(now or timezone.now())
-    return Customer.objects.filter(compiler.node(rule)).order_by()
+    # Erased customers stay as anonymised rows for revenue figures; no segment selects them.
+    return Customer.objects.filter(erased_at__isnull=True).filter(compiler.node(rule)).order_by()
 
 
 def number(value: Any) -> Cast:
