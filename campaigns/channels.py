@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -91,6 +92,13 @@ class _CommitBeforeDotSMTP(smtplib.SMTP):
     """smtplib.SMTP whose DATA command runs a hook after the body and before the final dot."""
 
     before_dot: Callable[[], bool] | None = None
+
+    def _get_socket(self, host, port, timeout):
+        # The body and the dot are two writes; without TCP_NODELAY Nagle's algorithm holds the
+        # dot back until the server acknowledges the body (a delayed ACK: tens of milliseconds).
+        sock = super()._get_socket(host, port, timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def data(self, msg):
         self.putcmd("data")

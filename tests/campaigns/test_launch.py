@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from campaigns.audience import bucket
 from campaigns.models import Campaign, Send
-from campaigns.services import campaign_launch, variant_create
+from campaigns.services import variant_create
 from privacy.services import consent_grant, consent_withdraw
 from privacy.suppression import suppression_add
 from tests.campaigns.factories import (

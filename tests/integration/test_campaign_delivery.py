@@ -29,8 +29,12 @@ def _purposes(transactional_db):
 def _customers(n: int, prefix: str) -> list[Customer]:
     Customer.objects.bulk_create(
         [
-            Customer(first_name=f"First{i}", last_name="Tester", email=f"{prefix}{i}@example.org",
-                     external_id=f"{prefix}-{i}")  # fmt: skip
+            Customer(
+                first_name=f"First{i}",
+                last_name="Tester",
+                email=f"{prefix}{i}@example.org",
+                external_id=f"{prefix}-{i}",
+            )  # fmt: skip
             for i in range(n)
         ],
         batch_size=5000,
@@ -129,7 +133,10 @@ def test_killed_worker_is_replaced_and_everyone_eligible_gets_exactly_one_messag
     assert set(received) == expected
     assert never.isdisjoint(received)
     assert withdrawer.email not in received[withdrawn_at:]
-    assert ConsentState.objects.get(customer=withdrawer, purpose="email_marketing").state == "withdrawn"
+    assert (
+        ConsentState.objects.get(customer=withdrawer, purpose="email_marketing").state
+        == "withdrawn"
+    )
     assert Send.objects.filter(campaign=campaign, status=Send.Status.SENT).count() == len(expected)
     print(
         f"\nfault test: killed at {killed_at} received, {released} claimed rows released, "
