@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from crm.dashboard import dashboard_cards_for
 from crm.roles import user_edits_customers
 from customers.models import Purchase
 from customers.selectors import accounts_visible_to, customers_visible_to
@@ -101,6 +102,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "revenue_chart": chart,
         "revenue_total": sum(chart["values"]),
         "can_edit": user_edits_customers(user),
+        "cards": dashboard_cards_for(request),
     }
     return render(request, "crm/dashboard.html", context)
 

@@ -7,10 +7,15 @@ class PrivacyConfig(AppConfig):
     verbose_name = "Privacy"
 
     def ready(self) -> None:
-        from privacy.registrations import customer_hooks_register, personal_data_register_builtin
+        from privacy.registrations import (
+            customer_hooks_register,
+            dashboard_cards_register,
+            personal_data_register_builtin,
+        )
 
         personal_data_register_builtin()
         customer_hooks_register()
+        dashboard_cards_register()
         checks.register(personal_data_check)
 
 

@@ -221,3 +221,20 @@ def customer_hooks_register() -> None:
     timeline_source_register("consent", consent_timeline)
     access_hook_register(audit_access_hook)
     merge_hook_register(consent_merge_hook)
+
+
+def dashboard_cards_register() -> None:
+    """Open and overdue data-subject requests on the privacy officer's dashboard."""
+    from crm.dashboard import DashboardCard, dashboard_card_register
+    from crm.roles import Role
+    from privacy.selectors import dsr_counts
+
+    dashboard_card_register(
+        DashboardCard(
+            key="privacy-requests",
+            template="privacy/_dashboard_requests.html",
+            context=lambda request: dsr_counts(),
+            roles=(Role.PRIVACY,),
+            order=10,
+        )
+    )
