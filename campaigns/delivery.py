@@ -268,28 +268,30 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
 
 
 def _deliver_one(channel, send, customer, message, purpose: str, channel_name: str) -> str:
-    state = {"outcome": "", "sent_at": None}
+    skipped: dict[str, str] = {}
 
     def commit() -> bool:
-        # Runs inside the atomic block below, at the channel's point of no return.
-        state["sent_at"] = timezone.now()
-        return _finish(
-            send,
-            status=Send.Status.SENT,
-            sent_at=state["sent_at"],
-            provider_message_id=message.message_id,
-        )
-
-    try:
+        # The point of no return, called by the channel. One short transaction, committed
+        # before the channel lets the message go: re-check consent and suppression holding the
+        # consent row's lock, then record the send as sent (or skipped).
         with transaction.atomic():
             reason = _still_allowed(send, customer, purpose, channel_name)
             if reason:
+                skipped["reason"] = reason
                 _finish(send, status=Send.Status.SKIPPED, reason=reason)
-                return "skipped"
-            channel.deliver(message, commit)
+                return False
+            return _finish(
+                send,
+                status=Send.Status.SENT,
+                sent_at=timezone.now(),
+                provider_message_id=message.message_id,
+            )
+
+    try:
+        channel.deliver(message, commit)
         return "sent"
     except NotOurs:
-        return "not_ours"
+        return "skipped" if skipped else "not_ours"
     except DeliveryFailed as exc:
         _finish(send, status=Send.Status.FAILED, reason=exc.reason)
         return "failed"
