@@ -10,12 +10,13 @@ from typing import BinaryIO, TextIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from customers.importing.batches import SeenKeys, copy_rows, is_postgres
+from customers.importing.batches import SeenKeys, is_postgres
+from customers.importing.purchase_stage import customer_scope, purchases_import_sql
 from customers.importing.reading import (
     Columns,
     CsvSource,
@@ -55,6 +56,10 @@ PURCHASE_FIELDS = (
 )
 _CHANNELS = choice_lookup(Purchase.Channel.choices)
 _STATS_CHUNK = 5000
+# Rows per chunk on PostgreSQL: the statements per chunk are fixed, so a chunk must be big
+# enough for them to cost little, and small enough that reading the next chunk overlaps the
+# database's work on this one.
+_CHUNK_ROWS = 20_000
 
 
 def purchase_dedup_key(
@@ -231,15 +236,63 @@ def purchases_import(
     columns.require_one_of("customer_external_id", "customer_email")
     columns.require_one_of("purchased_at")
     columns.require_one_of("amount")
-    parser = _PurchaseParser(columns, date_format)
     errors = ErrorLog(report=report, on_error=on_error)
     result = ImportResult()
-    batch_size = batch_size or settings.CRM_IMPORT_BATCH_SIZE
-    scope, owner = _customer_scope(user)
+    scope, owner = customer_scope(user)
+    if is_postgres():
+        touched = purchases_import_sql(
+            source=source,
+            columns=columns,
+            date_format=date_format,
+            create_customers=create_customers,
+            scope=scope,
+            owner=owner,
+            errors=errors,
+            result=result,
+            total_bytes=total_bytes,
+            chunk_rows=batch_size or max(settings.CRM_IMPORT_BATCH_SIZE, _CHUNK_ROWS),
+            on_progress=on_progress,
+        )
+    else:
+        touched = _purchases_import_orm(
+            source=source,
+            parser=_PurchaseParser(columns, date_format),
+            columns=columns,
+            create_customers=create_customers,
+            scope=scope,
+            owner=owner,
+            errors=errors,
+            result=result,
+            total_bytes=total_bytes,
+            batch_size=batch_size or settings.CRM_IMPORT_BATCH_SIZE,
+            on_progress=on_progress,
+        )
+    ids = sorted(touched)
+    for start in range(0, len(ids), _STATS_CHUNK):
+        customer_stats_refresh(customer_ids=ids[start : start + _STATS_CHUNK])
+    result.failed = errors.count
+    result.errors = errors.first
+    return result
+
+
+def _purchases_import_orm(
+    *,
+    source: CsvSource,
+    parser: "_PurchaseParser",
+    columns: Columns,
+    create_customers: bool,
+    scope: QuerySet[Customer],
+    owner: int | None,
+    errors: ErrorLog,
+    result: ImportResult,
+    total_bytes: int,
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> set[int]:
+    """Row by row parsing, then per batch: resolve, deduplicate and write with the ORM."""
     touched: set[int] = set()
     total = total_bytes
-
-    with SeenKeys() as seen, _Stage():
+    with SeenKeys() as seen:
         batch: list[PurchaseRow] = []
 
         def flush() -> None:
@@ -263,22 +316,7 @@ def purchases_import(
             if len(batch) >= batch_size:
                 flush()
         flush()
-
-    ids = sorted(touched)
-    for start in range(0, len(ids), _STATS_CHUNK):
-        customer_stats_refresh(customer_ids=ids[start : start + _STATS_CHUNK])
-    result.failed = errors.count
-    result.errors = errors.first
-    return result
-
-
-def _customer_scope(user: AbstractBaseUser | None) -> tuple[QuerySet[Customer], int | None]:
-    from customers.selectors import customers_visible_to
-
-    if user is None:
-        return Customer.objects.all(), None
-    owner = None if user.is_superuser else user.pk
-    return customers_visible_to(user), owner
+    return touched
 
 
 def _batch_import(
@@ -315,10 +353,7 @@ def _batch_import(
                     external_id=row.external_id,
                 )
             rows = _duplicates_drop(rows, seen, rejected, columns)
-            if is_postgres():
-                created, updated, changed_customers = _write_postgres(rows)
-            else:
-                created, updated, changed_customers = _write_orm(rows)
+            created, updated, changed_customers = _write_orm(rows)
     except DatabaseError as exc:
         for row in batch:
             errors.add(
@@ -447,11 +482,9 @@ def _duplicates_drop(
     return kept
 
 
-_STAGE = "import_purchase_stage"
-_STAGE_COLUMNS = [
+_COMPARED = [
     "customer_id",
     "external_id",
-    "dedup_key",
     "purchased_at",
     "amount",
     "currency",
@@ -461,81 +494,6 @@ _STAGE_COLUMNS = [
     "category",
     "promotion_code",
 ]
-_COMPARED = [c for c in _STAGE_COLUMNS if c != "dedup_key"]
-
-
-class _Stage:
-    """The temporary staging table batches are copied into on PostgreSQL."""
-
-    def __enter__(self) -> None:
-        if not is_postgres():
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-            cursor.execute(
-                f"CREATE TEMP TABLE {_STAGE} (customer_id bigint NOT NULL, external_id text, "
-                "dedup_key text NOT NULL, purchased_at timestamptz NOT NULL, "
-                "amount numeric(12, 2) NOT NULL, currency text NOT NULL, quantity integer NOT NULL, "
-                "channel text NOT NULL, product_id bigint, category text NOT NULL, "
-                "promotion_code text NOT NULL)"
-            )
-
-    def __exit__(self, *exc_info) -> None:
-        if is_postgres():
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-
-
-def _write_postgres(rows: list[PurchaseRow]) -> tuple[int, int, set[int]]:
-    if not rows:
-        return 0, 0, set()
-    table = Purchase._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {_STAGE}")
-    copy_rows(
-        table=_STAGE,
-        columns=_STAGE_COLUMNS,
-        rows=(
-            (
-                r.customer_id,
-                r.external_id,
-                r.dedup_key,
-                r.purchased_at.isoformat(),
-                r.amount,
-                r.currency,
-                r.quantity,
-                r.channel,
-                r.product_id,
-                r.category,
-                r.promotion_code,
-            )
-            for r in rows
-        ),
-        not_null=["category", "promotion_code"],
-    )
-    changed: set[int] = set()
-    with connection.cursor() as cursor:
-        if any(r.external_id for r in rows):
-            # An order moved to another customer: the old customer's figures change too.
-            cursor.execute(
-                f"SELECT p.customer_id FROM {table} p JOIN {_STAGE} s USING (dedup_key) "
-                "WHERE s.external_id IS NOT NULL AND p.customer_id <> s.customer_id"
-            )
-            changed.update(r[0] for r in cursor.fetchall())
-        columns = ", ".join(_STAGE_COLUMNS)
-        cursor.execute(
-            f"INSERT INTO {table} AS p ({columns}, created_at) "
-            f"SELECT {columns}, now() FROM {_STAGE} "
-            "ON CONFLICT (dedup_key) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COMPARED)
-            + f" WHERE ({', '.join('p.' + c for c in _COMPARED)}) IS DISTINCT FROM "
-            f"({', '.join('EXCLUDED.' + c for c in _COMPARED)}) "
-            "RETURNING (xmax = 0), customer_id"
-        )
-        returned = cursor.fetchall()
-    created = sum(1 for inserted, _ in returned if inserted)
-    changed.update(customer_id for _, customer_id in returned)
-    return created, len(returned) - created, changed
 
 
 def _write_orm(rows: list[PurchaseRow]) -> tuple[int, int, set[int]]:
