@@ -78,6 +78,21 @@ class WorkerProcess:
         pytest.fail(f"Timed out after {timeout}s waiting for {what}. Worker log:\n{self.output}")
 
 
+def celery_app_rebind() -> None:
+    """Make the next send use the broker now configured.
+
+    Celery builds its connection pool, producer pool, queue routing and result backend once, on
+    first use; a test that ran earlier in this process may have built them for the in-process
+    broker of the settings, and messages would silently go there instead of to the worker.
+    """
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.__dict__.pop("amqp", None)
+    celery_app._backend_cache = None
+    celery_app._local.__dict__.pop("backend", None)
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[WorkerProcess]:
     if connection.vendor != "postgresql":
@@ -138,7 +153,7 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
     celery_app.conf.update(
         broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
     )
-    celery_app._pool = None  # connect to Redis, not to the in-memory broker of the settings
+    celery_app_rebind()
     try:
         worker.wait_until(
             lambda: any(" ready." in line for line in worker.lines),
@@ -154,7 +169,7 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
             process.kill()
             process.wait()
         celery_app.conf.update(saved)
-        celery_app._pool = None
+        celery_app_rebind()
 
 
 # Campaign delivery: a real SMTP server on loopback, and workers that can be killed and restarted.
@@ -271,7 +286,7 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
     celery_app.conf.update(
         broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
     )
-    celery_app._pool = None
+    celery_app_rebind()
     try:
         yield Workers()
     finally:
@@ -284,4 +299,4 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
                     worker.process.kill()
                     worker.process.wait()
         celery_app.conf.update(saved)
-        celery_app._pool = None
+        celery_app_rebind()
