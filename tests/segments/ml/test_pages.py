@@ -114,3 +114,13 @@ def test_the_customer_page_shows_churn_risk_and_its_reasons(client, marketing_us
     assert "42%" in body
     assert "Last purchase 200 days ago: raises the risk" in body
     assert "Champions" in body
+
+
+def test_marketer_reaches_rfm_ml_and_predictive_pages_from_the_segment_list(client, marketing_user):
+    client.force_login(marketing_user)
+
+    page = client.get("/segments/").content.decode()
+
+    for path in ("/segments/ml/rfm/", "/segments/ml/", "/segments/ml/predictive/"):
+        assert f'href="{path}"' in page
+        assert client.get(path).status_code == 200
