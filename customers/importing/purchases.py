@@ -1,6 +1,9 @@
-"""Importing purchases from CSV: validate each row, resolve its customer and product per batch,
-then upsert the batch set-based (COPY + INSERT ... ON CONFLICT on PostgreSQL, bulk_create and
-bulk_update elsewhere)."""
+"""Importing purchases from CSV.
+
+On PostgreSQL the file goes through purchase_stage.py: chunks COPYed into a staging table and
+checked, resolved, deduplicated and upserted in SQL. Elsewhere (SQLite) each row is parsed and
+validated here, then each batch has its customers and products resolved and is written with
+bulk_create and bulk_update. Both give the same counts and the same errors."""
 
 import hashlib
 from dataclasses import dataclass
