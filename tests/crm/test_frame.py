@@ -181,3 +181,14 @@ def test_dashboard_chart_sums_my_accounts_revenue_by_month(client, sales_user):
 
 def test_group_names_the_frame_relies_on_exist():
     assert set(Group.objects.values_list("name", flat=True)) >= {"sales", "marketing", "privacy"}
+
+
+@pytest.mark.django_db
+def test_a_page_outside_the_role_explains_itself_inside_the_frame(client, sales_user):
+    client.force_login(sales_user)
+
+    response = client.get("/privacy/")
+
+    assert response.status_code == 403
+    assert b"Not allowed" in response.content
+    assert b"Back to the dashboard" in response.content
