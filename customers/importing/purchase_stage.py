@@ -71,9 +71,8 @@ _CELLS, _RESOLVE = 0, 1
 # The upsert key of purchase_dedup_key() in SQL; tests prove both give the same key.
 DEDUP_KEY_SQL = """CASE WHEN {ext} IS NOT NULL THEN 'ext:' || {ext} ELSE 'row:' || left(encode(
   sha256(convert_to(concat_ws(E'\\x1f', {customer_id}::text,
-    to_char({moment} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-      || CASE WHEN to_char({moment} AT TIME ZONE 'UTC', 'US') = '000000' THEN ''
-         ELSE '.' || to_char({moment} AT TIME ZONE 'UTC', 'US') END || '+00:00',
+    replace(to_char({moment} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')
+      || '+00:00',
     {amount}::numeric(12, 2)::text, upper({currency}), {quantity}::text, {channel},
     coalesce({product_id}::text, ''), {category}, {promotion_code}), 'UTF8')), 'hex'), 48) END"""
 
