@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from crm.celery import app as celery_app
 
@@ -85,8 +86,7 @@ def celery_app_rebind() -> None:
     first use; a test that ran earlier in this process may have built them for the in-process
     broker of the settings, and messages would silently go there instead of to the worker.
     """
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    kombu_pools.reset()  # the process-wide connection and producer pools, keyed by broker URL
     celery_app._pool = None
     celery_app.__dict__.pop("amqp", None)
     celery_app._backend_cache = None
