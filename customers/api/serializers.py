@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from customers.models import Account, Customer, Event, Note, Product, Purchase
 from customers.selectors import accounts_visible_to, customers_visible_to
+from customers.services import CUSTOMER_EDITABLE_FIELDS
 
 # Sections higher apps add to the customer detail (privacy adds "consents"), by field name.
 # Registered from their api modules; the customers app never imports them.
@@ -158,23 +159,7 @@ class CustomerDetailSerializer(serializers.ModelSerializer):
         model = Customer
         fields = [
             "id",
-            "account",
-            "external_id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "birth_date",
-            "gender",
-            "country",
-            "region",
-            "city",
-            "postal_code",
-            "language",
-            "income_band",
-            "attributes",
-            "source",
-            "owner",
+            *CUSTOMER_EDITABLE_FIELDS,
             "tags",
             *FIGURES,
             "created_at",
@@ -198,26 +183,7 @@ class CustomerWriteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = [
-            "account",
-            "external_id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "birth_date",
-            "gender",
-            "country",
-            "region",
-            "city",
-            "postal_code",
-            "language",
-            "income_band",
-            "attributes",
-            "source",
-            "owner",
-            "tags",
-        ]
+        fields = [*CUSTOMER_EDITABLE_FIELDS, "tags"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
