@@ -32,7 +32,6 @@ from django.db.models.functions import Cast, Coalesce, Concat, StrIndex, Substr
 from campaigns.models import Campaign, Channel, Send
 from customers.models import Customer
 from privacy.models import ConsentState, ConsentStatus, Purpose, Suppression
-from privacy.suppression import _email_hash_sql, _phone_hash_sql  # the list's own SQL hashes
 
 EXCLUSION_REASONS = (
     "exclusion_segment",
@@ -122,9 +121,10 @@ def reason_expression(campaign: Campaign) -> Case:
     whens.append(When(~Exists(granted), then=Value("no_consent")))
     emails = Suppression.objects.filter(kind=Suppression.Kind.EMAIL).values("value_hash")
     phones = Suppression.objects.filter(kind=Suppression.Kind.PHONE).values("value_hash")
+    # Each customer row keeps the salted hashes of its own email and phone (indexed).
     whens.append(
         When(
-            Q(_suppression_email__in=emails) | Q(_suppression_phone__in=phones),
+            Q(email_hash__in=emails) | Q(phone_hash__in=phones),
             then=Value("suppressed"),
         )
     )
@@ -148,9 +148,6 @@ def audience_queryset(
 ) -> QuerySet:
     """Rows (campaign, customer, variant, is_holdout, status, reason, created_at) to insert."""
     base = customers if customers is not None else targeted(campaign)
-    base = base.alias(
-        _suppression_email=_email_hash_sql("email"), _suppression_phone=_phone_hash_sql("phone")
-    )
     if campaign.frequency_cap_count:
         since = now - dt.timedelta(days=campaign.frequency_cap_days)
         recent = (

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from customers.contact_hashes import contact_hashes
+
 
 class Tag(models.Model):
     """A label on customers and accounts (interests, lead status, anything the team uses)."""
@@ -115,6 +117,11 @@ class Customer(models.Model):
     # Set when the person's data is erased: the row stays, anonymised, so that revenue totals
     # still add up, but it is no longer a customer anyone works with, lists or targets.
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Salted hashes of the normalised email and phone (customers.contact_hashes), derived from
+    # the two fields on every write so that the suppression list is checked with an indexed
+    # join instead of hashing every customer's address at query time.
+    email_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     # Derived from purchases, recomputed set-based by customers.services.customer_stats_refresh.
     lifetime_value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
@@ -162,10 +169,26 @@ class Customer(models.Model):
             models.Index(fields=["owner", "last_name", "first_name", "id"], name="customer_owner_idx"),
             models.Index(Lower("email"), name="customer_email_lower_idx"),
             models.Index(fields=["phone"], name="customer_phone_idx"),
+            models.Index(
+                fields=["email_hash"], condition=~Q(email_hash=""), name="customer_email_hash_idx"
+            ),
+            models.Index(
+                fields=["phone_hash"], condition=~Q(phone_hash=""), name="customer_phone_hash_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.full_name or self.email or self.external_id or f"Customer {self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The hashes are part of the row's invariant (derived from email and phone), so every
+        # save keeps them in step; bulk paths set them through customers.contact_hashes.
+        for name, value in contact_hashes(email=self.email, phone=self.phone).items():
+            setattr(self, name, value)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"email", "phone"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "email_hash", "phone_hash"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:

@@ -46,6 +46,8 @@ def personal_data_register_builtin() -> None:
             "last_name": "",
             "email": None,
             "phone": "",
+            "email_hash": "",
+            "phone_hash": "",
             "birth_date": None,
             "gender": "",
             "region": "",

@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from crm.roles import user_sees_all_customers
+from customers.contact_hashes import contact_hashes
 from customers.importing.batches import SeenKeys, copy_rows, is_postgres
 from customers.importing.reading import (
     Columns,
@@ -54,6 +55,8 @@ CUSTOMER_VALUE_FIELDS = (
     "source",
 )
 CUSTOMER_FIELDS = CUSTOMER_VALUE_FIELDS + ("tags",)
+# What an import writes: the file's fields and the hashes derived from email and phone.
+_WRITTEN_FIELDS = (*CUSTOMER_VALUE_FIELDS, "email_hash", "phone_hash")
 _GENDERS = choice_lookup(Customer.Gender.choices)
 _INCOME_BANDS = choice_lookup(Customer.IncomeBand.choices)
 _LENGTHS = {
@@ -377,22 +380,28 @@ def _write_orm(
     new = []
     for row in creates:
         row.customer = Customer(
-            **row.values, attributes=dict(row.attributes), owner_id=owner_id, created_at=now
+            **row.values,
+            **contact_hashes(email=row.values.get("email"), phone=row.values.get("phone")),
+            attributes=dict(row.attributes),
+            owner_id=owner_id,
+            created_at=now,
         )
         new.append(row.customer)
     Customer.objects.bulk_create(new, batch_size=500)
     changed = [r.customer for r in updates if r.customer is not None]
     for customer in changed:
         customer.updated_at = now
+        for name, value in contact_hashes(email=customer.email, phone=customer.phone).items():
+            setattr(customer, name, value)
     if changed:
         Customer.objects.bulk_update(
-            changed, [*CUSTOMER_VALUE_FIELDS, "attributes", "updated_at"], batch_size=200
+            changed, [*_WRITTEN_FIELDS, "attributes", "updated_at"], batch_size=200
         )
 
 
 _STAGE = "import_customer_stage"
-_STAGE_COLUMNS = ["line", "id", *CUSTOMER_VALUE_FIELDS, "attributes", "owner_id"]
-_TEXT_NOT_NULL = [f for f in CUSTOMER_VALUE_FIELDS if f not in _NULLABLE]
+_STAGE_COLUMNS = ["line", "id", *_WRITTEN_FIELDS, "attributes", "owner_id"]
+_TEXT_NOT_NULL = [f for f in _WRITTEN_FIELDS if f not in _NULLABLE]
 
 
 def _write_postgres(
@@ -407,20 +416,25 @@ def _write_postgres(
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (line integer, id bigint, "
             + ", ".join(
-                f"{f} {'date' if f == 'birth_date' else 'text'}" for f in CUSTOMER_VALUE_FIELDS
+                f"{f} {'date' if f == 'birth_date' else 'text'}" for f in _WRITTEN_FIELDS
             )
             + ", attributes jsonb, owner_id bigint)"
         )
         cursor.execute(f"TRUNCATE {_STAGE}")
     rows = []
     for row in creates:
-        rows.append(_stage_row(row.line, None, row.values, row.attributes, owner_id))
+        values = {
+            **row.values,
+            **contact_hashes(email=row.values.get("email"), phone=row.values.get("phone")),
+        }
+        rows.append(_stage_row(row.line, None, values, row.attributes, owner_id))
     for row in updates:
         c = row.customer
         values = {f: getattr(c, f) for f in CUSTOMER_VALUE_FIELDS}
+        values.update(contact_hashes(email=c.email, phone=c.phone))
         rows.append(_stage_row(row.line, c.pk, values, c.attributes, c.owner_id))
     copy_rows(table=_STAGE, columns=_STAGE_COLUMNS, rows=rows, not_null=_TEXT_NOT_NULL)
-    fields = ", ".join(CUSTOMER_VALUE_FIELDS)
+    fields = ", ".join(_WRITTEN_FIELDS)
     with connection.cursor() as cursor:
         if creates:
             cursor.execute(
@@ -455,7 +469,7 @@ def _write_postgres(
         if updates:
             cursor.execute(
                 f"UPDATE {table} c SET "
-                + ", ".join(f"{f} = s.{f}" for f in CUSTOMER_VALUE_FIELDS)
+                + ", ".join(f"{f} = s.{f}" for f in _WRITTEN_FIELDS)
                 + f", attributes = s.attributes, updated_at = now() FROM {_STAGE} s WHERE c.id = s.id"
             )
 
@@ -464,7 +478,7 @@ def _stage_row(
     line: int, pk: int | None, values: dict, attributes: dict, owner_id: int | None
 ) -> tuple:
     out = [line, pk]
-    for f in CUSTOMER_VALUE_FIELDS:
+    for f in _WRITTEN_FIELDS:
         v = values.get(f)
         out.append("" if v is None else (v.isoformat() if f == "birth_date" else v))
     out.append(json.dumps(attributes or {}))

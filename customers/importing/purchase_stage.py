@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from customers.contact_hashes import email_hash
 from customers.importing.reading import (
     Columns,
     CsvSource,
@@ -488,7 +489,10 @@ class _PurchaseStage:
         if not missing_ids and not missing_emails:
             return 0
         new = [Customer(external_id=x, owner_id=self.owner, source="import") for x in missing_ids]
-        new += [Customer(email=e, owner_id=self.owner, source="import") for e in missing_emails]
+        new += [
+            Customer(email=e, email_hash=email_hash(e), owner_id=self.owner, source="import")
+            for e in missing_emails
+        ]
         Customer.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
         created = 0
         for start in range(0, len(missing_ids), 10_000):

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from customers.contact_hashes import email_hash
 from customers.importing.batches import SeenKeys, is_postgres
 from customers.importing.purchase_stage import customer_scope, purchases_import_sql
 from customers.importing.reading import (
@@ -401,7 +402,7 @@ def _customers_resolve(
             Customer(external_id=x, owner_id=owner, source="import") for x in sorted(missing_ids)
         ]
         new += [
-            Customer(email=e, owner_id=owner, source="import")
+            Customer(email=e, email_hash=email_hash(e), owner_id=owner, source="import")
             for e in sorted(missing_emails.values())
         ]
         if new:
