@@ -588,6 +588,8 @@ class _Plan:
         "first_purchase_at",
         "last_purchase_at",
         "average_order_value",
+        "email_hash",
+        "phone_hash",
     )
     purchase_columns = (
         "id",
@@ -867,6 +869,8 @@ class _Plan:
         yield "".join(out)
 
     def customer_rows(self, ids: dict) -> Iterator[str]:
+        from customers.contact_hashes import email_hash, phone_hash
+
         v, sales = self.v, ids["sales"].tolist()
         slugs: dict[str, str] = {}
         phone_formats = {c.code: c.phone_template.replace("#", "{}") for c in v.COUNTRIES}
@@ -916,7 +920,8 @@ class _Plan:
                     f"{gender}\t{country.code}\t{city.region}\t{city.name}\t{postal}\t{country.language}\t"
                     f"{band}\t{attributes}}}\t{self.sources[self.source[i]]}\t{owner}\t{created[k]}\t"
                     f"{created[k]}\t{ltv[k]}\t{count[k]}\t{first_at[k] if bought else chr(92) + 'N'}\t"
-                    f"{last_at[k] if bought else chr(92) + 'N'}\t{aov[k]}\n"
+                    f"{last_at[k] if bought else chr(92) + 'N'}\t{aov[k]}\t"
+                    f"{email_hash(email) if self.has_email[i] else ''}\t{phone_hash(phone)}\n"
                 )
             yield "".join(out)
 

@@ -257,6 +257,8 @@ PRIVACY_PREFERENCE_LINK_MAX_AGE = env.int("PRIVACY_PREFERENCE_LINK_MAX_AGE", def
 PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int("PRIVACY_CONFIRMATION_LINK_MAX_AGE", default=7 * 24 * 3600)
 # Anonymise customers with no purchase, event or consent activity in this many years (0: off).
 PRIVACY_RETENTION_YEARS = env.int("PRIVACY_RETENTION_YEARS", default=3)
+# Delete the uploaded files and error reports of imports this many days after they finish (0: off).
+PRIVACY_IMPORT_FILE_RETENTION_DAYS = env.int("PRIVACY_IMPORT_FILE_RETENTION_DAYS", default=30)
 # Erasures are also appended here (JSON lines, ids and hashes only) so they survive a restore.
 PRIVACY_ERASURE_LOG_PATH = env.str("PRIVACY_ERASURE_LOG_PATH", default=str(MEDIA_ROOT / "privacy" / "erasures.jsonl"))
 

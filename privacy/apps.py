@@ -10,10 +10,12 @@ class PrivacyConfig(AppConfig):
         from privacy.registrations import (
             customer_hooks_register,
             dashboard_cards_register,
+            personal_data_files_register_builtin,
             personal_data_register_builtin,
         )
 
         personal_data_register_builtin()
+        personal_data_files_register_builtin()
         customer_hooks_register()
         dashboard_cards_register()
         checks.register(personal_data_check)
@@ -21,7 +23,7 @@ class PrivacyConfig(AppConfig):
 
 def personal_data_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """Warn at start-up about a model linked to customers that the personal-data registry misses."""
-    from privacy.registry import personal_data_unregistered
+    from privacy.registry import personal_data_file_fields_uncovered, personal_data_unregistered
 
     return [
         checks.Warning(
@@ -30,4 +32,11 @@ def personal_data_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]
             id="privacy.W001",
         )
         for label in personal_data_unregistered()
+    ] + [
+        checks.Warning(
+            f"{name} stores files that no erasure scrubs.",
+            hint="Call privacy.registry.personal_data_files_register(..., covers=[...]).",
+            id="privacy.W002",
+        )
+        for name in personal_data_file_fields_uncovered()
     ]

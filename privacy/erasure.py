@@ -16,7 +16,7 @@ from django.utils import timezone
 from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.models import DataSubjectRequest, ErasureLog, Suppression
-from privacy.registry import PersonalData, personal_data_models
+from privacy.registry import PersonalData, personal_data_files, personal_data_models
 from privacy.suppression import email_hash, phone_hash, suppression_add
 
 ERASED_SOURCE = "erased"
@@ -107,6 +107,10 @@ def customer_erase(
             Suppression.Kind.EMAIL: email_hash(customer.email),
             Suppression.Kind.PHONE: phone_hash(customer.phone),
         }
+        # Files first, while the row still says who the person is; a failure aborts the erasure
+        # rather than report it done with traces left in storage.
+        for files in personal_data_files():
+            files.scrub(customer)
         for entry in _erasure_order(personal_data_models()):
             _erase_entry(entry, customer.pk)
         LogEntry.objects.filter(

@@ -200,6 +200,25 @@ def personal_data_register_builtin() -> None:
     )
 
 
+def personal_data_files_register_builtin() -> None:
+    from customers.importing.stored_files import import_files_scrub
+    from privacy.registry import personal_data_files_register
+
+    personal_data_files_register(
+        "imports",
+        scrub=lambda customer: import_files_scrub(customer=customer),
+        where="Media storage: imports/ (uploaded CSV files) and imports/reports/ (failed rows)",
+        covers=("customers.importjob.file", "customers.importjob.error_report"),
+        category="Imported spreadsheets",
+        purpose="Loading customers and purchases; showing staff which rows failed",
+        retention=(
+            "Deleted by the retention run PRIVACY_IMPORT_FILE_RETENTION_DAYS days after the "
+            "import finished; the person's rows are blanked at once by an erasure"
+        ),
+        description="Every column of the uploaded file; the failed cell values in the report.",
+    )
+
+
 def customer_hooks_register() -> None:
     from customers.registry import (
         CustomerPanel,

@@ -37,6 +37,13 @@ Arguments of ``personal_data_register(model, *, ...)``:
 - ``category``, ``purpose``, ``retention``, ``description``: plain words for the GDPR Art. 30
   records-of-processing page.
 
+Files kept outside the database (media storage) that may hold personal data register how an
+erasure scrubs them: ``personal_data_files_register("imports", scrub=fn, where=..., ...)`` where
+``scrub(customer)`` is called inside the erasure's transaction, before any row is anonymised,
+with the Customer as it still is, and removes every trace of the person from those files.
+``covers`` names the model file fields (``"customers.importjob.file"``) the scrub looks after,
+so the completeness check can tell that no stored file is forgotten.
+
 Bulk consent changes may target an audience that a higher app provides (for example a segment):
 ``audience_provider_register("segment", label="Segment", customers=fn, choices=fn)`` where
 ``customers(audience_id)`` returns a queryset of customer ids and ``choices()`` a list of
@@ -93,6 +100,20 @@ class PersonalData:
 
 
 @dataclass(frozen=True)
+class PersonalDataFiles:
+    """Files in media storage that hold personal data, and how an erasure scrubs them."""
+
+    key: str
+    scrub: Callable[[Customer], int]
+    where: str
+    covers: tuple[str, ...]
+    category: str = ""
+    purpose: str = ""
+    retention: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class AudienceProvider:
     key: str
     label: str
@@ -103,6 +124,7 @@ class AudienceProvider:
 _registry: dict[str, PersonalData] = {}
 _exempt: dict[str, str] = {}
 _audiences: dict[str, AudienceProvider] = {}
+_files: dict[str, PersonalDataFiles] = {}
 
 
 def personal_data_register(
@@ -193,6 +215,59 @@ def personal_data_unregistered(candidates: Iterable[type[models.Model]] | None =
     """Models linked to Customer that are neither registered nor declared exempt."""
     linked = models_linked_to_customer(candidates)
     return sorted(label for label in linked if label not in _registry and label not in _exempt)
+
+
+def personal_data_files_register(
+    key: str,
+    *,
+    scrub: Callable[[Customer], int],
+    where: str,
+    covers: Iterable[str] = (),
+    category: str = "",
+    purpose: str = "",
+    retention: str = "",
+    description: str = "",
+) -> PersonalDataFiles:
+    """Register stored files holding personal data; registering the same key again replaces it."""
+    entry = PersonalDataFiles(
+        key=key,
+        scrub=scrub,
+        where=where,
+        covers=tuple(covers),
+        category=category,
+        purpose=purpose,
+        retention=retention,
+        description=description,
+    )
+    _files[key] = entry
+    return entry
+
+
+def personal_data_files() -> list[PersonalDataFiles]:
+    return sorted(_files.values(), key=lambda e: e.key)
+
+
+def personal_data_file_fields_uncovered(
+    candidates: Iterable[type[models.Model]] | None = None,
+) -> list[str]:
+    """File fields ("app.model.field") that no erasure looks after: neither covered by a files
+    registration nor on a model whose registered eraser is a callable (which deletes the files
+    with the rows: a plain "delete" leaves the files in storage). Exempt models are skipped.
+    """
+    all_models = (
+        list(candidates) if candidates is not None else apps.get_models(include_auto_created=True)
+    )
+    covered = {name for entry in _files.values() for name in entry.covers}
+    uncovered = []
+    for model in all_models:
+        label = model._meta.label_lower
+        entry = _registry.get(label)
+        if label in _exempt or (entry is not None and callable(entry.erase)):
+            continue
+        for f in model._meta.concrete_fields:
+            if isinstance(f, models.FileField) and f"{label}.{f.name}" not in covered:
+                uncovered.append(f"{label}.{f.name}")
+    return sorted(uncovered)
 
 
 def audience_provider_register(

@@ -1,6 +1,7 @@
 """Retention: anonymise customers with no purchase, event or consent activity for
-PRIVACY_RETENTION_YEARS years (0 switches the policy off). Run daily by Celery beat; the dry run
-reports what it would do without doing it."""
+PRIVACY_RETENTION_YEARS years (0 switches the policy off), and delete the uploaded files and error
+reports of imports finished more than PRIVACY_IMPORT_FILE_RETENTION_DAYS days ago (0: off). Run
+daily by Celery beat; the dry run reports what it would do without doing it."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from customers.importing.stored_files import import_files_expire
 from customers.models import Customer, Event, Purchase
 from privacy.audit import audit_record
 from privacy.deadlines import months_add
@@ -24,6 +26,8 @@ class RetentionReport:
     sample_ids: list[int]
     anonymised: int
     dry_run: bool
+    import_files: int = 0  # deleted (or, in a dry run, to delete)
+    import_file_days: int = 0
 
 
 def retention_cutoff(*, years: int, now: dt.datetime | None = None) -> dt.datetime:
@@ -63,9 +67,18 @@ def retention_run(
 ) -> RetentionReport:
     """Apply (or, in a dry run, only report) the retention policy."""
     years = settings.PRIVACY_RETENTION_YEARS if years is None else years
+    file_days = settings.PRIVACY_IMPORT_FILE_RETENTION_DAYS
+    files = import_files_expire(days=file_days, now=now, dry_run=dry_run) if file_days > 0 else 0
     if years <= 0:
         return RetentionReport(
-            years=0, cutoff=None, candidates=0, sample_ids=[], anonymised=0, dry_run=dry_run
+            years=0,
+            cutoff=None,
+            candidates=0,
+            sample_ids=[],
+            anonymised=0,
+            dry_run=dry_run,
+            import_files=files,
+            import_file_days=file_days,
         )
     candidates = retention_candidates(years=years, now=now)
     count = candidates.count()
@@ -84,7 +97,7 @@ def retention_run(
             actor=None,
             action="erase",
             object_kind="retention_run",
-            details={"years": years, "customers": anonymised},
+            details={"years": years, "customers": anonymised, "import_files": files},
         )
     return RetentionReport(
         years=years,
@@ -93,4 +106,6 @@ def retention_run(
         sample_ids=sample,
         anonymised=anonymised,
         dry_run=dry_run,
+        import_files=files,
+        import_file_days=file_days,
     )

@@ -13,6 +13,7 @@ from django.test import Client
 
 from crm.demo.seeding import DEMO_PASSWORD, DEMO_USERS
 from crm.roles import Role
+from customers.contact_hashes import contact_hashes_refresh
 from customers.models import Account, Customer, Event, Note, Purchase
 from customers.services import customer_stats_refresh
 from privacy.models import ConsentRecord, ConsentState, Purpose
@@ -317,6 +318,9 @@ def test_generated_benchmark_data_has_the_asked_size_and_consistent_figures():
     assert figures() == generated
     assert Customer.objects.filter(purchase_count=0).exists()
     assert not Purchase.objects.filter(purchased_at__date__gte=DAY).exists()
+    hashes = list(Customer.objects.order_by("pk").values_list("email_hash", "phone_hash"))
+    contact_hashes_refresh(Customer.objects.all())  # what the database computes from the address
+    assert list(Customer.objects.order_by("pk").values_list("email_hash", "phone_hash")) == hashes
 
 
 @needs_postgres

@@ -3,13 +3,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Sum
 
-from customers.models import Account, Customer, Purchase
+from customers.importing import import_job_create, import_job_run
+from customers.models import Account, Customer, ImportJob, Purchase
 from privacy.data_requests import data_request_create, data_request_transition
 from privacy.erasure import customer_erase
 from privacy.exports import data_export_build
@@ -81,6 +84,34 @@ def _traces_of(needles: list[str]) -> list[str]:
     return found
 
 
+def _import_job_with_the_person(user) -> ImportJob:
+    """A finished import whose upload and error report (kept in media storage) name the person."""
+    upload = (
+        "external_id,first_name,last_name,email,phone,postal_code,attr.street\n"
+        f"EXT-ZQ-1,{PERSON['first_name']},{PERSON['last_name']},{PERSON['email']},"
+        f"{PERSON['phone']},{PERSON['postal_code']},{PERSON['street']}\n"
+        "EXT-OP-1,Olga,Petrova,olga.petrova@example.com,+49 30 1111,10115,Lindenstrasse 1\n"
+        f",{PERSON['first_name']},{PERSON['last_name']},{PERSON['email'].upper()},,,\n"
+        "EXT-OP-1,Olga,Petrova,,,,\n"
+    )
+    job = import_job_create(
+        user=user,
+        kind=ImportJob.Kind.CUSTOMERS,
+        file=SimpleUploadedFile("people.csv", upload.encode(), content_type="text/csv"),
+    )
+    return import_job_run(job=job)
+
+
+def _media_traces_of(needles: list[str]) -> list[str]:
+    """Every (file, needle) in media storage that still holds one of the needles."""
+    found = []
+    for path in sorted(Path(django_settings.MEDIA_ROOT).rglob("*")):
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", errors="replace").lower()
+            found += [f"{path.name}: {n}" for n in needles if n.lower() in text]
+    return found
+
+
 @pytest.fixture
 def person_with_data_everywhere(privacy_user, superuser):
     household = AccountFactory(
@@ -131,6 +162,7 @@ def person_with_data_everywhere(privacy_user, superuser):
         actor=privacy_user,
     )
     data_export_build(export=DataExport.objects.create(customer=customer, request=dsr))
+    _import_job_with_the_person(superuser)
     LogEntry.objects.create(
         user_id=superuser.pk,
         content_type_id=ContentType.objects.get_for_model(Customer).pk,
@@ -148,10 +180,12 @@ def test_after_an_erasure_no_table_holds_the_persons_name_email_phone_or_address
     PurchaseFactory(customer=other, amount=Decimal("10.00"))
     revenue_before = Purchase.objects.aggregate(total=Sum("amount"))["total"]
     assert _traces_of(list(PERSON.values()))  # the scan does find the person before
+    assert _media_traces_of(list(PERSON.values()))  # in the upload and the error report too
 
     customer_erase(customer=person_with_data_everywhere, actor=privacy_user)
 
     assert _traces_of(list(PERSON.values())) == []
+    assert _media_traces_of(list(PERSON.values())) == []
     assert Purchase.objects.aggregate(total=Sum("amount"))["total"] == revenue_before
     assert Purchase.objects.filter(customer=person_with_data_everywhere).count() == 2
     assert Customer.objects.get(pk=other.pk).email == "other@example.com"
@@ -230,3 +264,39 @@ def test_reapply_erasures_erases_a_restored_customer_again_and_restores_suppress
     assert restored.email is None and restored.first_name == ""
     assert suppression_contains(email=PERSON["email"])
     assert ErasureLog.objects.filter(customer_id=customer_id).exists()
+
+
+def test_erasure_blanks_the_persons_rows_in_stored_imports_and_keeps_everyone_elses(
+    person_with_data_everywhere,
+):
+    job = ImportJob.objects.get()
+    assert job.error_report  # line 4 repeats the person's email
+
+    customer_erase(customer=person_with_data_everywhere)
+
+    job.refresh_from_db()
+    upload = job.file.read().decode().splitlines()
+    report = job.error_report.read().decode().splitlines()
+    assert upload[0].startswith("external_id,first_name")
+    assert upload[1] == upload[3] == ",,,,,,"  # blanked, so report line numbers still match
+    assert upload[2].startswith("EXT-OP-1,Olga,Petrova,olga.petrova@example.com")
+    assert report[0] == "line,column,value,reason"
+    assert [row.split(",")[0] for row in report[1:]] == ["5"]  # Olga's own duplicate, nothing else
+
+
+def test_an_erasure_that_cannot_scrub_the_files_is_not_done(person_with_data_everywhere):
+    from privacy.registry import personal_data_files_register
+
+    def broken(customer):
+        raise OSError("media storage unreachable")
+
+    personal_data_files_register("broken", scrub=broken, where="nowhere")
+    try:
+        with pytest.raises(OSError):
+            customer_erase(customer=person_with_data_everywhere)
+    finally:
+        from privacy.registry import _files
+
+        _files.pop("broken")
+
+    assert Customer.objects.get(pk=person_with_data_everywhere.pk).email == PERSON["email"]

@@ -57,3 +57,44 @@ def test_the_command_prints_the_dry_run(dormant_and_active_customers, capsys):
     call_command("apply_retention", "--dry-run", "--years", "3")
 
     assert "1 customers would be anonymised" in capsys.readouterr().out
+
+
+@pytest.fixture
+def old_and_recent_import_files(db, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from customers.models import ImportJob
+
+    def job(days_ago: int) -> ImportJob:
+        return ImportJob.objects.create(
+            kind=ImportJob.Kind.CUSTOMERS,
+            status=ImportJob.Status.DONE,
+            file=ContentFile(b"email\nann@example.com\n", name="people.csv"),
+            error_report=ContentFile(b"line,column,value,reason\n", name="errors.csv"),
+            finished_at=timezone.now() - dt.timedelta(days=days_ago),
+        )
+
+    return job(45), job(2)
+
+
+def test_import_files_are_deleted_after_their_retention_and_the_jobs_stay(
+    old_and_recent_import_files, settings
+):
+    from pathlib import Path
+
+    settings.PRIVACY_IMPORT_FILE_RETENTION_DAYS = 30
+    old, recent = old_and_recent_import_files
+    old_paths = [Path(old.file.path), Path(old.error_report.path)]
+
+    assert retention_run(dry_run=True).import_files == 2
+    assert all(p.exists() for p in old_paths)
+
+    report = retention_run(dry_run=False)
+
+    assert report.import_files == 2
+    assert not any(p.exists() for p in old_paths)
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert (old.file.name, old.error_report.name) == ("", "")
+    assert old.status == "done"
+    assert Path(recent.file.path).exists() and Path(recent.error_report.path).exists()
