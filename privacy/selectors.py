@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from privacy.models import AuditEntry, ConsentState, ConsentStatus, DataSubjectRequest, Purpose
-from privacy.registry import personal_data_models
+from privacy.registry import personal_data_files, personal_data_models
 from privacy.suppression import suppression_exclude
 
 
@@ -102,6 +102,20 @@ def records_of_processing() -> list[dict]:
                 "retention": entry.retention,
                 "erasure": entry.erase_mode_display(),
                 "description": entry.description,
+            }
+        )
+    for files in personal_data_files():
+        records.append(
+            {
+                "category": files.category,
+                "model": files.key,
+                "table": files.where,
+                "app": "Files",
+                "fields": list(files.covers),
+                "purpose": files.purpose,
+                "retention": files.retention,
+                "erasure": "scrub",
+                "description": files.description,
             }
         )
     return sorted(records, key=lambda r: (r["app"], r["category"]))
