@@ -201,20 +201,42 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
     return render(request, "campaigns/campaign_form.html", context)
 
 
-def _estimate(campaign: Campaign) -> dict:
-    estimate = audience_estimate(campaign, now=timezone.now())
+def _labelled(estimate: dict) -> dict:
     estimate["excluded_labelled"] = [
         (REASON_LABELS.get(r, r), n) for r, n in sorted(estimate["excluded"].items())
     ]
     return estimate
 
 
+def _estimate(campaign: Campaign) -> dict:
+    return _labelled(audience_estimate(campaign, now=timezone.now()))
+
+
+class AudienceEstimateForm(forms.ModelForm):
+    """The audience step's settings as the marketer has them on screen, not yet saved."""
+
+    class Meta:
+        model = Campaign
+        fields = list(services.ESTIMATE_FIELDS)
+
+
 @marketing_required
 @require_GET
-def campaign_audience_size(request: HttpRequest, pk: int) -> HttpResponse:
-    """The live audience size after exclusions (htmx fragment)."""
-    campaign = get_object_or_404(Campaign, pk=pk)
-    return render(request, "campaigns/_audience_size.html", {"estimate": _estimate(campaign)})
+def campaign_audience_size(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The live audience size after exclusions (htmx fragment): for the settings in the query
+    string as the marketer changes them, or for the saved campaign when there are none."""
+    campaign = get_object_or_404(Campaign, pk=pk) if pk is not None else None
+    if campaign is not None and "channel" not in request.GET:
+        return render(request, "campaigns/_audience_size.html", {"estimate": _estimate(campaign)})
+    form = AudienceEstimateForm(request.GET)
+    if not form.is_valid():
+        return render(request, "campaigns/_audience_size.html", {"form_errors": form.errors})
+    changes = {name: form.cleaned_data[name] for name in services.ESTIMATE_FIELDS}
+    try:
+        estimate = services.campaign_audience_estimate(campaign=campaign, changes=changes)
+    except ValidationError as exc:
+        return render(request, "campaigns/_audience_size.html", {"form_errors": exc.message_dict})
+    return render(request, "campaigns/_audience_size.html", {"estimate": _labelled(estimate)})
 
 
 @marketing_required
@@ -265,6 +287,22 @@ def preview_render(*, campaign: Campaign, variant: Variant, customer) -> dict:
 @marketing_required
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sending view: live progress, the actions that drive the campaign, what it targets."""
+    campaign = get_object_or_404(
+        Campaign.objects.prefetch_related("target_segments", "exclusion_segments", "variants"),
+        pk=pk,
+    )
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {"campaign": campaign, "progress": send_progress(campaign=campaign)},
+    )
+
+
+@marketing_required
+@require_GET
+def campaign_report_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """What the campaign earned: per variant, against the holdout, with charts."""
     campaign = get_object_or_404(Campaign, pk=pk)
     report = campaign_report(campaign=campaign)
     chart = {
@@ -280,13 +318,8 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     return render(
         request,
-        "campaigns/campaign_detail.html",
-        {
-            "campaign": campaign,
-            "report": report,
-            "chart": chart,
-            "progress": send_progress(campaign=campaign),
-        },  # fmt: skip
+        "campaigns/campaign_report.html",
+        {"campaign": campaign, "report": report, "chart": chart},
     )
 
 
