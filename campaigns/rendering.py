@@ -2,9 +2,11 @@
 
 The sandbox engine has no loaders and no tag libraries beyond the built-ins, refuses the tags
 that reach outside the message (include, extends, load, debug, url, ssi, csrf_token), and renders
-with a context of plain dicts (never model instances, so no method can be called). Validation walks
+with a context of plain dicts (never model instances, so no method can be called). Customer data
+is always escaped in HTML: `autoescape off` and the `safe` filters are refused. Validation walks
 the node tree and reports, with the line number, every syntax error, forbidden tag and variable
-the context does not offer: the marketer learns about it on save, never at send time.
+the context does not offer, wherever a tag takes one (if, for, with, firstof, cycle, ...): the
+marketer learns about it on save, never at send time.
 """
 
 from dataclasses import dataclass
@@ -12,11 +14,14 @@ from dataclasses import dataclass
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, Node, Variable, VariableNode
 from django.template.defaulttags import (
+    AutoEscapeControlNode,
     CsrfTokenNode,
     DebugNode,
+    FilterNode,
     ForNode,
     IfNode,
     LoadNode,
+    RegroupNode,
     URLNode,
     WithNode,
 )
@@ -25,7 +30,21 @@ from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
 ENGINE = Engine(debug=True, loaders=[], libraries={}, autoescape=True)
 TEXT_ENGINE = Engine(debug=True, loaders=[], libraries={}, autoescape=False)
 
-FORBIDDEN_NODES = (IncludeNode, ExtendsNode, BlockNode, LoadNode, DebugNode, URLNode, CsrfTokenNode)
+FORBIDDEN_NODES = (
+    IncludeNode,
+    ExtendsNode,
+    BlockNode,
+    LoadNode,
+    DebugNode,
+    URLNode,
+    CsrfTokenNode,
+    AutoEscapeControlNode,
+)
+TAG_NAMES = {AutoEscapeControlNode: "autoescape", CsrfTokenNode: "csrf_token"}
+# Filters that would put customer data into the HTML unescaped.
+FORBIDDEN_FILTERS = {"safe", "safeseq"}
+# Node attributes that hold the template's own structure, never an expression to check.
+_STRUCTURE = {"token", "origin", "nodelist", "child_nodelists", "parent", "must_be_first"}
 
 PRODUCT_FIELDS = {"name": None, "category": None, "price": None, "url": None}
 # What a message may use: a name maps to its allowed attributes (None: a plain value).
@@ -87,13 +106,49 @@ def _check_variable(var: Variable | None, scope: dict, line: int, field: str, ou
 
 
 def _check_expression(expr, scope: dict, line: int, field: str, out: list) -> None:
-    if isinstance(expr, FilterExpression):
+    if isinstance(expr, Variable):
+        _check_variable(expr, scope, line, field, out)
+    elif isinstance(expr, FilterExpression):
         if isinstance(expr.var, Variable):
             _check_variable(expr.var, scope, line, field, out)
-        for _func, args in expr.filters:
+        for func, args in expr.filters:
+            name = getattr(func, "_filter_name", getattr(func, "__name__", ""))
+            if name in FORBIDDEN_FILTERS:
+                out.append(TemplateProblem(field, line, f"the '{name}' filter is not allowed"))
             for _lookup, arg in args:
                 if isinstance(arg, Variable):
                     _check_variable(arg, scope, line, field, out)
+
+
+def _shape_of(expr, scope: dict):
+    """What a valid expression refers to in the schema (a dict, a list of dicts, or None)."""
+    var = expr.var if isinstance(expr, FilterExpression) else expr
+    if not isinstance(var, Variable) or var.literal is not None or not var.lookups:
+        return None
+    if isinstance(expr, FilterExpression) and expr.filters:
+        return None
+    shape = scope.get(var.lookups[0])
+    for attr in var.lookups[1:]:
+        if isinstance(shape, list):
+            shape = shape[0] if attr.isdigit() else None
+        elif isinstance(shape, dict):
+            shape = shape.get(attr)
+        else:
+            return None
+    return shape
+
+
+def _expressions_in(node: Node) -> list:
+    """Every expression a tag holds in its attributes (firstof's, cycle's, widthratio's, ...)."""
+    found = []
+    for name, value in vars(node).items():
+        if name in _STRUCTURE or name.startswith("nodelist"):
+            continue
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(items, list | tuple):
+            items = [items]
+        found.extend(v for v in items if isinstance(v, FilterExpression | Variable))
+    return found
 
 
 def _condition_expressions(condition) -> list:
@@ -112,21 +167,19 @@ def _condition_expressions(condition) -> list:
 
 
 def _walk(nodelist, scope: dict, field: str, out: list) -> None:
+    scope = dict(scope)  # names a tag defines with "as" hold until the end of this block
     for node in nodelist:
         line = _line(node)
         if isinstance(node, FORBIDDEN_NODES):
-            name = type(node).__name__.removesuffix("Node").lower()
+            name = TAG_NAMES.get(type(node), type(node).__name__.removesuffix("Node").lower())
             out.append(TemplateProblem(field, line, f"the '{name}' tag is not allowed in messages"))
             continue
         if isinstance(node, VariableNode):
             _check_expression(node.filter_expression, scope, line, field, out)
         elif isinstance(node, ForNode):
             _check_expression(node.sequence, scope, line, field, out)
-            item_shape = None
-            seq = node.sequence.var
-            if isinstance(seq, Variable) and seq.lookups and seq.lookups[0] in scope:
-                shape = scope[seq.lookups[0]]
-                item_shape = shape[0] if isinstance(shape, list) else None
+            sequence = _shape_of(node.sequence, scope)
+            item_shape = sequence[0] if isinstance(sequence, list) else None
             inner = {**scope, "forloop": {"counter": None, "counter0": None, "first": None,
                                           "last": None}}  # fmt: skip
             for name in node.loopvars:
@@ -144,9 +197,23 @@ def _walk(nodelist, scope: dict, field: str, out: list) -> None:
             inner = dict(scope)
             for name, expr in node.extra_context.items():
                 _check_expression(expr, scope, line, field, out)
-                inner[name] = None
+                inner[name] = _shape_of(expr, scope)
             _walk(node.nodelist, inner, field, out)
             continue
+        elif isinstance(node, FilterNode):
+            # {% filter f %} compiles to "var|f": "var" is the block's own output.
+            _check_expression(node.filter_expr, {**scope, "var": None}, line, field, out)
+        elif isinstance(node, RegroupNode):
+            _check_expression(node.target, scope, line, field, out)
+            items = _shape_of(node.target, scope)
+            scope[node.var_name] = [{"grouper": None, "list": items}]
+            continue
+        else:
+            for expr in _expressions_in(node):
+                _check_expression(expr, scope, line, field, out)
+            name = getattr(node, "asvar", None) or getattr(node, "variable_name", None)
+            if isinstance(name, str):
+                scope[name] = None
         for attr in getattr(node, "child_nodelists", ()):
             child = getattr(node, attr, None)
             if child:
@@ -160,7 +227,10 @@ def template_problems(source: str, *, field: str, html: bool = True) -> list[Tem
         template = engine.from_string(source)
     except TemplateSyntaxError as exc:
         info = getattr(exc, "template_debug", None) or {}
-        return [TemplateProblem(field, int(info.get("line", 1)), str(exc))]
+        message = str(exc)
+        if "is not a registered tag library" in message:
+            message = "the 'load' tag is not allowed in messages"
+        return [TemplateProblem(field, int(info.get("line", 1)), message)]
     out: list[TemplateProblem] = []
     _walk(template.nodelist, SCHEMA, field, out)
     return out
