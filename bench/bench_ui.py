@@ -145,15 +145,26 @@ def build_cases(sales, admin) -> list[Case]:
             _list_rows,
         )
     )
-    # A search as typed, sorted by name (admin sees all): the same prefix conditions in SQL.
+    # A search as typed, sorted by name (admin sees all): the same prefix conditions in SQL, each
+    # read in name order up to a page and merged.
     cases.append(
         Case(
             "list all, search 'Schm', by name",
             admin_client,
             "/customers/?q=Schm&sort=name",
-            "SELECT id FROM customers_customer WHERE last_name LIKE 'Schm%%' "
-            "OR last_name LIKE 'schm%%' OR last_name LIKE 'SCHM%%' OR lower(email) LIKE 'schm%%' "
-            "OR external_id = 'Schm' ORDER BY last_name, first_name, id LIMIT 50",
+            "SELECT id FROM customers_customer WHERE id IN ("
+            + " UNION ".join(
+                f"(SELECT id FROM customers_customer WHERE {cond} "
+                "ORDER BY last_name, first_name, id LIMIT 50)"
+                for cond in (
+                    "last_name LIKE 'Schm%%'",
+                    "last_name LIKE 'schm%%'",
+                    "last_name LIKE 'SCHM%%'",
+                    "lower(email) LIKE 'schm%%'",
+                    "external_id = 'Schm'",
+                )
+            )
+            + ") ORDER BY last_name, first_name, id LIMIT 50",
             [],
             _list_rows,
         )

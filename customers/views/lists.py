@@ -2,6 +2,8 @@
 
 import csv
 from collections.abc import Iterator
+from functools import reduce
+from operator import or_
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
@@ -40,31 +42,41 @@ def prefix_q(field: str, prefix: str) -> Q:
     return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper, f"{field}__startswith": prefix})
 
 
-def customer_search_q(term: str) -> Q:
-    """Index-friendly search: prefixes of last name (first name with a second word), email,
-    phone and external id. Prefix ranges use the b-tree indexes; a contains-match would read
-    every row of a million-customer table."""
+def customer_search_conditions(term: str) -> list[Q]:
+    """Index-friendly search, one condition per index range: prefixes of last name (first name
+    with a second word), email, phone and external id. Prefix ranges use the b-tree indexes; a
+    contains-match would read every row of a million-customer table. The conditions need the
+    `email_lower` alias (see `customers_search`)."""
     term = term.strip()
     if not term:
-        return Q()
-    condition = Q(external_id=term) | prefix_q("email_lower", term.lower())
+        return []
+    conditions = [Q(external_id=term), prefix_q("email_lower", term.lower())]
     if any(ch.isdigit() for ch in term):
-        condition |= prefix_q("phone", term) | prefix_q("external_id", term)
+        conditions += [prefix_q("phone", term), prefix_q("external_id", term)]
     words = term.split()
     if len(words) >= 2:
         first, last = " ".join(words[:-1]), words[-1]
-        for f in _case_variants(first):
-            for lv in _case_variants(last):
-                condition |= prefix_q("last_name", lv) & Q(first_name__startswith=f)
-    for variant in _case_variants(term):
-        condition |= prefix_q("last_name", variant)
-    return condition
+        for f in sorted(_case_variants(first)):
+            for lv in sorted(_case_variants(last)):
+                conditions.append(prefix_q("last_name", lv) & Q(first_name__startswith=f))
+    conditions += [prefix_q("last_name", variant) for variant in sorted(_case_variants(term))]
+    return conditions
+
+
+def customer_search_q(term: str) -> Q:
+    """A customer matches the search when any of its conditions holds."""
+    return reduce(or_, customer_search_conditions(term), Q())
+
+
+def customers_search_ready(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+    """`queryset` with the lower-cased email the search conditions compare with."""
+    return queryset.alias(email_lower=Lower("email"))
 
 
 def customers_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Customer]:
     if not term.strip():
         return queryset
-    return queryset.alias(email_lower=Lower("email")).filter(customer_search_q(term))
+    return customers_search_ready(queryset).filter(customer_search_q(term))
 
 
 def account_search_q(term: str) -> Q:
@@ -75,12 +87,15 @@ def account_search_q(term: str) -> Q:
     return condition
 
 
-def customers_filtered(request: HttpRequest, form: CustomerFilterForm) -> QuerySet[Customer]:
-    """The customers the user may see, narrowed by the list's valid filters."""
+def customers_filtered(
+    request: HttpRequest, form: CustomerFilterForm, *, search: bool = True
+) -> QuerySet[Customer]:
+    """The customers the user may see, narrowed by the list's valid filters; without `search`,
+    the caller applies the search term itself (the list pages it branch by branch)."""
     customers = customers_visible_to(request.user)
     form.is_valid()  # the valid filters apply; the invalid ones show their error
     data = form.cleaned_data
-    if data.get("q"):
+    if search and data.get("q"):
         customers = customers_search(customers, data["q"])
     if data.get("country"):
         customers = customers.filter(country=data["country"])
@@ -107,15 +122,20 @@ def import_url() -> str:
 def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET or None)
     if request.GET:
-        customers = customers_filtered(request, form)
+        customers = customers_filtered(request, form, search=False)
         data = form.cleaned_data
     else:
         customers, data = customers_visible_to(request.user), {}
     sort = data.get("sort") or "name"
     size = data.get("size") or 50
+    customers = customers_search_ready(customers)
     customers = customers.select_related("owner", "account").prefetch_related("tags")
     page = keyset_page(
-        customers, order=CUSTOMER_ORDERS[sort], cursor=request.GET.get("after", ""), size=size
+        customers,
+        order=CUSTOMER_ORDERS[sort],
+        cursor=request.GET.get("after", ""),
+        size=size,
+        any_of=customer_search_conditions(data.get("q") or ""),
     )
     query = request.GET.copy()
     query.pop("after", None)
@@ -171,11 +191,14 @@ def global_search(request: HttpRequest) -> HttpResponse:
     customers: list = []
     accounts: list = []
     if len(term) >= 2:
-        customers = list(
-            customers_search(customers_visible_to(request.user), term).order_by(
-                "last_name", "first_name", "id"
-            )[:8]
-        )
+        visible = customers_search_ready(customers_visible_to(request.user))
+        customers = keyset_page(
+            visible,
+            order=CUSTOMER_ORDERS["name"],
+            cursor="",
+            size=8,
+            any_of=customer_search_conditions(term),
+        ).rows
         accounts = list(
             accounts_visible_to(request.user)
             .filter(account_search_q(term))

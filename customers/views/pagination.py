@@ -4,11 +4,13 @@ the same as the first one (an index range scan), unlike OFFSET which reads every
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Model, Q, QuerySet
 
 
@@ -77,8 +79,29 @@ def cursor_decode(cursor: str, *, model: type[Model], order: KeysetOrder) -> tup
         return None
 
 
-def keyset_page(queryset: QuerySet, *, order: KeysetOrder, cursor: str, size: int) -> KeysetPage:
-    """One page of `queryset` in `order`, starting after the cursor's key."""
+def _first_rows(queryset: QuerySet, any_of: Sequence[Q], limit: int) -> list:
+    """The first `limit` rows of the ordered `queryset` that match any of the conditions.
+
+    An OR of conditions makes the database fetch every match and sort them. Where compound
+    queries may be ordered and sliced (PostgreSQL), each condition is read on its own in the
+    page's order, up to `limit` rows (an index range scan each for prefix searches), and only
+    those ids are merged: the first `limit` of the union are among them.
+    """
+    if (
+        len(any_of) <= 1
+        or not connections[queryset.db].features.supports_slicing_ordering_in_compound
+    ):
+        return list(queryset.filter(reduce(or_, any_of, Q()))[:limit])
+    lean = queryset.select_related(None).prefetch_related(None)
+    parts = [lean.filter(condition).values("pk")[:limit] for condition in any_of]
+    return list(queryset.filter(pk__in=parts[0].union(*parts[1:]))[:limit])
+
+
+def keyset_page(
+    queryset: QuerySet, *, order: KeysetOrder, cursor: str, size: int, any_of: Sequence[Q] = ()
+) -> KeysetPage:
+    """One page of `queryset` in `order`, starting after the cursor's key; with `any_of`, only
+    the rows matching at least one of those conditions (the branches of a search)."""
     key = cursor_decode(cursor, model=queryset.model, order=order)
     rows: list = []
     in_null_phase = key is not None and key[0] is None
@@ -86,9 +109,9 @@ def keyset_page(queryset: QuerySet, *, order: KeysetOrder, cursor: str, size: in
         first = queryset.filter(**{f"{order.lead}__isnull": False}) if order.nullable else queryset
         if key is not None:
             first = first.filter(order.after(key))
-        rows = list(first.order_by(*order.order_by())[: size + 1])
+        rows = _first_rows(first.order_by(*order.order_by()), any_of, size + 1)
     if order.nullable and len(rows) <= size:
-        nulls = queryset.filter(**{f"{order.lead}__isnull": True})
+        nulls = queryset.filter(reduce(or_, any_of, Q())).filter(**{f"{order.lead}__isnull": True})
         id_cmp = "lt" if order.descending else "gt"
         if in_null_phase:
             nulls = nulls.filter(**{f"pk__{id_cmp}": key[-1]})

@@ -112,6 +112,49 @@ def test_customer_list_searches_by_name_email_phone_and_external_id(sales_client
         assert "Other" not in page, term
 
 
+@pytest.mark.parametrize("sort", ["name", "-lifetime_value", "-last_purchase_at"])
+def test_search_pages_walk_every_match_once_in_order(sales_client, sales_user, sort):
+    """A search matches through several conditions (last name in three casings, email, external
+    id); paging through it shows each match exactly once, in the list's order."""
+    names = ["Schmidt", "schmitz", "SCHMALZ", "Schmidt", "Becker", "Schmidt"]
+    expected = set()
+    for i, name in enumerate(names):
+        c = CustomerFactory(
+            owner=sales_user, last_name=name, first_name=f"F{i}", email=f"p{i}@x.de"
+        )
+        if name.lower().startswith("schm"):
+            expected.add(c.pk)
+        PurchaseFactory(customer=c, amount=Decimal(10 + i), purchased_at=timezone.now())
+    by_email = CustomerFactory(owner=sales_user, last_name="Becker", email="schmo@x.de")
+    by_id = CustomerFactory(owner=sales_user, last_name="Arndt", external_id="schm")
+    CustomerFactory(
+        owner=sales_user, last_name="Schmidt", email="gone@x.de", erased_at=timezone.now()
+    )
+    expected |= {by_email.pk, by_id.pk}
+    customer_stats_refresh()
+    url = reverse("customers:customer_list")
+
+    seen, after = [], ""
+    while True:
+        params = {"q": "schm", "sort": sort, "size": 2} | ({"after": after} if after else {})
+        page = sales_client.get(url, params).context["page"]
+        seen.extend(page.rows)
+        after = page.next_cursor
+        if not after:
+            break
+
+    assert sorted(c.pk for c in seen) == sorted(expected)
+    from customers.views.lists import CUSTOMER_ORDERS
+
+    order = CUSTOMER_ORDERS[sort]
+    everything = Customer.objects.filter(pk__in=expected).order_by(*order.order_by())
+    if order.nullable:
+        everything = list(everything.filter(**{f"{order.lead}__isnull": False})) + list(
+            everything.filter(**{f"{order.lead}__isnull": True}).order_by("-pk")
+        )
+    assert [c.pk for c in seen] == [c.pk for c in everything]
+
+
 def test_customer_list_filters_by_country_tag_owner_and_consent(sales_client, sales_user):
     vip = Tag.objects.create(name="vip")
     match = CustomerFactory(owner=sales_user, last_name="Match", country="FR")
