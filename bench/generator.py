@@ -87,8 +87,8 @@ def ensure_dataset(customers: int, purchases: int, seed: int) -> None:
     _django_setup()
     from django.db import connection
 
-    _migrate_if_needed()
-    with _advisory_lock(connection):
+    with _advisory_lock(connection):  # one migrate and one generator at a time per database
+        _migrate_if_needed()
         marker = _marker_read(connection)
         if (
             marker is not None
@@ -1073,8 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    _migrate_if_needed()
-    with _advisory_lock(connection):
+    with _advisory_lock(connection):  # one migrate and one generator at a time per database
+        _migrate_if_needed()
         marker = _marker_read(connection)
         if (
             not args.reset
