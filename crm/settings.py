@@ -255,6 +255,12 @@ PRIVACY_HASH_SALT = env.str("PRIVACY_HASH_SALT", default="") or f"privacy-salt:{
 PRIVACY_EXPORT_LINK_MAX_AGE = env.int("PRIVACY_EXPORT_LINK_MAX_AGE", default=7 * 24 * 3600)
 PRIVACY_PREFERENCE_LINK_MAX_AGE = env.int("PRIVACY_PREFERENCE_LINK_MAX_AGE", default=90 * 24 * 3600)
 PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int("PRIVACY_CONFIRMATION_LINK_MAX_AGE", default=7 * 24 * 3600)
+# The public signup page (privacy/signup.py): double opt-in by emailed link, the purposes it
+# offers, submissions per client address per hour, confirmation emails per address per day.
+PRIVACY_DOUBLE_OPT_IN = env.bool("PRIVACY_DOUBLE_OPT_IN", default=True)
+PRIVACY_SIGNUP_PURPOSES = env.list("PRIVACY_SIGNUP_PURPOSES", default=["email_marketing", "profiling"])
+PRIVACY_SIGNUP_LIMIT_PER_HOUR = env.int("PRIVACY_SIGNUP_LIMIT_PER_HOUR", default=10)
+PRIVACY_SIGNUP_EMAILS_PER_DAY = env.int("PRIVACY_SIGNUP_EMAILS_PER_DAY", default=3)
 # Anonymise customers with no purchase, event or consent activity in this many years (0: off).
 PRIVACY_RETENTION_YEARS = env.int("PRIVACY_RETENTION_YEARS", default=3)
 # Delete the uploaded files and error reports of imports this many days after they finish (0: off).

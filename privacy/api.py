@@ -184,6 +184,7 @@ def register(router: DefaultRouter) -> None:
     router.register("purposes", PurposeViewSet, basename="purpose")
     customer_detail_field_register("consents", ConsentStateField)
     # Data-subject requests, exports and suppression checks live in their own module.
-    from privacy import api_requests
+    from privacy import api_requests, api_signup
 
     api_requests.register(router)
+    api_signup.register(router)

@@ -196,3 +196,65 @@ class PreferenceRequestForm(forms.Form):
     details = forms.CharField(
         required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class SignupForm(forms.Form):
+    """The public signup page: an email, an optional name, and the purposes offered.
+
+    Each offered purpose carries, in a hidden field, the id of the wording version the page
+    showed, so the ledger records the text the person actually read.
+    """
+
+    email = forms.EmailField(max_length=254, help_text="We send a confirmation link here.")
+    first_name = forms.CharField(max_length=100, required=False)
+    last_name = forms.CharField(max_length=100, required=False)
+    purposes = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one thing to sign up for."},
+    )
+    # Left empty by people (it is hidden by the stylesheet); bots that fill every field are
+    # answered as if they had signed up, and nothing is recorded.
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+    def __init__(self, *args, offered, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offered = {o.purpose.code: o for o in offered}
+        self.fields["purposes"].choices = [(o.purpose.code, o.purpose.name) for o in offered]
+        for o in offered:
+            self.fields[f"wording_{o.purpose.code}"] = forms.IntegerField(
+                required=False,
+                widget=forms.HiddenInput,
+                initial=o.wording.pk if o.wording else None,
+            )
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+    def chosen(self) -> dict[str, ConsentWording | None]:
+        """{purpose code: the wording version shown} for the purposes ticked."""
+        return {
+            code: self.cleaned_data.get(f"_wording_{code}")
+            for code in self.cleaned_data["purposes"]
+        }
+
+    def clean(self):
+        data = super().clean()
+        today = timezone.localdate()
+        for code in data.get("purposes") or []:
+            name = f"wording_{code}"
+            wording_id = data.get(name)
+            if wording_id is None:
+                continue
+            wording = ConsentWording.objects.filter(pk=wording_id, purpose_id=code).first()
+            if wording is None or wording.effective_from > today:
+                self.add_error(
+                    name, f"This is not a wording version of {self.offered[code].purpose.name}."
+                )
+            else:
+                data[f"_wording_{code}"] = wording
+        return data

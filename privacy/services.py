@@ -205,27 +205,54 @@ def consent_confirmation_request(
 
     Nothing is granted until the link is followed (consent_confirm).
     """
+    return consent_confirmations_request(
+        customer=customer,
+        purposes=[(purpose, wording)],
+        source=source,
+        ip_address=ip_address,
+        site_url=site_url,
+    )[0]
+
+
+def consent_confirmations_request(
+    *,
+    customer: Customer,
+    purposes: list[tuple[str, ConsentWording | None]],
+    source: str,
+    ip_address: str | None = None,
+    site_url: str = "",
+) -> list[PendingConsent]:
+    """Double opt-in for several purposes at once: one pending grant each, one email with a
+    signed confirmation link per purpose."""
     if not customer.email:
         raise ValueError("email: the customer has no email address to confirm")
+    if not purposes:
+        return []
     with transaction.atomic():
-        pending = PendingConsent.objects.create(
-            customer=customer,
-            purpose_id=purpose,
-            source=source,
-            wording=wording,
-            ip_address=ip_address,
-            requested_at=timezone.now(),
-        )
-        link = f"{site_url.rstrip('/')}{confirmation_url(pending_id=pending.pk)}"
+        pendings = [
+            PendingConsent.objects.create(
+                customer=customer,
+                purpose_id=purpose,
+                source=source,
+                wording=wording,
+                ip_address=ip_address,
+                requested_at=timezone.now(),
+            )
+            for purpose, wording in purposes
+        ]
+        confirmations = [
+            (p.purpose, f"{site_url.rstrip('/')}{confirmation_url(pending_id=p.pk)}")
+            for p in pendings
+        ]
         body = render_to_string(
             "privacy/email/confirm_consent.txt",
-            {"customer": customer, "purpose": pending.purpose, "link": link},
+            {"customer": customer, "confirmations": confirmations},
         )
         email = customer.email
         transaction.on_commit(
             lambda: send_mail("Please confirm your subscription", body, None, [email])
         )
-    return pending
+    return pendings
 
 
 def consent_confirm(*, pending: PendingConsent, ip_address: str | None = None) -> ConsentRecord:

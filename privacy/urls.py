@@ -30,4 +30,6 @@ urlpatterns = [
     ),
     path("p/<str:token>/request/", public.preference_request, name="preference_request"),
     path("confirm/<str:token>/", public.consent_confirm_view, name="consent_confirm"),
+    path("subscribe/", public.signup, name="signup"),
+    path("subscribe/thanks/", public.signup_done, name="signup_done"),
 ]

@@ -1,7 +1,8 @@
-"""Public pages for customers, without a login: the preference centre and the double opt-in
-confirmation, both opened through signed links. A broken or expired link shows a clear page,
+"""Public pages for customers, without a login: the signup page, and the preference centre and
+the double opt-in confirmation, both opened through signed links. A broken or expired link shows a clear page,
 never an error. A Sec-GPC: 1 header from an identified customer is honoured as a data-sale opt-out."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from customers.models import Customer
 from privacy.data_requests import data_request_create
 from privacy.erasure import ERASED_SOURCE
-from privacy.forms import PreferenceForm, PreferenceRequestForm
+from privacy.forms import PreferenceForm, PreferenceRequestForm, SignupForm
 from privacy.links import LinkError, confirmation_token_pending_id, preference_token_customer_id
 from privacy.models import Law, PendingConsent, RequestChannel, RequestType
 from privacy.services import (
@@ -20,6 +21,7 @@ from privacy.services import (
     consent_state_for,
     consent_unsubscribe_all,
 )
+from privacy.signup import signup_allowed, signup_purposes, signup_subscribe
 
 CCPA_COUNTRIES = {"US"}
 
@@ -156,3 +158,41 @@ def consent_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
         consent_confirm(pending=pending, ip_address=_client_ip(request))
         pending.refresh_from_db()
     return render(request, "privacy/confirm.html", {"pending": pending, "token": token})
+
+
+def _site_url(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Sign up for the purposes offered; the answer never tells whether the address was known."""
+    offered = signup_purposes()
+    form = SignupForm(request.POST or None, offered=offered)
+    if request.method == "POST":
+        if not signup_allowed(client=_client_ip(request)):
+            return render(request, "privacy/signup_throttled.html", status=429)
+        if form.is_valid():
+            if not form.is_bot:
+                signup_subscribe(
+                    email=form.cleaned_data["email"],
+                    first_name=form.cleaned_data["first_name"],
+                    last_name=form.cleaned_data["last_name"],
+                    purposes=form.chosen(),
+                    ip_address=_client_ip(request),
+                    site_url=_site_url(request),
+                    gpc=request.headers.get("Sec-GPC", "").strip() == "1",
+                )
+            return redirect("privacy:signup_done")
+    return render(
+        request,
+        "privacy/signup.html",
+        {"form": form, "offered": offered},
+        status=400 if form.errors else 200,
+    )
+
+
+def signup_done(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "privacy/signup_done.html", {"double_opt_in": settings.PRIVACY_DOUBLE_OPT_IN}
+    )
