@@ -76,6 +76,10 @@ class RateLimiter:
 class ChannelBackend:
     """One batch's connection to a channel."""
 
+    # True: `commit` runs before the message is handed over, and re-checks consent there.
+    # False: it runs after (the receiver has answered), so consent is checked before delivery.
+    commits_before_handover = True
+
     def open(self) -> None:
         """Connect once for the whole batch."""
 
@@ -197,6 +201,8 @@ class WebhookChannel(ChannelBackend):
     Delivery is at least once: the row is committed as sent after a 2xx answer, and each POST
     carries an Idempotency-Key (the send id) so a receiver can drop the rare repeat.
     """
+
+    commits_before_handover = False
 
     def __init__(self, *, url: str, secret: str, rate_per_second: float = 0, timeout: float = 10):
         self.url = url

@@ -269,13 +269,22 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
 
 def _deliver_one(channel, send, customer, message, purpose: str, channel_name: str) -> str:
     skipped: dict[str, str] = {}
+    if not channel.commits_before_handover:
+        # This channel records the send only once the receiver has it: check before it goes.
+        with transaction.atomic():
+            reason = _still_allowed(send, customer, purpose, channel_name)
+            if reason:
+                _finish(send, status=Send.Status.SKIPPED, reason=reason)
+                return "skipped"
 
     def commit() -> bool:
         # The point of no return, called by the channel. One short transaction, committed
         # before the channel lets the message go: re-check consent and suppression holding the
         # consent row's lock, then record the send as sent (or skipped).
         with transaction.atomic():
-            reason = _still_allowed(send, customer, purpose, channel_name)
+            reason = ""
+            if channel.commits_before_handover:
+                reason = _still_allowed(send, customer, purpose, channel_name)
             if reason:
                 skipped["reason"] = reason
                 _finish(send, status=Send.Status.SKIPPED, reason=reason)
