@@ -1,7 +1,11 @@
 """A customer uses the preference centre, and a privacy officer answers the erasure request, in a
 real browser."""
 
+import re
+
 import pytest
+from django.core import mail
+from django.core.cache import cache
 
 from customers.models import Customer
 from privacy.links import preference_url
@@ -9,6 +13,7 @@ from privacy.models import ConsentRecord, DataSubjectRequest
 from privacy.services import consent_grant, consent_state_for
 from tests.conftest import DEMO_PASSWORD
 from tests.customers.factories import CustomerFactory
+from tests.privacy.factories import ConsentWordingFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -88,3 +93,36 @@ def test_customer_withdraws_and_asks_for_erasure_and_the_officer_completes_it(
     assert Customer.objects.get(pk=greta.pk).email is None
     assert csp_violations(officer) == []
     officer_context.close()
+
+
+def test_a_visitor_signs_up_on_the_public_page_and_confirms_by_the_emailed_link(
+    browser, live_server, settings
+):
+    settings.PRIVACY_DOUBLE_OPT_IN = True
+    cache.clear()  # the signup limit per client address counts in the cache
+    wording = ConsentWordingFactory(purpose_id="email_marketing", version="4.2")
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.console_messages = []
+    page.on("console", lambda msg: page.console_messages.append(msg.text))
+
+    page.goto("/privacy/subscribe/")
+    assert "4.2" in page.locator("#signup-email_marketing").inner_text()
+    assert not page.locator("#id_website").is_visible()  # the trap for bots stays hidden
+    page.fill("#id_email", "vivienne.visitor@example.com")
+    page.fill("#id_first_name", "Vivienne")
+    page.check("#signup-email_marketing input[type=checkbox]")
+    page.click("#signup-submit")
+    page.locator("#signup-done", has_text="check your inbox").wait_for()
+    visitor = Customer.objects.get(email="vivienne.visitor@example.com")
+    assert consent_state_for(customer=visitor)["email_marketing"] == "unknown"
+
+    link = re.search(r"https?://[^/\s]+(/\S+)", mail.outbox[-1].body).group(1)
+    page.goto(link)
+    page.click("#confirm")
+    page.locator("#confirmed").wait_for()
+
+    record = ConsentRecord.objects.get(customer=visitor)
+    assert (record.state, record.source, record.wording_id) == ("granted", "form", wording.pk)
+    assert csp_violations(page) == []
+    context.close()
