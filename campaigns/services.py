@@ -544,8 +544,7 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
     A customer is sent to at most once per campaign: a leave and re-entry adds nothing, unless
     the campaign allows repeats, in which case each join after the last send is one more message.
     """
-    from customers.models import Customer
-    from segments.models import MembershipChange
+    from segments.selectors import segment_joiners
 
     now = now or timezone.now()
     delay = campaign.trigger_delay or dt.timedelta(0)
@@ -557,12 +556,7 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
         until = now - delay
         if until <= start:
             return 0
-        joins = MembershipChange.objects.filter(
-            segment__in=campaign.target_segments.all(),
-            change=MembershipChange.Change.JOINED,
-            at__gt=start,
-            at__lte=until,
-        )
+        joiners = segment_joiners(segments=campaign.target_segments.all(), after=start, until=until)
         added = 0
         if campaign.allow_repeats:
             # Each repeat gets the next occurrence number, so the unique key still holds.
@@ -573,9 +567,7 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
                 .first()
             )
             next_round = (rounds or 0) + 1
-            joined = Customer.objects.filter(
-                pk__in=joins.values("customer_id")
-            ).exclude(pk__in=Send.objects.filter(campaign=campaign, created_at__gte=start)
+            joined = joiners.exclude(pk__in=Send.objects.filter(campaign=campaign, created_at__gte=start)
                       .values("customer_id"))  # fmt: skip
             first_time = joined.exclude(
                 pk__in=Send.objects.filter(campaign=campaign).values("customer_id")
@@ -588,7 +580,7 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
                 *classified_sql(campaign, now=now, customers=again, occurrence=next_round)
             )
         else:
-            customers = Customer.objects.filter(pk__in=joins.values("customer_id"))
+            customers = joiners
             added += insert_sends(*classified_sql(campaign, now=now, customers=customers))
         campaign.trigger_cursor = until
         campaign.save(update_fields=["trigger_cursor"])

@@ -57,7 +57,13 @@ class Segment(models.Model):
 
 
 class Membership(models.Model):
-    """A customer in a segment, since the refresh (or the hand) that put them there."""
+    """A customer in a segment, since the refresh (or the hand) that put them there.
+
+    The row is also the record of the customer's latest join: `since` and `run` say when and by
+    which refresh they joined, so a refresh that puts a million customers in a segment writes a
+    million rows, not two million. When they leave, the join moves to the change log together
+    with the leave (see MembershipChange).
+    """
 
     segment = models.ForeignKey(
         Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False
@@ -66,6 +72,18 @@ class Membership(models.Model):
         Customer, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False
     )
     since = models.DateTimeField()
+    # No database constraint: a per-row foreign-key check on every member a refresh inserts
+    # would cost almost as much as the insert itself. Runs are deleted only with their segment,
+    # which deletes its memberships too.
+    run = models.ForeignKey(
+        "RefreshRun",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
 
     class Meta:
         constraints = [
@@ -116,7 +134,13 @@ class RefreshRun(models.Model):
 
 
 class MembershipChange(models.Model):
-    """A customer joining or leaving a segment: the log campaigns trigger on."""
+    """A customer joining or leaving a segment, for the stays in a segment that have ended.
+
+    A leave is logged with the join it ends (copied from the membership row, with its original
+    time and run); the join of a current member is its membership row. So the full history of
+    joins and leaves is this log plus the memberships: read it through
+    `segments.selectors.membership_changes` (campaigns trigger on its joins).
+    """
 
     class Change(models.TextChoices):
         JOINED = "joined", "Joined"
@@ -129,7 +153,12 @@ class MembershipChange(models.Model):
         Customer, on_delete=models.CASCADE, related_name="segment_changes", db_index=False
     )
     run = models.ForeignKey(
-        RefreshRun, on_delete=models.CASCADE, related_name="changes", db_index=False
+        RefreshRun,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_index=False,
     )
     change = models.CharField(max_length=8, choices=Change.choices)
     at = models.DateTimeField()

@@ -10,7 +10,7 @@ from crm.roles import Role, user_has_role
 from customers.models import Customer
 from customers.registry import TimelineEntry
 from segments.models import Membership, Segment
-from segments.selectors import segment_changes_for_customer, segments_for_customer
+from segments.selectors import membership_changes, segments_for_customer
 
 
 def customer_panel_context(request: HttpRequest, customer: Customer) -> dict:
@@ -23,13 +23,13 @@ def customer_panel_context(request: HttpRequest, customer: Customer) -> dict:
 
 def customer_timeline(customer: Customer, limit: int) -> Iterable[TimelineEntry]:
     """Joining and leaving segments, newest first."""
-    for change in segment_changes_for_customer(customer=customer, limit=limit):
-        verb = "Joined" if change.change == "joined" else "Left"
+    for change in membership_changes(customer=customer)[:limit]:
+        verb = "Joined" if change["change"] == "joined" else "Left"
         yield TimelineEntry(
-            at=change.at,
+            at=change["at"],
             kind="segment",
-            title=f"{verb} segment {change.segment.name}",
-            url=reverse("segments:detail", args=[change.segment_id]),
+            title=f"{verb} segment {change['segment__name']}",
+            url=reverse("segments:detail", args=[change["segment_id"]]),
         )
 
 

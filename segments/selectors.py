@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import CharField, Count, Exists, F, OuterRef, QuerySet, Value
 from django.utils import timezone
 
 from customers.models import Customer
@@ -81,9 +81,42 @@ def segments_for_customer(*, customer: Customer) -> QuerySet[Membership]:
     return Membership.objects.filter(customer=customer).select_related("segment").order_by("-since")
 
 
-def segment_changes_for_customer(*, customer: Customer, limit: int) -> QuerySet[MembershipChange]:
+def membership_changes(
+    *,
+    segment: Segment | None = None,
+    customer: Customer | None = None,
+    run: RefreshRun | None = None,
+) -> QuerySet:
+    """Every join and leave as dicts (segment_id, segment_name, customer_id, run_id, change, at),
+    newest first: the log of ended stays plus the join of each current member, which lives on
+    its membership row."""
+    logged = MembershipChange.objects.order_by()
+    current = Membership.objects.order_by().annotate(
+        change=Value(MembershipChange.Change.JOINED, output_field=CharField()), at=F("since")
+    )
+    if segment is not None:
+        logged, current = logged.filter(segment=segment), current.filter(segment=segment)
+    if customer is not None:
+        logged, current = logged.filter(customer=customer), current.filter(customer=customer)
+    if run is not None:
+        logged = logged.filter(run=run)
+        current = current.filter(segment_id=run.segment_id, run=run)
+    fields = ("segment_id", "segment__name", "customer_id", "run_id", "change", "at")
     return (
-        MembershipChange.objects.filter(customer=customer)
-        .select_related("segment")
-        .order_by("-at", "-id")[:limit]
+        logged.values(*fields)
+        .union(current.values(*fields), all=True)
+        .order_by("-at", "change", "segment_id", "customer_id")
+    )
+
+
+def segment_joiners(
+    *, segments: QuerySet[Segment], after: dt.datetime, until: dt.datetime
+) -> QuerySet[Customer]:
+    """The customers who joined any of the segments in (after, until], members now or not."""
+    logged = MembershipChange.objects.filter(
+        segment__in=segments, change=MembershipChange.Change.JOINED, at__gt=after, at__lte=until
+    )
+    current = Membership.objects.filter(segment__in=segments, since__gt=after, since__lte=until)
+    return Customer.objects.filter(
+        pk__in=logged.order_by().values("customer_id").union(current.values("customer_id"))
     )

@@ -184,10 +184,12 @@ def _tables() -> tuple[str, str]:
 def _diff_postgresql(
     segment_id: int, run_id: int, at: Any, sql: str, params: list
 ) -> tuple[int, int, int]:
-    """One statement: the rule is evaluated once, leavers deleted, joiners inserted, both logged.
+    """One statement: the rule is evaluated once, leavers deleted, joiners inserted.
 
-    The differences are EXCEPTs (hashed or sorted set operations): the CTE's row estimate is a
-    guess, and an anti-join planned as a nested loop over it would be quadratic.
+    A joiner is one membership row (its join is on the row); a leaver is logged with the join it
+    ends, so a refresh writes nothing for the members who stay. The differences are EXCEPTs
+    (hashed or sorted set operations): the CTE's row estimate is a guess, and an anti-join
+    planned as a nested loop over it would be quadratic.
     """
     m, c = _tables()
     statement = f"""
@@ -196,32 +198,29 @@ def _diff_postgresql(
             DELETE FROM {m} AS old WHERE old.segment_id = %s AND old.customer_id IN (
                 SELECT customer_id FROM {m} WHERE segment_id = %s EXCEPT SELECT id FROM wanted
             )
-            RETURNING old.customer_id
+            RETURNING old.customer_id, old.since, old.run_id
         ),
         came AS (
-            INSERT INTO {m} (segment_id, customer_id, since)
-            SELECT %s, j.id, %s FROM (
+            INSERT INTO {m} (segment_id, customer_id, since, run_id)
+            SELECT %s, j.id, %s, %s FROM (
                 SELECT id FROM wanted EXCEPT SELECT customer_id FROM {m} WHERE segment_id = %s
             ) j
-            RETURNING customer_id
+            RETURNING 1
         ),
         logged AS (
             INSERT INTO {c} (segment_id, customer_id, run_id, change, at)
-            SELECT %s, customer_id, %s, 'joined', %s FROM came
+            SELECT %s, customer_id, run_id, 'joined', since FROM gone
             UNION ALL
             SELECT %s, customer_id, %s, 'left', %s FROM gone
-            RETURNING change
         )
-        SELECT (SELECT count(*) FROM wanted),
-               count(*) FILTER (WHERE change = 'joined'),
-               count(*) FILTER (WHERE change = 'left')
-        FROM logged
+        SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM came),
+               (SELECT count(*) FROM gone)
     """
     args = [
         *params,
         *(segment_id, segment_id),  # gone
-        *(segment_id, at, segment_id),  # came
-        *(segment_id, run_id, at, segment_id, run_id, at),  # logged
+        *(segment_id, at, run_id, segment_id),  # came
+        *(segment_id, segment_id, run_id, at),  # logged
     ]
     with connection.cursor() as cursor:
         # Membership statistics lag behind a refresh that just changed many rows; with them the
@@ -234,36 +233,55 @@ def _diff_postgresql(
     return size, joined, left
 
 
-def _diff_generic(
-    segment_id: int, run_id: int, at: Any, sql: str, params: list
-) -> tuple[int, int, int]:
-    """The same diff in portable SQL (SQLite): log leavers, delete them, log joiners, insert them."""
+def membership_stays_end(
+    *, cursor: Any, segment_id: int, run_id: int, at: Any, leaving: str, params: list
+) -> int:
+    """End the stays of the members matching `leaving` (SQL on the membership row `old`):
+    log each leave with the join it ends, delete the rows; returns how many left."""
     m, c = _tables()
-    with connection.cursor() as cursor:
+    cursor.execute(
+        f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
+        f"SELECT old.segment_id, old.customer_id, %s, 'left', %s FROM {m} old "
+        f"WHERE old.segment_id = %s AND {leaving}",
+        [run_id, at, segment_id, *params],
+    )
+    left = cursor.rowcount
+    if left:
+        gone = f"SELECT customer_id FROM {c} WHERE run_id = %s AND change = 'left'"
         cursor.execute(
             f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
-            f"SELECT %s, old.customer_id, %s, 'left', %s FROM {m} old "
-            f"WHERE old.segment_id = %s AND old.customer_id NOT IN ({sql})",
-            [segment_id, run_id, at, segment_id, *params],
-        )
-        left = cursor.rowcount
-        cursor.execute(
-            f"DELETE FROM {m} WHERE segment_id = %s AND customer_id IN "
-            f"(SELECT customer_id FROM {c} WHERE run_id = %s AND change = 'left')",
+            f"SELECT segment_id, customer_id, run_id, 'joined', since FROM {m} "
+            f"WHERE segment_id = %s AND customer_id IN ({gone})",
             [segment_id, run_id],
         )
         cursor.execute(
-            f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
-            f"SELECT %s, w.id, %s, 'joined', %s FROM ({sql}) w "
+            f"DELETE FROM {m} WHERE segment_id = %s AND customer_id IN ({gone})",
+            [segment_id, run_id],
+        )
+    return left
+
+
+def _diff_generic(
+    segment_id: int, run_id: int, at: Any, sql: str, params: list
+) -> tuple[int, int, int]:
+    """The same diff in portable SQL (SQLite): log and delete leavers, then insert joiners."""
+    m, _ = _tables()
+    with connection.cursor() as cursor:
+        left = membership_stays_end(
+            cursor=cursor,
+            segment_id=segment_id,
+            run_id=run_id,
+            at=at,
+            leaving=f"old.customer_id NOT IN ({sql})",
+            params=params,
+        )
+        cursor.execute(
+            f"INSERT INTO {m} (segment_id, customer_id, since, run_id) "
+            f"SELECT %s, w.id, %s, %s FROM ({sql}) w "
             f"WHERE w.id NOT IN (SELECT customer_id FROM {m} WHERE segment_id = %s)",
-            [segment_id, run_id, at, *params, segment_id],
+            [segment_id, at, run_id, *params, segment_id],
         )
         joined = cursor.rowcount
-        cursor.execute(
-            f"INSERT INTO {m} (segment_id, customer_id, since) "
-            f"SELECT %s, customer_id, %s FROM {c} WHERE run_id = %s AND change = 'joined'",
-            [segment_id, at, run_id],
-        )
         cursor.execute(f"SELECT count(*) FROM {m} WHERE segment_id = %s", [segment_id])
         size = cursor.fetchone()[0]
     return size, joined, left
@@ -405,29 +423,23 @@ def _change_members(*, segment: Segment, customer_ids: list[int], change: str) -
         count = 0
         for i in range(0, len(customer_ids), BATCH):
             batch = customer_ids[i : i + BATCH]
-            current = set(
-                Membership.objects.filter(segment=segment, customer_id__in=batch).values_list(
-                    "customer_id", flat=True
-                )
-            )
+            current = Membership.objects.filter(segment=segment, customer_id__in=batch)
             if change == MembershipChange.Change.JOINED:
+                members = set(current.values_list("customer_id", flat=True))
                 existing = set(Customer.objects.filter(pk__in=batch).values_list("pk", flat=True))
-                targets = sorted(existing - current)
-                Membership.objects.bulk_create(
-                    [Membership(segment=segment, customer_id=c, since=started) for c in targets]
-                )
-            else:
-                targets = sorted(current)
-                Membership.objects.filter(segment=segment, customer_id__in=targets).delete()
-            MembershipChange.objects.bulk_create(
-                [
-                    MembershipChange(
-                        segment=segment, customer_id=c, run=run, change=change, at=started
-                    )
-                    for c in targets
+                joiners = [
+                    Membership(segment=segment, customer_id=c, since=started, run=run)
+                    for c in sorted(existing - members)
                 ]
-            )
-            count += len(targets)
+                Membership.objects.bulk_create(joiners)
+                count += len(joiners)
+            else:
+                stays = list(
+                    current.order_by("customer_id").values_list("customer_id", "since", "run_id")
+                )
+                MembershipChange.objects.bulk_create(_ended(segment, stays, run, started))
+                current.delete()
+                count += len(stays)
         size = segment.memberships.count()
         finished = timezone.now()
         RefreshRun.objects.filter(pk=run.pk).update(
@@ -445,6 +457,32 @@ def _change_members(*, segment: Segment, customer_ids: list[int], change: str) -
     segment.refresh_from_db()
     run.refresh_from_db()
     return run
+
+
+def _ended(
+    segment: Segment,
+    stays: list[tuple[int, dt.datetime, int | None]],
+    run: RefreshRun,
+    at: dt.datetime,
+) -> list[MembershipChange]:
+    """The log rows of stays that end now: each leave, with the join it ends."""
+    rows = []
+    for customer_id, since, joined_in in stays:
+        rows.append(
+            MembershipChange(
+                segment=segment,
+                customer_id=customer_id,
+                run_id=joined_in,
+                change="joined",
+                at=since,
+            )
+        )
+        rows.append(
+            MembershipChange(
+                segment=segment, customer_id=customer_id, run=run, change="left", at=at
+            )
+        )
+    return rows
 
 
 def _ids(customers: Iterable[int] | QuerySet) -> list[int]:

@@ -10,7 +10,8 @@ import pandas as pd
 from django.db import connection, transaction
 
 from segments.ml.models import ClusterAssignment, CustomerScore
-from segments.models import Membership, MembershipChange, RefreshRun, Segment
+from segments.models import Membership, RefreshRun, Segment
+from segments.services import membership_stays_end
 
 BATCH = 2000
 
@@ -123,7 +124,6 @@ def cluster_members_sync(
     """Make a cluster's static segment hold exactly the customers with that label, set-based,
     recording who joined and left like any refresh (label None empties the segment)."""
     membership = Membership._meta.db_table
-    changes = MembershipChange._meta.db_table
     assignment = ClusterAssignment._meta.db_table
     run = RefreshRun.objects.create(
         segment=segment,
@@ -135,22 +135,18 @@ def cluster_members_sync(
     if label is not None:
         in_cluster = (
             f"EXISTS (SELECT 1 FROM {assignment} a WHERE a.ml_segment_id = %s "
-            "AND a.customer_id = m.customer_id AND a.label = %s)"
+            "AND a.customer_id = old.customer_id AND a.label = %s)"
         )
         params = [ml_segment_id, label]
     with transaction.atomic(), connection.cursor() as cursor:
         Segment.objects.select_for_update().filter(pk=segment.pk).first()
-        cursor.execute(
-            f"INSERT INTO {changes} (segment_id, customer_id, run_id, change, at) "
-            f"SELECT m.segment_id, m.customer_id, %s, 'left', %s FROM {membership} m "
-            f"WHERE m.segment_id = %s AND NOT ({in_cluster})",
-            [run.pk, at, segment.pk, *params],
-        )
-        left = cursor.rowcount
-        cursor.execute(
-            f"DELETE FROM {membership} WHERE segment_id = %s AND customer_id IN "
-            f"(SELECT m.customer_id FROM {changes} m WHERE m.run_id = %s AND m.change = 'left')",
-            [segment.pk, run.pk],
+        left = membership_stays_end(
+            cursor=cursor,
+            segment_id=segment.pk,
+            run_id=run.pk,
+            at=at,
+            leaving=f"NOT ({in_cluster})",
+            params=params,
         )
         joined = 0
         if label is not None:
@@ -159,18 +155,12 @@ def cluster_members_sync(
                 "AND m.customer_id = a.customer_id)"
             )
             cursor.execute(
-                f"INSERT INTO {changes} (segment_id, customer_id, run_id, change, at) "
-                f"SELECT %s, a.customer_id, %s, 'joined', %s FROM {assignment} a "
+                f"INSERT INTO {membership} (segment_id, customer_id, since, run_id) "
+                f"SELECT %s, a.customer_id, %s, %s FROM {assignment} a "
                 f"WHERE a.ml_segment_id = %s AND a.label = %s AND {not_member}",
-                [segment.pk, run.pk, at, ml_segment_id, label, segment.pk],
+                [segment.pk, at, run.pk, ml_segment_id, label, segment.pk],
             )
             joined = cursor.rowcount
-            cursor.execute(
-                f"INSERT INTO {membership} (segment_id, customer_id, since) "
-                f"SELECT %s, c.customer_id, %s FROM {changes} c "
-                "WHERE c.run_id = %s AND c.change = 'joined'",
-                [segment.pk, at, run.pk],
-            )
         size = Membership.objects.filter(segment=segment).count()
         finished = dt.datetime.now(dt.UTC)
         RefreshRun.objects.filter(pk=run.pk).update(

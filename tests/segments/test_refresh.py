@@ -5,8 +5,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from segments.models import MembershipChange, RefreshRun, Segment
-from segments.services import segment_refresh, segment_update, segments_refresh_due
+from segments.models import RefreshRun, Segment
+from segments.selectors import membership_changes, segment_joiners
+from segments.services import (
+    segment_add_members,
+    segment_refresh,
+    segment_remove_members,
+    segment_update,
+    segments_refresh_due,
+)
 from tests.segments.factories import SegmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +47,7 @@ def test_refresh_records_who_joined_and_who_left(
     run = segment_refresh(segment=segment_of_germans)
 
     assert (run.size, run.joined, run.left) == (3, 1, 1)
-    changes = {(c.customer_id, c.change) for c in MembershipChange.objects.filter(run=run)}
+    changes = {(c["customer_id"], c["change"]) for c in membership_changes(run=run)}
     assert changes == {(french_customer.pk, "joined"), (moved.pk, "left")}
     assert member_ids(segment_of_germans) == {
         german_customers[1].pk,
@@ -59,7 +66,80 @@ def test_refresh_without_changes_keeps_membership_and_logs_nothing(
 
     assert (run.size, run.joined, run.left) == (3, 0, 0)
     assert dict(segment_of_germans.memberships.values_list("customer_id", "since")) == since
-    assert not MembershipChange.objects.filter(run=run).exists()
+    assert not membership_changes(run=run).exists()
+
+
+def test_a_customer_who_leaves_keeps_the_join_and_the_leave_in_the_history(
+    segment_of_germans, german_customers
+):
+    first = segment_refresh(segment=segment_of_germans)
+    moved = german_customers[0]
+    moved.country = "AT"
+    moved.save(update_fields=["country"])
+
+    second = segment_refresh(segment=segment_of_germans)
+
+    history = [(c["change"], c["run_id"], c["at"]) for c in membership_changes(customer=moved)]
+    assert history == [
+        ("left", second.pk, second.started_at),
+        ("joined", first.pk, first.started_at),
+    ]
+
+
+def test_a_customer_who_comes_back_has_both_stays_in_the_history(
+    segment_of_germans, german_customers
+):
+    first = segment_refresh(segment=segment_of_germans)
+    moved = german_customers[0]
+    for country in ("AT", "DE"):
+        moved.country = country
+        moved.save(update_fields=["country"])
+        last = segment_refresh(segment=segment_of_germans)
+
+    history = [(c["change"], c["run_id"]) for c in membership_changes(customer=moved)]
+
+    assert history == [("joined", last.pk), ("left", last.pk - 1), ("joined", first.pk)]
+    assert segment_of_germans.memberships.get(customer=moved).since == last.started_at
+
+
+def test_joiners_of_a_period_include_those_who_left_again(
+    segment_of_germans, german_customers, french_customer
+):
+    stays, leaves = french_customer, german_customers[0]
+    leaves.country = "FR"
+    leaves.save(update_fields=["country"])
+    before = segment_refresh(segment=segment_of_germans).started_at
+    for customer in (stays, leaves):
+        customer.country = "DE"
+        customer.save(update_fields=["country"])
+    joined_at = segment_refresh(segment=segment_of_germans).started_at
+    leaves.country = "FR"
+    leaves.save(update_fields=["country"])
+    segment_refresh(segment=segment_of_germans)
+
+    joiners = segment_joiners(
+        segments=Segment.objects.filter(pk=segment_of_germans.pk), after=before, until=joined_at
+    )
+
+    assert set(joiners.values_list("pk", flat=True)) == {stays.pk, leaves.pk}
+
+
+def test_members_removed_by_hand_keep_their_join_in_the_history(german_customers):
+    static = SegmentFactory(kind=Segment.Kind.STATIC, rule={})
+    added = segment_add_members(segment=static, customers=[c.pk for c in german_customers])
+
+    removed = segment_remove_members(segment=static, customers=[german_customers[0].pk])
+
+    assert (removed.joined, removed.left, removed.size) == (0, 1, 2)
+    assert [
+        (c["change"], c["run_id"]) for c in membership_changes(customer=german_customers[0])
+    ] == [
+        ("left", removed.pk),
+        ("joined", added.pk),
+    ]
+    assert {c["customer_id"] for c in membership_changes(run=added)} == {
+        c.pk for c in german_customers
+    }
 
 
 def test_segment_of_a_segment_sees_the_other_segments_last_refresh(
