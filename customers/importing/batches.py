@@ -4,13 +4,29 @@ import csv
 import io
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 SEEN_TABLE = "import_seen_key"
 
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def temp_buffers_raise() -> None:
+    """Let this connection keep more of its staging tables in memory (PostgreSQL).
+
+    The default (8 MB) makes the tables of a large import spill to disk chunk after chunk.
+    PostgreSQL takes the setting only before a session first touches a temporary table; after
+    that the connection keeps what it has.
+    """
+    if not is_postgres():
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET temp_buffers = '128MB'")
+    except DatabaseError:
+        pass
 
 
 class SeenKeys:
@@ -21,6 +37,7 @@ class SeenKeys:
     """
 
     def __enter__(self) -> "SeenKeys":
+        temp_buffers_raise()
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
             cursor.execute(

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from customers.contact_hashes import email_hash
 from customers.importing.batches import SeenKeys, is_postgres
+from customers.importing.purchase_rows import PurchaseParser, RowRejected
 from customers.importing.purchase_stage import customer_scope, purchases_import_sql
 from customers.importing.reading import (
     Columns,
@@ -31,16 +32,6 @@ from customers.importing.reading import (
     ImportResult,
     ProgressCallback,
     RowError,
-)
-from customers.importing.values import (
-    CellError,
-    check_length,
-    choice_lookup,
-    parse_amount,
-    parse_currency,
-    parse_datetime,
-    parse_email,
-    parse_quantity,
 )
 from customers.models import Customer, Product, Purchase
 from customers.services import customer_stats_refresh
@@ -58,7 +49,6 @@ PURCHASE_FIELDS = (
     "category",
     "promotion_code",
 )
-_CHANNELS = choice_lookup(Purchase.Channel.choices)
 _STATS_CHUNK = 5000
 # Rows per chunk on PostgreSQL: the statements per chunk are fixed, so a chunk must be big
 # enough for them to cost little, and small enough that reading the next chunk overlaps the
@@ -121,100 +111,9 @@ class PurchaseRow:
     dedup_key: str = ""
 
 
-class _RowRejected(Exception):
-    def __init__(self, error: RowError):
-        self.error = error
-
-
-class _PurchaseParser:
-    def __init__(self, columns: Columns, date_format: str | None):
-        self.columns = columns
-        self.date_format = date_format
-        self.tz = timezone.get_current_timezone()
-        self.width = len(columns.header)
-        self.index = columns.index
-        self.lengths = {
-            "external_id": 100,
-            "customer_external_id": 100,
-            "product_sku": 64,
-            "category": 100,
-            "promotion_code": 64,
-        }
-
-    def _cell(self, fields: list[str], name: str) -> str:
-        i = self.index.get(name)
-        return fields[i].strip() if i is not None else ""
-
+class _PurchaseParser(PurchaseParser):
     def parse(self, line: int, fields: list[str] | None) -> PurchaseRow:
-        if fields is None:
-            raise _RowRejected(RowError(line, "", "the line is not valid UTF-8"))
-        if len(fields) != self.width:
-            raise _RowRejected(
-                RowError(
-                    line, "", f"expected {self.width} fields as in the header, found {len(fields)}"
-                )
-            )
-        name = ""
-        try:
-            name = "customer_external_id"
-            customer_external_id = check_length(self._cell(fields, name), max_length=100)
-            name = "customer_email"
-            customer_email = self._cell(fields, name)
-            if customer_email:
-                customer_email = parse_email(customer_email)
-            if not customer_external_id and not customer_email:
-                name = "customer_external_id" if self.columns.has(name) else "customer_email"
-                raise CellError("required: which customer made the purchase")
-            name = "external_id"
-            external_id = check_length(self._cell(fields, name), max_length=100) or None
-            name = "purchased_at"
-            text = self._cell(fields, name)
-            if not text:
-                raise CellError("required")
-            purchased_at = parse_datetime(text, date_format=self.date_format, tz=self.tz)
-            name = "amount"
-            text = self._cell(fields, name)
-            if not text:
-                raise CellError("required")
-            amount = parse_amount(text)
-            name = "currency"
-            text = self._cell(fields, name)
-            currency = parse_currency(text) if text else "EUR"
-            name = "quantity"
-            text = self._cell(fields, name)
-            quantity = parse_quantity(text) if text else 1
-            name = "channel"
-            text = self._cell(fields, name)
-            channel = _CHANNELS.get(text.lower()) if text else Purchase.Channel.ONLINE
-            if channel is None:
-                raise CellError(
-                    f"'{text}' is not a channel: use one of {', '.join(Purchase.Channel.values)}"
-                )
-            name = "product_sku"
-            product_sku = check_length(self._cell(fields, name), max_length=64)
-            name = "category"
-            category = check_length(self._cell(fields, name), max_length=100)
-            name = "promotion_code"
-            promotion_code = check_length(self._cell(fields, name), max_length=64)
-        except CellError as exc:
-            column = self.columns.column.get(name, name)
-            i = self.index.get(name)
-            value = fields[i] if i is not None else ""
-            raise _RowRejected(RowError(line, column, str(exc), value)) from None
-        return PurchaseRow(
-            line,
-            customer_external_id,
-            customer_email,
-            external_id,
-            purchased_at,
-            amount,
-            currency,
-            quantity,
-            channel,
-            product_sku,
-            category,
-            promotion_code,
-        )
+        return PurchaseRow(line, *self.values(line, fields))
 
 
 def purchases_import(
@@ -315,7 +214,7 @@ def _purchases_import_orm(
             result.read += 1
             try:
                 batch.append(parser.parse(line, fields))
-            except _RowRejected as rejected:
+            except RowRejected as rejected:
                 errors.add(rejected.error)
             if len(batch) >= batch_size:
                 flush()

@@ -260,6 +260,39 @@ def test_purchase_with_an_order_number_is_updated(known_customer):
     assert known_customer.lifetime_value == Decimal("109.00")
 
 
+def test_order_moved_to_another_customer_changes_the_figures_of_both(known_customer):
+    other = CustomerFactory(external_id="C2")
+    import_purchases(PURCHASES)
+
+    result = import_purchases(
+        "customer_external_id,external_id,purchased_at,amount\nC2,O1,2024-01-02,12.50\n"
+    )
+
+    assert result.updated == 1
+    known_customer.refresh_from_db()
+    other.refresh_from_db()
+    assert (known_customer.purchase_count, known_customer.lifetime_value) == (1, Decimal("10.00"))
+    assert (other.purchase_count, other.lifetime_value) == (1, Decimal("12.50"))
+
+
+def test_cells_with_tabs_backslashes_and_line_breaks_are_stored_as_written(known_customer):
+    result = import_purchases(
+        "customer_external_id,external_id,purchased_at,amount,category,promotion_code\n"
+        'C1,O\\1,2024-01-02,1,"home\tgarden","multi\nline"\n'
+        'C1,,2024-01-03,2,"a\\tb",\\N\n'
+    )
+
+    assert result.counts() == {"read": 2, "created": 2, "updated": 0, "unchanged": 0, "failed": 0}
+    first = Purchase.objects.get(purchased_at__date=dt.date(2024, 1, 2))
+    assert (first.external_id, first.category, first.promotion_code) == (
+        "O\\1",
+        "home\tgarden",
+        "multi\nline",
+    )
+    second = Purchase.objects.get(purchased_at__date=dt.date(2024, 1, 3))
+    assert (second.external_id, second.category, second.promotion_code) == (None, "a\\tb", "\\N")
+
+
 def test_stored_key_of_a_purchase_without_order_number_is_the_public_derivation(known_customer):
     import_purchases(PURCHASES)
 
@@ -343,6 +376,22 @@ def test_purchase_repeated_in_the_file_is_reported_as_duplicate_across_batches(k
         "duplicate within the file: line 3 has the same purchase",
     ]
     assert Purchase.objects.count() == 2
+
+
+def test_purchase_of_an_earlier_batch_repeated_twice_in_a_later_one_is_reported_twice(
+    known_customer,
+):
+    result = import_purchases(
+        "customer_external_id,external_id,purchased_at,amount\n"
+        "C1,O1,2024-01-01,1\nC1,,2024-01-02,1\nC1,O1,2024-01-01,1\nC1,O1,2024-01-01,1\n",
+        batch_size=2,
+    )
+
+    assert errors_of(result) == [(4, "external_id"), (5, "external_id")]
+    assert {e.reason for e in result.errors} == {
+        "duplicate within the file: line 2 has the same external_id"
+    }
+    assert (result.created, Purchase.objects.count()) == (2, 2)
 
 
 def test_unknown_customers_are_created_when_asked(sales_user):

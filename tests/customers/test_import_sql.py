@@ -1,7 +1,7 @@
 """The set-based purchase import on PostgreSQL agrees with the row-by-row rules it replaces.
 
 The upsert key the SQL derives must be the key purchase_dedup_key() gives (the API uses the
-Python function), and the cell checks in SQL must give the errors the Python parser gives.
+Python function), and a file imported set-based must report the errors the row parser gives.
 """
 
 import csv
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.importing import PURCHASE_FIELDS, purchase_dedup_key, purchases_import
+from customers.importing.purchase_rows import PurchaseParser, RowRejected
 from customers.importing.purchase_stage import DEDUP_KEY_SQL
-from customers.importing.purchases import _PurchaseParser, _RowRejected
 from customers.importing.reading import Columns
 from customers.models import Customer, Product, Purchase
 
@@ -182,19 +182,19 @@ row_of_cells = st.fixed_dictionaries({name: st.sampled_from(v) for name, v in CE
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(rows=st.lists(row_of_cells, min_size=1, max_size=30))
-def test_cell_checks_in_sql_report_what_the_row_parser_reports(rows):
+def test_set_based_import_reports_the_cell_errors_of_the_row_parser(rows):
     Customer.objects.get_or_create(external_id="C1", defaults={"email": "ann@example.com"})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(PURCHASE_FIELDS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     columns = Columns(header=list(PURCHASE_FIELDS), fields=PURCHASE_FIELDS, column_map={})
-    parser = _PurchaseParser(columns, None)
+    parser = PurchaseParser(columns, None)
     expected = set()
     for line, row in enumerate(rows, start=2):
         try:
-            parser.parse(line, [row[name] for name in PURCHASE_FIELDS])
-        except _RowRejected as rejected:
+            parser.values(line, [row[name] for name in PURCHASE_FIELDS])
+        except RowRejected as rejected:
             error = rejected.error
             expected.add((error.line, error.column, error.reason, error.value))
 
