@@ -37,6 +37,10 @@ def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
     sends = sends.alias(_end=F("_start") + Value(timedelta(days=window)))
     in_window = Q(purchased_at__gte=OuterRef("_start"), purchased_at__lte=OuterRef("_end"))
     with_code = Q(pk__in=[])
+    if promotion is not None and promotion.expires_at is not None:
+        in_code_time = Q(purchased_at__lte=promotion.expires_at)
+    else:
+        in_code_time = Q()
     if promotion is not None:
         if promotion.code_mode == Promotion.CodeMode.SHARED:
             with_code = Q(promotion_code__iexact=promotion.shared_code)
@@ -47,7 +51,9 @@ def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
             with_code = Q(promotion_code=Subquery(code))
     matching = (
         Purchase.objects.filter(customer_id=OuterRef("customer_id"))
-        .filter(in_window | (with_code & Q(purchased_at__gte=OuterRef("created_at"))))
+        .filter(
+            in_window | (with_code & in_code_time & Q(purchased_at__gte=OuterRef("created_at")))
+        )
         .order_by()
         .values("customer_id")
     )
@@ -61,6 +67,34 @@ def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
     return rows.values_list(
         "variant_id", "is_holdout", "status", "_revenue", "_orders"
     ).query.sql_with_params()
+
+
+def _redeeming_purchases(promotion: Promotion):
+    """Purchases carrying one of the promotion's codes, made while the promotion ran."""
+    campaign = promotion.campaign
+    if promotion.code_mode == Promotion.CodeMode.SHARED:
+        purchases = Purchase.objects.filter(promotion_code__iexact=promotion.shared_code)
+    else:
+        codes = PromotionCode.objects.filter(promotion=promotion).values("code")
+        purchases = Purchase.objects.filter(promotion_code__in=codes)
+    if campaign.launched_at is not None:
+        purchases = purchases.filter(purchased_at__gte=campaign.launched_at)
+    if promotion.expires_at is not None:
+        purchases = purchases.filter(purchased_at__lte=promotion.expires_at)
+    return purchases
+
+
+def promotion_redemptions(*, promotion: Promotion) -> int:
+    """How many times the promotion was redeemed: a purchase with its code before it expired;
+    a recipient's unique code counts once, and never more than the redemption cap."""
+    purchases = _redeeming_purchases(promotion).order_by()
+    if promotion.code_mode == Promotion.CodeMode.SHARED:
+        count = purchases.count()
+    else:
+        count = purchases.values("promotion_code").distinct().count()
+    if promotion.redemption_cap is not None:
+        count = min(count, promotion.redemption_cap)
+    return count
 
 
 @dataclass
@@ -192,16 +226,7 @@ def campaign_report(*, campaign: Campaign) -> dict:
     for line, group in zip(variants, treated_groups, strict=True):
         line["uplift"] = uplift(group, holdout)
     promotion = Promotion.objects.filter(campaign=campaign).first()
-    redemptions = 0
-    if promotion is not None:
-        if promotion.code_mode == Promotion.CodeMode.SHARED:
-            redemptions = Purchase.objects.filter(
-                promotion_code__iexact=promotion.shared_code
-            ).count()
-        else:
-            redemptions = Purchase.objects.filter(
-                promotion_code__in=PromotionCode.objects.filter(promotion=promotion).values("code")
-            ).count()
+    redemptions = promotion_redemptions(promotion=promotion) if promotion is not None else 0
     excluded = dict(campaign.exclusions or {})
     return {
         "campaign": {
