@@ -16,6 +16,7 @@ from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
 from campaigns.models import Campaign, Promotion, Variant
 from campaigns.results import campaign_report
+from campaigns.tracking import provider_events_record
 from campaigns.views import preview_render
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
@@ -186,6 +187,18 @@ class CampaignViewSet(viewsets.ModelViewSet):
             raise ValidationError({"customer": ["no such customer"]})
         rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
+
+    @action(detail=False, methods=["post"], url_path="provider-events")
+    def provider_events(self, request):
+        """Bounces and complaints from the email provider, by message id (or send id):
+        {"events": [{"type": "bounce"|"complaint", "message_id": "<...>", "detail": "..."}]}.
+        A complaint also withdraws the recipient's consent."""
+        items = request.data.get("events") if isinstance(request.data, dict) else None
+        result = provider_events_record(items)
+        failed = result["errors"] and not result["recorded"]
+        return Response(
+            result, status=status.HTTP_400_BAD_REQUEST if failed else status.HTTP_200_OK
+        )
 
     @action(detail=True, methods=["get", "post"])
     def variants(self, request, pk=None):

@@ -81,3 +81,33 @@ def provider_event_record(
         # A spam complaint is a withdrawal: never mail this person for the purpose again.
         send_unsubscribe(send=send)
     return event
+
+
+def provider_events_record(items: object) -> dict:
+    """A provider's batch of bounces and complaints:
+    [{"type": "bounce"|"complaint", "message_id": "<...>", "send_id": 1, "detail": "..."}].
+
+    Returns {"recorded", "unknown" (no such message), "errors" (by position and field)}.
+    """
+    if not isinstance(items, list):
+        return {"recorded": 0, "unknown": 0, "errors": ["events: expected a list of events"]}
+    recorded, unknown, errors = 0, 0, []
+    for index, item in enumerate(items[:1000]):
+        if not isinstance(item, dict) or item.get("type") not in ("bounce", "complaint"):
+            errors.append(f"events[{index}].type: expected bounce or complaint")
+            continue
+        send_id = item.get("send_id")
+        if not item.get("message_id") and not isinstance(send_id, int):
+            errors.append(f"events[{index}].message_id: give the message id or the send id")
+            continue
+        event = provider_event_record(
+            kind=item["type"],
+            message_id=str(item.get("message_id") or ""),
+            send_id=send_id if isinstance(send_id, int) else None,
+            detail=str(item.get("detail", ""))[:300],
+        )
+        if event is None:
+            unknown += 1
+        else:
+            recorded += 1
+    return {"recorded": recorded, "unknown": unknown, "errors": errors}

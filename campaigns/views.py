@@ -31,7 +31,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import CompiledVariant
 from campaigns.results import campaign_report, campaigns_overview
-from campaigns.tracking import message_event_record, provider_event_record, send_unsubscribe
+from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
 from privacy.models import Purpose
@@ -445,23 +445,6 @@ def provider_events(request: HttpRequest) -> JsonResponse:
     except ValueError:
         return JsonResponse({"detail": "the body is not valid JSON"}, status=400)
     items = payload.get("events") if isinstance(payload, dict) else None
-    if not isinstance(items, list):
-        return JsonResponse({"events": ["expected a list of events"]}, status=400)
-    recorded, unknown, errors = 0, 0, []
-    for index, item in enumerate(items[:1000]):
-        if not isinstance(item, dict) or item.get("type") not in ("bounce", "complaint"):
-            errors.append(f"events[{index}].type: expected bounce or complaint")
-            continue
-        send_id = item.get("send_id")
-        event = provider_event_record(
-            kind=item["type"],
-            message_id=str(item.get("message_id", "")),
-            send_id=send_id if isinstance(send_id, int) else None,
-            detail=str(item.get("detail", ""))[:300],
-        )
-        if event is None:
-            unknown += 1
-        else:
-            recorded += 1
-    status = 400 if errors and not recorded else 200
-    return JsonResponse({"recorded": recorded, "unknown": unknown, "errors": errors}, status=status)
+    result = provider_events_record(items)
+    status = 400 if result["errors"] and not result["recorded"] else 200
+    return JsonResponse(result, status=status)
