@@ -17,7 +17,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.audience import audience_estimate, classified_sql, exclusion_counts, insert_sends
+from campaigns.audience import (
+    audience_estimate,
+    classified_sql,
+    exclusion_counts,
+    insert_sends,
+    targeted,
+)
 from campaigns.models import (
     CHANNEL_PURPOSE,
     Campaign,
@@ -542,7 +548,8 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
     """Turn new joins of the target segments into sends (after the delay); returns rows added.
 
     A customer is sent to at most once per campaign: a leave and re-entry adds nothing, unless
-    the campaign allows repeats, in which case each join after the last send is one more message.
+    the campaign allows repeats, in which case each new join is one more message. Who left the
+    segments again before the delay was over gets nothing: they no longer match the targeting.
     """
     from segments.selectors import segment_joiners
 
@@ -556,7 +563,9 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
         until = now - delay
         if until <= start:
             return 0
-        joiners = segment_joiners(segments=campaign.target_segments.all(), after=start, until=until)
+        joiners = segment_joiners(
+            segments=campaign.target_segments.all(), after=start, until=until
+        ).filter(pk__in=targeted(campaign).values("pk"))
         added = 0
         if campaign.allow_repeats:
             # Each repeat gets the next occurrence number, so the unique key still holds.
@@ -567,18 +576,15 @@ def campaign_trigger(*, campaign: Campaign, now: dt.datetime | None = None) -> i
                 .first()
             )
             next_round = (rounds or 0) + 1
-            joined = joiners.exclude(pk__in=Send.objects.filter(campaign=campaign, created_at__gte=start)
-                      .values("customer_id"))  # fmt: skip
-            first_time = joined.exclude(
-                pk__in=Send.objects.filter(campaign=campaign).values("customer_id")
-            )
-            again = joined.filter(
-                pk__in=Send.objects.filter(campaign=campaign).values("customer_id")
-            )
-            added += insert_sends(*classified_sql(campaign, now=now, customers=first_time))
+            # The periods never overlap, so every join in this one is a new entry. Repeats go
+            # first: once inserted, this run's first-timers would look like repeats.
+            earlier = Send.objects.filter(campaign=campaign).values("customer_id")
+            again = joiners.filter(pk__in=earlier)
             added += insert_sends(
                 *classified_sql(campaign, now=now, customers=again, occurrence=next_round)
             )
+            first_time = joiners.exclude(pk__in=earlier)
+            added += insert_sends(*classified_sql(campaign, now=now, customers=first_time))
         else:
             customers = joiners
             added += insert_sends(*classified_sql(campaign, now=now, customers=customers))
