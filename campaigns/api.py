@@ -14,12 +14,13 @@ from rest_framework.routers import DefaultRouter
 from campaigns import services
 from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
-from campaigns.models import Campaign, Promotion, Variant
+from campaigns.models import Campaign, Channel, Promotion, Variant
 from campaigns.results import campaign_report
 from campaigns.tracking import provider_events_record
 from campaigns.views import preview_render
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
+from privacy.models import Purpose
 from segments.models import Segment
 
 
@@ -86,6 +87,24 @@ class CampaignSerializer(serializers.ModelSerializer):
             "promotion",
         ]
         read_only_fields = ["status", "created_at", "launched_at", "finished_at", "exclusions"]
+
+
+class AudienceEstimateSerializer(serializers.Serializer):
+    """Audience settings not saved yet (a campaign being drafted elsewhere, say)."""
+
+    target_segments = serializers.PrimaryKeyRelatedField(many=True, queryset=Segment.objects.all())
+    exclusion_segments = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Segment.objects.all(), required=False
+    )
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    consent_purpose = serializers.PrimaryKeyRelatedField(
+        queryset=Purpose.objects.all(), required=False, allow_null=True
+    )
+    frequency_cap_count = serializers.IntegerField(min_value=0, required=False)
+    frequency_cap_days = serializers.IntegerField(min_value=1, required=False)
+    holdout_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=50, required=False
+    )
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -167,6 +186,19 @@ class CampaignViewSet(viewsets.ModelViewSet):
         from django.utils import timezone
 
         return Response(audience_estimate(self.get_object(), now=timezone.now()))
+
+    @action(detail=False, methods=["post"], url_path="audience-estimate")
+    def audience_estimate(self, request):
+        """The audience (targeted, recipients, holdout, excluded by reason) for unsaved settings."""
+        serializer = AudienceEstimateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            estimate = services.campaign_audience_estimate(
+                campaign=None, changes=dict(serializer.validated_data)
+            )
+        except DjangoValidationError as exc:
+            _raise(exc)
+        return Response(estimate)
 
     @action(detail=True, methods=["post"])
     def preview(self, request, pk=None):

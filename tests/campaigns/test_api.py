@@ -41,6 +41,7 @@ def launched_but_not_delivered(campaign, consenting_members, marketing_user,
         ("get", "/api/campaigns/{pk}/report/"),
         ("post", "/api/campaigns/{pk}/preview/"),
         ("post", "/api/campaigns/provider-events/"),
+        ("post", "/api/campaigns/audience-estimate/"),
     ],
 )
 def test_staff_outside_marketing_are_refused(
@@ -253,3 +254,31 @@ def test_provider_events_api_names_the_bad_event(marketer_api):
     assert response.json()["errors"] == ["events[0].type: expected bounce or complaint"]
     assert missing.status_code == 400
     assert missing.json()["errors"] == ["events: expected a list of events"]
+
+
+def test_audience_estimate_of_unsaved_settings(marketer_api, segment, consenting_members):
+    from tests.campaigns.factories import members_add
+    from tests.segments.factories import StaticSegmentFactory
+
+    vip = StaticSegmentFactory()
+    members_add(vip, consenting_members[:1])
+    silent = CustomerFactory()
+    members_add(segment, [silent])
+
+    response = marketer_api.post("/api/campaigns/audience-estimate/",
+                                 {"target_segments": [segment.pk], "exclusion_segments": [vip.pk]},
+                                 format="json")  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.json() == {"targeted": 6, "recipients": 4, "holdout": 0,
+                               "excluded": {"exclusion_segment": 1, "no_consent": 1}}  # fmt: skip
+    assert not Campaign.objects.exists()
+
+
+def test_audience_estimate_names_the_bad_setting(marketer_api, segment):
+    response = marketer_api.post("/api/campaigns/audience-estimate/",
+                                 {"target_segments": [segment.pk], "holdout_percent": "75"},
+                                 format="json")  # fmt: skip
+
+    assert response.status_code == 400
+    assert "holdout_percent" in response.json()
