@@ -23,11 +23,10 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Concat, StrIndex, Substr
+from django.db.models.functions import Cast, Concat, StrIndex, Substr
 
 from campaigns.models import Campaign, Channel, Send
 from customers.models import Customer
@@ -133,11 +132,7 @@ def reason_expression(campaign: Campaign) -> Case:
             customer_id=OuterRef("pk"), purpose_id=Purpose.DATA_SALE, state=ConsentStatus.WITHDRAWN
         )
         whens.append(When(Exists(opted_out), then=Value("do_not_sell")))
-    if campaign.frequency_cap_count:
-        # `_recent` is aliased by audience_queryset: the customer's messages within the window.
-        whens.append(
-            When(Q(_recent__gte=campaign.frequency_cap_count), then=Value("frequency_cap"))
-        )
+    # The frequency cap comes next; classified_sql applies it (a join, not a query per customer).
     if campaign.channel == Channel.EMAIL:
         whens.append(When(email__isnull=True, then=Value("no_address")))
     return Case(*whens, default=Value(""), output_field=models.CharField())
@@ -146,23 +141,8 @@ def reason_expression(campaign: Campaign) -> Case:
 def audience_queryset(
     campaign: Campaign, *, now: dt.datetime, customers: QuerySet[Customer] | None = None
 ) -> QuerySet:
-    """Rows (campaign, customer, variant, is_holdout, status, reason, created_at) to insert."""
+    """(customer, first reason left out but the frequency cap, holdout bucket, variant bucket)."""
     base = customers if customers is not None else targeted(campaign)
-    if campaign.frequency_cap_count:
-        since = now - dt.timedelta(days=campaign.frequency_cap_days)
-        recent = (
-            Send.objects.filter(customer_id=OuterRef("pk"))
-            .filter(
-                Q(status=Send.Status.SENT, sent_at__gte=since)
-                | Q(status__in=[Send.Status.PENDING, Send.Status.CLAIMED])
-            )
-            .exclude(campaign_id=campaign.pk)
-            .order_by()
-            .values("customer_id")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        base = base.alias(_recent=Coalesce(Subquery(recent), 0))
     return (
         base.annotate(
             _reason=reason_expression(campaign),
@@ -189,6 +169,28 @@ SEND_COLUMNS = (
 )
 
 
+def _recent_sql(
+    campaign: Campaign, *, now: dt.datetime, customers: QuerySet[Customer] | None
+) -> tuple[str, list]:
+    """(customer_id, n): each customer's messages that count against the campaign's cap: sent in
+    the window or still queued, in other campaigns. One GROUP BY that the snapshot joins once,
+    rather than a count per customer."""
+    since = now - dt.timedelta(days=campaign.frequency_cap_days)
+    recent = Send.objects.filter(
+        Q(status=Send.Status.SENT, sent_at__gte=since)
+        | Q(status__in=[Send.Status.PENDING, Send.Status.CLAIMED])
+    ).exclude(campaign_id=campaign.pk)
+    if customers is not None:
+        recent = recent.filter(customer_id__in=customers.values("pk"))
+    return (
+        recent.order_by()
+        .values("customer_id")
+        .annotate(n=Count("pk"))
+        .values_list("customer_id", "n")
+        .query.sql_with_params()
+    )
+
+
 def classified_sql(
     campaign: Campaign,
     *,
@@ -200,6 +202,25 @@ def classified_sql(
     inner, params = audience_queryset(
         campaign, now=now, customers=customers
     ).query.sql_with_params()
+    params = list(params)
+    if connection.vendor == "postgresql":
+        # OFFSET 0 keeps PostgreSQL from merging the subquery into this SELECT, which would
+        # evaluate the reason's EXISTS and IN subplans again for each of its four uses below.
+        inner = f"{inner} OFFSET 0"
+    source = f"({inner}) q"
+    reason = "q._reason"
+    if campaign.frequency_cap_count:
+        recent, recent_params = _recent_sql(campaign, now=now, customers=customers)
+        source += f" LEFT JOIN ({recent}) r ON r.customer_id = q._cid"
+        params += recent_params
+        earlier = ", ".join(
+            f"'{r}'" for r in EXCLUSION_REASONS[: EXCLUSION_REASONS.index("frequency_cap")]
+        )
+        cap = int(campaign.frequency_cap_count)
+        reason = (
+            f"(CASE WHEN q._reason IN ({earlier}) THEN q._reason "
+            f"WHEN COALESCE(r.n, 0) >= {cap} THEN 'frequency_cap' ELSE q._reason END)"
+        )
     cut = int(campaign.holdout_percent * BUCKETS / 100)
     variants = list(campaign.variants.order_by("pk").values_list("pk", "share"))
     total = sum(share for _pk, share in variants) or 1
@@ -208,19 +229,19 @@ def classified_sql(
         cumulative += share
         whens.append(f"WHEN q._vbucket < {cumulative * BUCKETS // total} THEN {int(pk)}")
     variant_case = (
-        f"CASE WHEN q._reason <> '' OR q._hbucket < {cut} THEN NULL {' '.join(whens)} "
+        f"CASE WHEN {reason} <> '' OR q._hbucket < {cut} THEN NULL {' '.join(whens)} "
         f"ELSE {int(variants[-1][0]) if variants else 'NULL'} END"
     )
     status_case = (
-        f"CASE WHEN q._reason <> '' THEN '{Send.Status.EXCLUDED}' "
+        f"CASE WHEN {reason} <> '' THEN '{Send.Status.EXCLUDED}' "
         f"WHEN q._hbucket < {cut} THEN '{Send.Status.HOLDOUT}' ELSE '{Send.Status.PENDING}' END"
     )
-    holdout = f"(q._reason = '' AND q._hbucket < {cut})"
+    holdout = f"({reason} = '' AND q._hbucket < {cut})"
     sql = (
         f"SELECT {int(campaign.pk)} AS campaign_id, q._cid AS customer_id, "
         f"{int(occurrence)} AS occurrence, {variant_case} AS variant_id, {holdout} AS is_holdout, "
-        f"{status_case} AS status, q._reason AS reason, %s AS created_at, 0 AS attempts, "
-        f"'' AS provider_message_id FROM ({inner}) q"
+        f"{status_case} AS status, {reason} AS reason, %s AS created_at, 0 AS attempts, "
+        f"'' AS provider_message_id FROM {source}"
     )
     return sql, [connection.ops.adapt_datetimefield_value(now), *params]
 
