@@ -184,27 +184,30 @@ def _tables() -> tuple[str, str]:
 def _diff_postgresql(
     segment_id: int, run_id: int, at: Any, sql: str, params: list
 ) -> tuple[int, int, int]:
-    """One statement: the rule is evaluated once, leavers deleted, joiners inserted.
+    """The rule evaluated once into a temporary table, then one statement deletes the leavers
+    and inserts the joiners.
 
     A joiner is one membership row (its join is on the row); a leaver is logged with the join it
-    ends, so a refresh writes nothing for the members who stay. The differences are EXCEPTs
-    (hashed or sorted set operations): the CTE's row estimate is a guess, and an anti-join
-    planned as a nested loop over it would be quadratic.
+    ends, so a refresh writes nothing for the members who stay. Joiners are inserted in customer
+    order, as a scan of the customers would yield them: the indexes then grow at their right
+    edge and the foreign-key checks at commit read the customers in order, not at random.
     """
     m, c = _tables()
-    statement = f"""
-        WITH wanted AS MATERIALIZED ({sql}),
-        gone AS (
+    diff = f"""
+        WITH gone AS (
             DELETE FROM {m} AS old WHERE old.segment_id = %s AND old.customer_id IN (
-                SELECT customer_id FROM {m} WHERE segment_id = %s EXCEPT SELECT id FROM wanted
+                SELECT customer_id FROM {m} WHERE segment_id = %s
+                EXCEPT SELECT id FROM segment_wanted
             )
             RETURNING old.customer_id, old.since, old.run_id
         ),
         came AS (
             INSERT INTO {m} (segment_id, customer_id, since, run_id)
             SELECT %s, j.id, %s, %s FROM (
-                SELECT id FROM wanted EXCEPT SELECT customer_id FROM {m} WHERE segment_id = %s
+                SELECT id FROM segment_wanted
+                EXCEPT SELECT customer_id FROM {m} WHERE segment_id = %s
             ) j
+            ORDER BY j.id
             RETURNING 1
         ),
         logged AS (
@@ -213,23 +216,27 @@ def _diff_postgresql(
             UNION ALL
             SELECT %s, customer_id, %s, 'left', %s FROM gone
         )
-        SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM came),
+        SELECT (SELECT count(*) FROM segment_wanted), (SELECT count(*) FROM came),
                (SELECT count(*) FROM gone)
     """
     args = [
-        *params,
         *(segment_id, segment_id),  # gone
         *(segment_id, at, run_id, segment_id),  # came
         *(segment_id, segment_id, run_id, at),  # logged
     ]
     with connection.cursor() as cursor:
-        # Membership statistics lag behind a refresh that just changed many rows; with them the
-        # planner may pick a nested loop over the CTE, which is quadratic. Set-based diffs want
-        # hash or merge joins, so nested loops are off for this one statement.
+        # The rule runs with the planner's own choices (a nested loop over an index is often
+        # its best plan). The diff then runs with nested loops off: the temporary table has no
+        # statistics and the membership's lag behind a refresh that just changed many rows, and
+        # a nested loop over either would be quadratic; the differences are EXCEPTs (hashed or
+        # sorted set operations) and the one join a hash join.
+        cursor.execute("DROP TABLE IF EXISTS segment_wanted")
+        cursor.execute(f"CREATE TEMPORARY TABLE segment_wanted ON COMMIT DROP AS {sql}", params)
         cursor.execute("SET LOCAL enable_nestloop = off")
-        cursor.execute(statement, args)
+        cursor.execute(diff, args)
         size, joined, left = cursor.fetchone()
         cursor.execute("SET LOCAL enable_nestloop = on")
+        cursor.execute("DROP TABLE segment_wanted")
     return size, joined, left
 
 
