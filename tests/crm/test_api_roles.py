@@ -389,6 +389,20 @@ EXTRA_ACTIONS |= {
         ("promotion", "put", "promotion", lambda w: {"discount": "percent", "value": "10"}),
     )
 }  # fmt: skip
+EXTRA_ACTIONS |= {
+    "campaign-audience-estimate": ExtraAction(
+        "post",
+        lambda w: "/api/campaigns/audience-estimate/",
+        _CAMPAIGN,
+        lambda w: {"target_segments": [w.segment.pk]},
+    ),
+    "campaign-provider-events": ExtraAction(
+        "post",
+        lambda w: "/api/campaigns/provider-events/",
+        _CAMPAIGN,
+        lambda w: {"events": [{"type": "bounce", "message_id": "<unknown@crm.local>"}]},
+    ),
+}
 
 # ML segments, RFM and predictive scores (segments.ml): marketing and superusers only.
 _ML_ONLY = _expect(
