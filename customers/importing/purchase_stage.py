@@ -97,7 +97,7 @@ def purchases_import_sql(
     stage = _PurchaseStage(columns, date_format, create_customers, scope, owner)
     touched: set[int] = set()
     with stage:
-        for chunk in _chunks_read(stage, source, chunk_rows):
+        for chunk in chunks_read(stage, source, chunk_rows):
             result.read += chunk.count
             stage.chunk_import(chunk, result, errors, touched)
             if on_progress is not None:
@@ -108,7 +108,7 @@ def purchases_import_sql(
     return touched
 
 
-def _chunks_read(stage: "_PurchaseStage", source: CsvSource, chunk_rows: int) -> Iterator["_Chunk"]:
+def chunks_read(stage, source: CsvSource, chunk_rows: int) -> Iterator:
     """The chunks of the file, read by a thread while the database works on the previous one.
 
     Reading is Python and the database waits release the GIL, so on two cores both proceed at
@@ -319,18 +319,16 @@ class _PurchaseStage:
                         kept = created = updated = 0
                         found = []
         except DatabaseError as exc:
-            for error in chunk.read_errors:
-                errors.add(error)
             reason = f"the database refused the batch this row was in: {exc}"
-            for line in _staged_lines(chunk):
-                errors.add(RowError(line, "", reason))
-            return
-        # The row-by-row import reports cell errors as it reads, then unknown customers and
-        # duplicates in line order: the same order here.
-        for error in chunk.read_errors:
+            found = [(line, "", "", reason) for line in _staged_lines(chunk)]
+            kept = created = updated = 0
+        # The errors of a chunk in the order of the file.
+        for error in sorted(
+            chunk.read_errors
+            + [RowError(line, col, reason, value) for line, col, value, reason in found],
+            key=lambda e: e.line,
+        ):
             errors.add(error)
-        for line, col, value, reason in found:
-            errors.add(RowError(line, col, reason, value))
         result.created += created
         result.updated += updated
         result.unchanged += kept - created - updated

@@ -1,9 +1,9 @@
 """Importing purchases from CSV.
 
-On PostgreSQL the file goes through purchase_stage.py: chunks COPYed into a staging table and
-checked, resolved, deduplicated and upserted in SQL. Elsewhere (SQLite) each row is parsed and
-validated here, then each batch has its customers and products resolved and is written with
-bulk_create and bulk_update. Both give the same counts and the same errors."""
+Every row is parsed and checked by purchase_rows.py. On PostgreSQL the good rows then go through
+purchase_stage.py: chunks COPYed into a staging table, resolved, deduplicated and upserted in
+SQL. Elsewhere (SQLite) each batch has its customers and products resolved here and is written
+with bulk_create and bulk_update. Both give the same counts and the same errors."""
 
 import hashlib
 from dataclasses import dataclass
