@@ -5,6 +5,8 @@ Marketing staff and superusers only; everyone else gets 403 (no role) before any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -14,7 +16,7 @@ from rest_framework.routers import DefaultRouter
 from campaigns import services
 from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
-from campaigns.models import Campaign, Channel, Promotion, Variant
+from campaigns.models import Campaign, Promotion, Variant
 from campaigns.results import campaign_report
 from campaigns.tracking import provider_events_record
 from campaigns.views import preview_render
@@ -96,7 +98,7 @@ class AudienceEstimateSerializer(serializers.Serializer):
     exclusion_segments = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Segment.objects.all(), required=False
     )
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel = serializers.CharField(required=False, help_text="email or webhook")
     consent_purpose = serializers.PrimaryKeyRelatedField(
         queryset=Purpose.objects.all(), required=False, allow_null=True
     )
@@ -187,6 +189,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
         return Response(audience_estimate(self.get_object(), now=timezone.now()))
 
+    @extend_schema(request=AudienceEstimateSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], url_path="audience-estimate")
     def audience_estimate(self, request):
         """The audience (targeted, recipients, holdout, excluded by reason) for unsaved settings."""
@@ -220,6 +223,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], url_path="provider-events")
     def provider_events(self, request):
         """Bounces and complaints from the email provider, by message id (or send id):

@@ -280,5 +280,11 @@ def test_audience_estimate_names_the_bad_setting(marketer_api, segment):
                                  {"target_segments": [segment.pk], "holdout_percent": "75"},
                                  format="json")  # fmt: skip
 
+    channel = marketer_api.post("/api/campaigns/audience-estimate/",
+                                {"target_segments": [segment.pk], "channel": "pigeon"},
+                                format="json")  # fmt: skip
+
     assert response.status_code == 400
     assert "holdout_percent" in response.json()
+    assert channel.status_code == 400
+    assert channel.json() == {"channel": ["expected one of email, webhook"]}
