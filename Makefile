@@ -12,7 +12,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
 
-.PHONY: venv run serve test test-sqlite test-postgres lint format bench bench-import bench-ui bench-segments bench-ml services
+.PHONY: venv run serve test test-sqlite test-postgres lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression services
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-ml
+bench: bench-import bench-ui bench-segments bench-ml bench-suppression
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -75,3 +75,7 @@ bench-segments: venv
 bench-ml: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_ml $(BENCH_ARGS)
+
+bench-suppression: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_suppression $(BENCH_ARGS)
