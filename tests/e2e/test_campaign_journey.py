@@ -68,8 +68,8 @@ def _add_variant(page, *, name: str, subject: str, text: str) -> None:
 def test_marketer_builds_previews_launches_watches_and_reads_the_report(
     page, marketing_user, spring_audience, workers, screenshot
 ):
-    worker = workers.start()
     sign_in(page, marketing_user)
+    worker = workers.start()  # ready long before the launch; the marketer takes a while
 
     # 1. Audience: the size after exclusions follows every change, before anything is saved.
     page.goto("/campaigns/")
