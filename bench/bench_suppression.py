@@ -11,7 +11,8 @@ on the suppression list) counted three ways, alternately in the same run, on the
   sha256() while it runs, as the product did before the hashes were stored;
 - anchor "hand-written SQL": one SELECT count(*) with NOT EXISTS on the stored hashes.
 
-The counts must be equal or the figure is void. A suppression list of 1% of the emails and 0.5%
+The counts must be equal or the figure is void. The target against query-time hashing is < 0.5,
+not less: both queries also join the consent states, which the hashes do not change. A suppression list of 1% of the emails and 0.5%
 of the phones is written first, inside a transaction that is rolled back at the end, so the
 shared benchmark database is left as it was. Writes bench/results/suppression.json.
 """
@@ -148,7 +149,8 @@ def run(tier: str, reps: int, seed: int) -> list[dict]:
                         "anchor": anchor,
                         "anchor_s": round(anchor_s, 4),
                         "ratio": round(ours / anchor_s, 3) if same else None,
-                        "target": "< 0.2" if anchor == "query-time hash" else "<= 1.5",
+                        # Both queries also join the consent states: that part stays.
+                        "target": "< 0.5" if anchor == "query-time hash" else "<= 1.5",
                         "eligible": sorted(counts["ours"]),
                         "suppressed_emails": emails,
                         "suppressed_phones": phones,

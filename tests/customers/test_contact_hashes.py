@@ -4,6 +4,7 @@ address the row holds, so the suppression list can be checked with a join."""
 import io
 
 import pytest
+from django.core.management import call_command
 from django.db.models import F
 
 from customers.contact_hashes import contact_hashes, contact_hashes_refresh, email_hash, phone_hash
@@ -96,3 +97,15 @@ def test_an_erased_customer_keeps_no_hash_of_its_former_address():
 
     customer.refresh_from_db()
     assert (customer.email_hash, customer.phone_hash) == ("", "")
+
+
+def test_the_command_recomputes_the_hashes_after_a_change_of_salt(settings):
+    customer = CustomerFactory(email="salted@example.com", phone="")
+    settings.PRIVACY_HASH_SALT = "a-new-salt"
+    out = io.StringIO()
+
+    call_command("refresh_contact_hashes", stdout=out)
+
+    customer.refresh_from_db()
+    assert customer.email_hash == email_hash("salted@example.com")  # with the new salt
+    assert "Recomputed" in out.getvalue()
