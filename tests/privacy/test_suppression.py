@@ -1,7 +1,9 @@
 import io
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -9,13 +11,20 @@ from customers.importing import customers_import
 from customers.models import Customer
 from privacy.erasure import customer_erase
 from privacy.selectors import customers_eligible_for
-from privacy.services import consent_grant, consent_unsubscribe_all, consent_withdraw
+from privacy.services import (
+    consent_confirm,
+    consent_grant,
+    consent_unsubscribe_all,
+    consent_withdraw,
+)
+from privacy.signup import signup_subscribe
 from privacy.suppression import suppression_add, suppression_contains, suppression_exclude
 from tests.customers.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
 EMAILS = ["ann@example.com", "bob@example.com", "cy@example.com"]
+SIGNUP_WITHOUT_DOUBLE_OPT_IN = {"PRIVACY_DOUBLE_OPT_IN": False, "PRIVACY_SIGNUP_EMAILS_PER_DAY": 0}
 
 operations = st.lists(
     st.one_of(
@@ -26,6 +35,9 @@ operations = st.lists(
         st.tuples(st.just("withdraw"), st.sampled_from(EMAILS), st.just("staff")),
         st.tuples(st.just("erase"), st.sampled_from(EMAILS), st.just("")),
         st.tuples(st.just("unsubscribe"), st.sampled_from(EMAILS), st.just("")),
+        # The public signup page (without double opt-in) and the emailed confirmation link.
+        st.tuples(st.just("signup"), st.sampled_from(EMAILS), st.just("")),
+        st.tuples(st.just("confirm"), st.sampled_from(EMAILS), st.just("")),
     ),
     max_size=12,
 )
@@ -46,14 +58,20 @@ class _Rollback(Exception):
 )
 @given(ops=operations)
 def test_a_suppressed_address_imported_again_never_becomes_eligible_for_a_campaign(ops):
+    cache.clear()  # the signup limits count in the cache
     try:
-        with transaction.atomic():
+        with transaction.atomic(), override_settings(**SIGNUP_WITHOUT_DOUBLE_OPT_IN):
             present: set[str] = set()
             consent: set[str] = set()
             suppressed: set[str] = set()
             for op, email, arg in ops:
                 customer = Customer.objects.filter(email__iexact=email).first()
-                if op == "import":
+                if op == "signup":
+                    signup_subscribe(email=email.title(), purposes={"email_marketing": None})
+                    present.add(email)
+                    if email not in suppressed:  # a suppressed address must confirm first
+                        consent.add(email)
+                elif op == "import":
                     customer = _import(email)
                     present.add(email)
                     if arg:  # the file says the person opted in
@@ -61,6 +79,12 @@ def test_a_suppressed_address_imported_again_never_becomes_eligible_for_a_campai
                         consent.add(email)
                 elif customer is None:
                     continue
+                elif op == "confirm":
+                    pending = customer.pending_consents.filter(record__isnull=True).last()
+                    if pending is not None:
+                        consent_confirm(pending=pending)
+                        consent.add(email)
+                        suppressed.discard(email)
                 elif op == "grant":
                     consent_grant(customer=customer, purpose="email_marketing", source=arg)
                     consent.add(email)
