@@ -4,7 +4,9 @@ Both hold people's names, emails and phones. They are kept only for a short time
 run deletes them `days` after the import finished) and, while they exist, an erasure blanks the
 person's rows in them: every cell of a row that names the person by email, phone or external id
 (or by first and last name together) becomes empty, so the line numbers the error report quotes
-still point at the right lines of the upload.
+still point at the right lines of the upload. A queued import is scrubbed before it runs, so it
+cannot bring the person back; an import running during the erasure reads the file it opened and
+writes its error report afterwards, so such a report may name the person until it expires.
 """
 
 import csv
