@@ -18,6 +18,7 @@ from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
 from campaigns.models import Campaign, Promotion, Variant
 from campaigns.results import campaign_report
+from campaigns.selectors import promotion_code_status
 from campaigns.tracking import provider_events_record
 from campaigns.views import preview_render
 from crm.roles import Role, user_has_role
@@ -29,6 +30,11 @@ from segments.models import Segment
 class MarketingOnly(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         return user_has_role(request.user, Role.MARKETING)
+
+
+class SalesOrMarketing(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return user_has_role(request.user, Role.SALES, Role.MARKETING)
 
 
 def _raise(exc: DjangoValidationError) -> None:
@@ -222,6 +228,18 @@ class CampaignViewSet(viewsets.ModelViewSet):
             raise ValidationError({"customer": ["no such customer"]})
         rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"promotion-codes/(?P<code>[^/]{1,64})",
+        permission_classes=[permissions.IsAuthenticated, SalesOrMarketing],
+    )
+    def promotion_code(self, request, code=None):
+        """Whether a promotion code may be redeemed now, for tills and shops (sales staff too):
+        valid, or the reason (unknown, not_sent, expired, used, exhausted), with the discount."""
+        return Response(promotion_code_status(code=code or ""))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], url_path="provider-events")

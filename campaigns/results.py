@@ -69,7 +69,7 @@ def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
     ).query.sql_with_params()
 
 
-def _redeeming_purchases(promotion: Promotion):
+def redeeming_purchases(promotion: Promotion):
     """Purchases carrying one of the promotion's codes, made while the promotion ran."""
     campaign = promotion.campaign
     if promotion.code_mode == Promotion.CodeMode.SHARED:
@@ -87,7 +87,7 @@ def _redeeming_purchases(promotion: Promotion):
 def promotion_redemptions(*, promotion: Promotion) -> int:
     """How many times the promotion was redeemed: a purchase with its code before it expired;
     a recipient's unique code counts once, and never more than the redemption cap."""
-    purchases = _redeeming_purchases(promotion).order_by()
+    purchases = redeeming_purchases(promotion).order_by()
     if promotion.code_mode == Promotion.CodeMode.SHARED:
         count = purchases.count()
     else:

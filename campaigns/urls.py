@@ -9,6 +9,7 @@ urlpatterns = [
     path("overview/", views.campaigns_compare, name="overview"),
     path("new/", views.campaign_create, name="create"),
     path("audience-size/", views.campaign_audience_size, name="audience_estimate"),
+    path("promotion-code/", views.promotion_code_check, name="promotion_code"),
     path("<int:pk>/", views.campaign_detail, name="detail"),
     path("<int:pk>/report/", views.campaign_report_page, name="report"),
     path("<int:pk>/edit/<slug:step>/", views.campaign_edit, name="edit"),

@@ -31,6 +31,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import CompiledVariant
 from campaigns.results import campaign_report, campaigns_overview
+from campaigns.selectors import promotion_code_status
 from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
@@ -104,6 +105,21 @@ def _errors_to_form(form: forms.Form, exc: ValidationError) -> None:
 
 
 STEPS = ("audience", "message", "promotion", "schedule", "review")
+
+
+class PromotionCodeForm(forms.Form):
+    code = forms.CharField(max_length=64, label="Promotion code")
+
+
+@login_required
+@require_GET
+def promotion_code_check(request: HttpRequest) -> HttpResponse:
+    """Whether a code a customer hands over may be redeemed (sales staff at the till, marketers)."""
+    if not user_has_role(request.user, Role.SALES, Role.MARKETING):
+        raise PermissionDenied("Only sales and marketing staff check promotion codes.")
+    form = PromotionCodeForm(request.GET or None)
+    status = promotion_code_status(code=form.cleaned_data["code"]) if form.is_valid() else None
+    return render(request, "campaigns/promotion_code.html", {"form": form, "status": status})
 
 
 @marketing_required

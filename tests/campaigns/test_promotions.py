@@ -224,3 +224,80 @@ def test_promotion_api_refuses_bad_values_naming_the_field(
 
     assert percent.status_code == 400 and "value" in percent.json()
     assert shared.status_code == 400 and "shared_code" in shared.json()
+
+
+def _status(api, code: str) -> dict:
+    response = api.get(f"/api/campaigns/promotion-codes/{code}/")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_till_checks_a_personal_code_before_and_after_it_is_used(
+    with_unique_codes, consenting_members, launch, api_client_for, sales_user
+):
+    launch(with_unique_codes)
+    buyer = consenting_members[0]
+    code = _codes(with_unique_codes)[buyer.pk]
+    till = api_client_for(sales_user)
+
+    before = _status(till, f" {code.lower()} ")
+    _buy(buyer, code)
+    after = _status(till, code)
+
+    assert (before["valid"], before["discount_display"], before["customer"]) == (
+        True,
+        "20%",
+        buyer.pk,
+    )
+    assert (after["valid"], after["reason"]) == (False, "used")
+
+
+def test_expired_exhausted_and_unknown_codes_are_refused_with_the_reason(
+    with_shared_code, consenting_members, launch, api_client_for, marketing_user
+):
+    promotion = with_shared_code.promotion
+    promotion.redemption_cap = 1
+    promotion.save()
+    launch(with_shared_code)
+    api = api_client_for(marketing_user)
+    fresh = _status(api, "spring10")
+    _buy(consenting_members[0], "SPRING10")
+
+    exhausted = _status(api, "SPRING10")
+    promotion.expires_at = timezone.now() - dt.timedelta(minutes=1)
+    promotion.save()
+    expired = _status(api, "SPRING10")
+    unknown = _status(api, "NOSUCHCODE")
+
+    assert fresh["valid"] is True and fresh["redemptions"] == 0
+    assert (exhausted["valid"], exhausted["reason"], exhausted["redemptions"]) == (
+        False,
+        "exhausted",
+        1,
+    )
+    assert (expired["valid"], expired["reason"]) == (False, "expired")
+    assert (unknown["valid"], unknown["reason"]) == (False, "unknown")
+
+
+def test_code_of_a_campaign_not_sent_yet_is_not_valid(
+    with_shared_code, api_client_for, marketing_user
+):
+    status = _status(api_client_for(marketing_user), "SPRING10")
+
+    assert (status["valid"], status["reason"]) == (False, "not_sent")
+
+
+def test_code_check_page_for_sales_staff(
+    with_shared_code, consenting_members, launch, client, sales_user, privacy_user
+):
+    launch(with_shared_code)
+    client.force_login(sales_user)
+
+    page = client.get("/campaigns/promotion-code/", {"code": "spring10"}).content.decode()
+    empty = client.get("/campaigns/promotion-code/", {"code": ""})
+    client.force_login(privacy_user)
+    refused = client.get("/campaigns/promotion-code/", {"code": "spring10"})
+
+    assert 'id="code-verdict">valid<' in page and "10.00" in page
+    assert empty.status_code == 200 and "This field is required" in empty.content.decode()
+    assert refused.status_code == 403

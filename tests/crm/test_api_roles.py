@@ -396,6 +396,19 @@ EXTRA_ACTIONS |= {
         _CAMPAIGN,
         lambda w: {"target_segments": [w.segment.pk]},
     ),
+    "campaign-promotion-code": ExtraAction(
+        "get",
+        lambda w: "/api/campaigns/promotion-codes/NOSUCHCODE/",
+        _who(
+            anonymous="D",
+            no_role="D",
+            sales_owner="O",
+            other_sales="O",
+            marketing="O",
+            privacy="D",
+            superuser="O",
+        ),  # fmt: skip
+    ),
     "campaign-provider-events": ExtraAction(
         "post",
         lambda w: "/api/campaigns/provider-events/",
