@@ -157,10 +157,11 @@ def build_cases(sales, admin) -> list[Case]:
                 f"(SELECT id FROM customers_customer WHERE {cond} "
                 "ORDER BY last_name, first_name, id LIMIT 50)"
                 for cond in (
-                    "last_name LIKE 'Schm%%'",
-                    "last_name LIKE 'schm%%'",
-                    "last_name LIKE 'SCHM%%'",
-                    "lower(email) LIKE 'schm%%'",
+                    "last_name >= 'Schm' AND last_name < 'Schn' AND last_name LIKE 'Schm%%'",
+                    "last_name >= 'schm' AND last_name < 'schn' AND last_name LIKE 'schm%%'",
+                    "last_name >= 'SCHM' AND last_name < 'SCHN' AND last_name LIKE 'SCHM%%'",
+                    "lower(email) >= 'schm' AND lower(email) < 'schn' "
+                    "AND lower(email) LIKE 'schm%%'",
                     "external_id = 'Schm'",
                 )
             )
