@@ -3,8 +3,11 @@
 Marketing staff and superusers only; everyone else gets 403 (no role) before anything is read.
 """
 
+import zoneinfo
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
@@ -95,6 +98,18 @@ class CampaignSerializer(serializers.ModelSerializer):
             "promotion",
         ]
         read_only_fields = ["status", "created_at", "launched_at", "finished_at", "exclusions"]
+
+    def validate(self, attrs):
+        """A send time without an offset is the wall-clock time of the campaign's time zone."""
+        raw = getattr(self, "initial_data", {}).get("send_at")
+        typed = parse_datetime(raw) if isinstance(raw, str) else None
+        if typed is not None and typed.tzinfo is None and attrs.get("send_at") is not None:
+            name = attrs.get("time_zone") or getattr(self.instance, "time_zone", None) or "UTC"
+            try:
+                attrs["send_at"] = typed.replace(tzinfo=zoneinfo.ZoneInfo(name))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValidationError({"time_zone": [f"unknown time zone {name!r}"]}) from None
+        return attrs
 
 
 class AudienceEstimateSerializer(serializers.Serializer):

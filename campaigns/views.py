@@ -3,6 +3,7 @@
 import base64
 import hmac
 import json
+import zoneinfo
 from collections.abc import Callable
 from functools import wraps
 
@@ -78,6 +79,28 @@ class CampaignForm(forms.ModelForm):
             "exclusion_segments": forms.CheckboxSelectMultiple,
             "send_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The send time is typed and shown as the wall-clock time of the campaign's time zone.
+        if self.instance.send_at and not self.is_bound:
+            zone = zoneinfo.ZoneInfo(self.instance.time_zone)
+            self.initial["send_at"] = self.instance.send_at.astimezone(zone).replace(tzinfo=None)
+
+    def clean(self):
+        cleaned = super().clean()
+        send_at, name = cleaned.get("send_at"), cleaned.get("time_zone") or "UTC"
+        if send_at is None:
+            return cleaned
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.add_error(
+                "time_zone", f"Unknown time zone {name!r}; use a name like Europe/Berlin."
+            )
+            return cleaned
+        cleaned["send_at"] = timezone.make_naive(send_at).replace(tzinfo=zone)
+        return cleaned
 
 
 class VariantForm(forms.Form):
@@ -168,6 +191,8 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
         form = CampaignForm(request.POST or None, instance=campaign)
         if request.method == "POST" and form.is_valid():
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            if "time_zone" in changes and form.cleaned_data.get("send_at"):
+                changes["send_at"] = form.cleaned_data["send_at"]  # the same wall-clock time
             try:
                 services.campaign_update(campaign=campaign, actor=request.user, **changes)
             except ValidationError as exc:
