@@ -122,6 +122,13 @@ class PromotionForm(forms.Form):
     redemption_cap = forms.IntegerField(min_value=1, required=False)
 
 
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
 def _errors_to_form(form: forms.Form, exc: ValidationError) -> None:
     for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
         form.add_error(field if field in form.fields else None, errors)
@@ -202,16 +209,36 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
                 return redirect("campaigns:edit", campaign.pk, following)
         context["form"] = form
     elif step == "message":
-        form = VariantForm(request.POST or None)
+        # ?variant=<id> (or the posted variant_id) edits that variant; otherwise the form adds one.
+        editing = campaign.variants.filter(
+            pk=_int_or_none(request.POST.get("variant_id") or request.GET.get("variant"))
+        ).first()
+        if request.method == "POST" and "delete_variant" in request.POST:
+            doomed = campaign.variants.filter(pk=_int_or_none(request.POST["delete_variant"]))
+            for variant in doomed:
+                services.variant_delete(variant=variant, actor=request.user)
+                messages.success(request, f"Variant {variant.name} removed.")
+            return redirect("campaigns:edit", campaign.pk, "message")
+        initial = {f: getattr(editing, f) for f in VariantForm.base_fields} if editing else None
+        form = VariantForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
-                services.variant_create(campaign=campaign, actor=request.user, **form.cleaned_data)
+                if editing is not None:
+                    changes = {name: form.cleaned_data[name] for name in form.changed_data}
+                    if "name" in changes and not changes["name"].strip():
+                        del changes["name"]
+                    services.variant_update(variant=editing, actor=request.user, **changes)
+                else:
+                    services.variant_create(
+                        campaign=campaign, actor=request.user, **form.cleaned_data
+                    )
             except ValidationError as exc:
                 _errors_to_form(form, exc)
             else:
-                messages.success(request, "Variant added.")
+                messages.success(request, "Variant saved." if editing else "Variant added.")
                 return redirect("campaigns:edit", campaign.pk, "message")
         context["form"] = form
+        context["editing"] = editing
         context["variants"] = campaign.variants.all()
         context["preview_customers"] = (
             customers_visible_to(request.user)

@@ -269,3 +269,32 @@ def test_frequency_cap_spans_every_campaign(segment, consenting_members, marketi
     VariantFactory(campaign=over)
     launch(over)
     assert Campaign.objects.get(pk=over.pk).exclusions == {"frequency_cap": 5}
+
+
+def test_sales_staff_cannot_launch_from_the_pages(client, sales_user, campaign, consenting_members):
+    client.force_login(sales_user)
+
+    response = client.post(f"/campaigns/{campaign.pk}/launch/")
+
+    assert response.status_code == 403
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DRAFT
+    assert mail.outbox == []
+
+
+def test_pause_and_resume_from_the_sending_view(
+    client, marketing_user, campaign, consenting_members, django_capture_on_commit_callbacks
+):
+    from campaigns.services import campaign_launch
+
+    with django_capture_on_commit_callbacks(execute=False):
+        campaign_launch(campaign=campaign, actor=marketing_user)
+    client.force_login(marketing_user)
+
+    client.post(f"/campaigns/{campaign.pk}/pause/")
+    paused = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/campaigns/{campaign.pk}/resume/")
+
+    assert 'id="campaign-status">Paused<' in paused and 'id="resume"' in paused
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
+    assert len(mail.outbox) == len(consenting_members)

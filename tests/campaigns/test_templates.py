@@ -168,3 +168,29 @@ def test_valid_variant_from_the_message_step_is_rendered_at_send(
 
     names = sorted(c.first_name for c in consenting_members)
     assert sorted(m.subject.removesuffix(", hello") for m in mail.outbox) == names
+
+
+def test_message_step_edits_a_variant_with_the_same_checks(client, marketing_user, campaign):
+    variant = campaign.variants.get()
+    client.force_login(marketing_user)
+    url = f"/campaigns/{campaign.pk}/edit/message/"
+    form = client.get(url, {"variant": variant.pk}).context["form"]
+    data = {**{name: form[name].value() for name in form.fields}, "variant_id": variant.pk}
+
+    refused = client.post(url, {**data, "text": "{{ customer.phone }}"})
+    saved = client.post(url, {**data, "subject": "Spring for {{ customer.first_name }}"})
+
+    assert "line 1: unknown variable &#x27;customer.phone&#x27;" in refused.content.decode()
+    assert saved.status_code == 302
+    variant.refresh_from_db()
+    assert variant.subject == "Spring for {{ customer.first_name }}"
+    assert "customer.phone" not in variant.text
+
+
+def test_message_step_removes_a_variant(client, marketing_user, campaign):
+    extra = Variant.objects.create(campaign=campaign, name="B", subject="B", text="B")
+    client.force_login(marketing_user)
+
+    client.post(f"/campaigns/{campaign.pk}/edit/message/", {"delete_variant": extra.pk})
+
+    assert list(campaign.variants.values_list("name", flat=True)) == ["A"]
