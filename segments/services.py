@@ -307,8 +307,11 @@ def segment_refresh(
     once: a second refresh waits and then diffs against the first one's result.
     """
     if run is None:
-        run = RefreshRun.objects.create(segment=segment, trigger=trigger)
-    RefreshRun.objects.filter(pk=run.pk).update(status=RefreshRun.Status.RUNNING)
+        run = RefreshRun.objects.create(
+            segment=segment, trigger=trigger, status=RefreshRun.Status.RUNNING
+        )
+    else:
+        RefreshRun.objects.filter(pk=run.pk).update(status=RefreshRun.Status.RUNNING)
     try:
         with transaction.atomic():
             locked = Segment.objects.select_for_update().get(pk=segment.pk)
