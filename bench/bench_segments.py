@@ -251,6 +251,8 @@ def run(tier: str, reps: int, seed: int) -> list[dict]:
                 "<= 1.5x anchor",
                 members=size,
                 sql_statements=statements,
+                ours_runs=[round(t, 3) for t in ours_t],
+                anchor_runs=[round(t, 3) for t in anchor_t],
                 met=full_ours <= 1.5 * full_anchor,
             )
         )
