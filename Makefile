@@ -12,7 +12,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
 
-.PHONY: venv run serve test test-sqlite test-postgres lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression services
+.PHONY: venv run serve test test-sqlite test-postgres lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns services
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-ml bench-suppression
+bench: bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -79,3 +79,7 @@ bench-ml: venv
 bench-suppression: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_suppression $(BENCH_ARGS)
+
+bench-campaigns: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_campaigns $(BENCH_ARGS)

@@ -21,6 +21,7 @@ entries) are removed at the end. Writes bench/results/campaigns.json.
 import argparse
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 import resource
@@ -320,9 +321,12 @@ def fanout(tier: str, reps: int, scenario: dict, now: dt.datetime) -> list[dict]
 def _sink_serve(port_out, ready, stop, counter, received, capture) -> None:
     """An aiosmtpd server in its own process (its CPU does not slow the senders' process)."""
     import asyncio
+    import logging
     import socket
 
     from aiosmtpd.controller import Controller
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # one line per SMTP command
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
@@ -386,6 +390,7 @@ def delivery(tier: str, reps: int, messages: int, sink: SmtpSink, port: int) -> 
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.CAMPAIGNS_RATE_PER_SECOND = 0
     celery_app.conf.task_always_eager = True  # this process is the one worker
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # a line per batch
     eligible = _eligible_ids(messages)
     static = segment_create(name=f"{PREFIX} recipients", slug=f"{PREFIX}-recipients", owner=None,
                             kind=Segment.Kind.STATIC)  # fmt: skip
