@@ -218,7 +218,8 @@ class WebhookChannel(ChannelBackend):
             "Content-Type": "application/json",
             "X-CRM-Timestamp": timestamp,
             "X-CRM-Signature": webhook_signature(body, secret=self.secret, timestamp=timestamp),
-            "Idempotency-Key": message.message_id,
+            # The send id, not the message id: a message id is drawn anew on every attempt.
+            "Idempotency-Key": f"send-{message.send_id}",
         }
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:

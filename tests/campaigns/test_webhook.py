@@ -77,6 +77,9 @@ def test_every_recipient_is_posted_once_as_signed_json(
 
     assert len(receiver.requests) == len(consenting_members)
     assert all(_verify(headers, body) for headers, body in receiver.requests)
+    assert [h["Idempotency-Key"] for h, _b in receiver.requests] == [
+        f"send-{p['send_id']}" for p in receiver.payloads()
+    ]
     codes = dict(
         PromotionCode.objects.filter(promotion__campaign=webhook_campaign).values_list(
             "customer_id", "code"
