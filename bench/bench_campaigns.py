@@ -321,7 +321,6 @@ def fanout(tier: str, reps: int, scenario: dict, now: dt.datetime) -> list[dict]
 def _sink_serve(port_out, ready, stop, counter, received, capture) -> None:
     """An aiosmtpd server in its own process (its CPU does not slow the senders' process)."""
     import asyncio
-    import logging
     import socket
 
     from aiosmtpd.controller import Controller
@@ -553,7 +552,13 @@ def main(argv: list[str] | None = None) -> int:
                   "per message")  # fmt: skip
     print(f"peak memory: {rows[0]['peak_rss_mb'] if rows else 0} MB")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "campaigns.json").write_text(json.dumps(rows, indent=2, default=str))
+    path = RESULTS / "campaigns.json"
+    written = rows
+    if args.only and path.exists():  # keep the other case's latest figures
+        case = {"fanout": "fan-out", "delivery": "delivery"}[args.only]
+        written = [r for r in json.loads(path.read_text()) if not r["case"].startswith(case)]
+        written += rows
+    path.write_text(json.dumps(written, indent=2, default=str))
     return 0 if all(r["met"] for r in rows) else 1
 
 
