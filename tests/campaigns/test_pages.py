@@ -298,3 +298,25 @@ def test_pause_and_resume_from_the_sending_view(
     assert 'id="campaign-status">Paused<' in paused and 'id="resume"' in paused
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
     assert len(mail.outbox) == len(consenting_members)
+
+
+def test_sending_view_of_a_draft_says_it_has_not_started(client, marketing_user, campaign):
+    client.force_login(marketing_user)
+
+    page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+
+    assert "Not launched yet" in page and 'id="progress-bar"' not in page
+
+
+def test_sending_view_of_a_scheduled_campaign_shows_its_local_time(
+    client, marketing_user, campaign, consenting_members, launch
+):
+    campaign.send_at = dt.datetime(2031, 5, 4, 7, 30, tzinfo=dt.UTC)
+    campaign.time_zone = "Europe/Paris"
+    campaign.save()
+    launch(campaign)
+    client.force_login(marketing_user)
+
+    page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+
+    assert "Sending starts 2031-05-04 09:30 (Europe/Paris)." in page
