@@ -198,7 +198,13 @@ class _Compiler:
                 empty = ~self.tags_exist(Q())
             return empty if op == "is_empty" else ~empty
         if op in ("ne", "not_in"):
-            return ~self.field({**node, "op": "eq" if op == "ne" else "in"})
+            positive = self.field({**node, "op": "eq" if op == "ne" else "in"})
+            if "__" in spec.path and spec.kind != rules.TAGS:
+                # Through a join (account, scores) the column is NULL for a customer without the
+                # related row. Inside an OR, the ORM's negation does not add the "or IS NULL" it
+                # adds elsewhere, so the comparison is made two-valued before negating it.
+                positive &= Q(**{f"{spec.path}__isnull": False})
+            return ~positive
         if spec.name == "age":
             return self.age(op, value)
         if spec.kind == rules.TAGS:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from segments.compiler import compile_rule
@@ -91,6 +91,15 @@ def _condition():
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(rows=score_rows, rule=_condition())
+@example(  # "not equal" through the scores' join, inside an OR, for a customer without scores
+    rows=[None],
+    rule={
+        "any": [
+            {"field": "rfm_monetary", "op": "between", "value": [0, 0]},
+            {"field": "rfm_class", "op": "ne", "value": "Champions"},
+        ]
+    },
+)
 def test_score_rules_select_what_the_reference_evaluator_selects(rows, rule):
     CustomerScore.objects.all().delete()
     for row in rows:
