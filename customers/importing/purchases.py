@@ -49,7 +49,6 @@ PURCHASE_FIELDS = (
     "category",
     "promotion_code",
 )
-_STATS_CHUNK = 5000
 # Rows per chunk on PostgreSQL: the statements per chunk are fixed, so a chunk must be big
 # enough for them to cost little, and small enough that reading the next chunk overlaps the
 # database's work on this one.
@@ -170,9 +169,7 @@ def purchases_import(
             batch_size=batch_size or settings.CRM_IMPORT_BATCH_SIZE,
             on_progress=on_progress,
         )
-    ids = sorted(touched)
-    for start in range(0, len(ids), _STATS_CHUNK):
-        customer_stats_refresh(customer_ids=ids[start : start + _STATS_CHUNK])
+    customer_stats_refresh(customer_ids=touched)
     result.failed = errors.count
     result.errors = errors.first
     return result
