@@ -5,9 +5,12 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self):
+        from django.db.models import Q
+
         from campaigns import panels
         from campaigns.models import MessageEvent, PromotionCode, Send
         from campaigns.services import sends_cancel_for_customer
+        from campaigns.tracking import EVENT_TYPES
         from customers.registry import timeline_source_register
         from privacy.registry import personal_data_register
 
@@ -47,4 +50,6 @@ class CampaignsConfig(AppConfig):
             purpose="Campaign reports",
             retention="While the campaign's report is kept",
         )
-        timeline_source_register("campaigns", panels.customer_timeline)
+        # The opens, clicks, ... recorded by tracking: the panel shows them with the campaign.
+        tracked = Q(type__in=EVENT_TYPES.values(), properties__has_key="send")
+        timeline_source_register("campaigns", panels.customer_timeline, shows_events=tracked)

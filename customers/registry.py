@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from customers.models import Customer
@@ -44,12 +44,24 @@ TimelineSource = Callable[[Customer, int], Iterable[TimelineEntry]]
 AccessHook = Callable[[AbstractBaseUser, str, str, int | None, dict], None]
 
 _timeline_sources: dict[str, TimelineSource] = {}
+_events_shown_by_sources: dict[str, Q] = {}
 _panels: dict[str, CustomerPanel] = {}
 _access_hooks: list[AccessHook] = []
 
 
-def timeline_source_register(key: str, source: TimelineSource) -> None:
+def timeline_source_register(
+    key: str, source: TimelineSource, *, shows_events: Q | None = None
+) -> None:
+    """Add a source to the timeline. `shows_events` matches the customer events the source
+    already shows in its own words, which the generic event lines then leave out."""
     _timeline_sources[key] = source
+    if shows_events is not None:
+        _events_shown_by_sources[key] = shows_events
+
+
+def timeline_events_shown_by_sources() -> list[Q]:
+    """Conditions on customer events that a registered timeline source shows itself."""
+    return list(_events_shown_by_sources.values())
 
 
 def timeline_sources() -> dict[str, TimelineSource]:

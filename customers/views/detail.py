@@ -11,7 +11,13 @@ from django.utils import timezone
 from crm.roles import user_edits_customers
 from customers.forms import NoteForm
 from customers.models import Customer, Note, Purchase
-from customers.registry import TimelineEntry, access_record, customer_panels, timeline_sources
+from customers.registry import (
+    TimelineEntry,
+    access_record,
+    customer_panels,
+    timeline_events_shown_by_sources,
+    timeline_sources,
+)
 from customers.selectors import accounts_visible_to, customers_visible_to
 from customers.views.access import staff_required
 from customers.views.pagination import KeysetOrder, KeysetPage, cursor_encode, keyset_page
@@ -56,7 +62,10 @@ def customer_timeline(
                 detail=n.body[:200],
             )
         )
-    for e in customer.events.order_by("-occurred_at", "-id")[:limit]:
+    events = customer.events.all()
+    for shown_elsewhere in timeline_events_shown_by_sources():
+        events = events.exclude(shown_elsewhere)
+    for e in events.order_by("-occurred_at", "-id")[:limit]:
         if e.type == "customer_merged":
             title = f"Merged with customer {e.properties.get('merged_customer_id', '?')}"
             moved = e.properties.get("moved", {})

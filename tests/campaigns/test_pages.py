@@ -139,6 +139,7 @@ def test_customer_timeline_shows_messages_received_opened_and_clicked(
     assert f"Received “{campaign.name}”" in page
     assert f"Opened “{campaign.name}”" in page
     assert f"Clicked “{campaign.name}”" in page
+    assert "Email open" not in page and "Email click" not in page  # once each, not twice
     assert "https://shop.example/sale" in page
 
 
