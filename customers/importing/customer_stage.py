@@ -121,35 +121,34 @@ class CustomerStage:
         write = chunk.buffer.write
         escapes = _COPY_ESCAPES
         fields = self.fields
+        birth_date_at = fields.index("birth_date")
         count = 0
-        for (line, cells), last in rows:
+        for (line, raw), last in rows:
             count += 1
             chunk.last = last
             try:
-                row = self.parse(line, cells)
+                row = self.parse(line, raw)
             except self.rejection as rejected:
                 chunk.read_errors.append(rejected.error)
             else:
                 chunk.rows.append(row)
                 values = row.values
-                out = [str(line)]
-                for f in fields:
-                    v = values.get(f)
-                    if v is None:
-                        out.append("\\N")
-                    elif f == "birth_date":
-                        out.append(v.isoformat())
-                    else:
-                        out.append(v.translate(escapes))
+                cells = [values.get(f) for f in fields]
+                if cells[birth_date_at] is not None:
+                    cells[birth_date_at] = cells[birth_date_at].isoformat()
                 email = values.get("email")
-                out.append(email.lower().translate(escapes) if email else "\\N")
-                out.append(
-                    json.dumps(row.attributes).translate(escapes) if row.attributes else "\\N"
+                cells.append(email.lower() if email else None)
+                cells.append(
+                    json.dumps(row.attributes, ensure_ascii=False) if row.attributes else None
                 )
-                out.append(json.dumps(row.tags).translate(escapes) if row.tags else "\\N")
-                out.append(email_hash(email))
-                out.append(phone_hash(values.get("phone")))
-                write("\t".join(out))
+                cells.append(json.dumps(row.tags, ensure_ascii=False) if row.tags else None)
+                cells.append(email_hash(email))
+                cells.append(phone_hash(values.get("phone")))
+                probe = "".join(c for c in cells if c is not None)
+                if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe:
+                    cells = [c if c is None else c.translate(escapes) for c in cells]
+                write(f"{line}\t")
+                write("\t".join("\\N" if c is None else c for c in cells))
                 write("\n")
             if count >= limit:
                 break

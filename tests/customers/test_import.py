@@ -98,6 +98,21 @@ def test_tags_are_added_and_custom_attributes_merged(known_customer):
     assert known_customer.attributes == {"size": "42", "pet": "cat"}
 
 
+def test_customer_cells_with_tabs_backslashes_line_breaks_and_accents_are_stored_as_written():
+    result = import_customers(
+        "external_id,first_name,city,tags,attr.note\n"
+        'C1,"A\tB","Köln\\Nord","grün;a\\b","zwei\nZeilen"\n'
+        "C2,\\N,,,\n"
+    )
+
+    assert result.counts() == {"read": 2, "created": 2, "updated": 0, "unchanged": 0, "failed": 0}
+    first = Customer.objects.get(external_id="C1")
+    assert (first.first_name, first.city) == ("A\tB", "Köln\\Nord")
+    assert sorted(first.tags.values_list("name", flat=True)) == ["a\\b", "grün"]
+    assert first.attributes == {"note": "zwei\nZeilen"}
+    assert Customer.objects.get(external_id="C2").first_name == "\\N"
+
+
 def test_header_with_byte_order_mark_is_understood():
     result = import_customers("\ufeffexternal_id,email\nC1,ann@example.com\n".encode("utf-8"))
 
