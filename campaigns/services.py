@@ -340,6 +340,22 @@ def campaign_problems(campaign: Campaign) -> dict[str, str]:
     return problems
 
 
+def campaign_warnings(campaign: Campaign) -> list[str]:
+    """What does not stop a launch but is likely a mistake (shown on the review step)."""
+    warnings = []
+    uses_promotion = any(
+        "promotion." in source
+        for variant in campaign.variants.all()
+        for source in (variant.subject, variant.html, variant.text)
+    )
+    if uses_promotion and not Promotion.objects.filter(campaign=campaign).exists():
+        warnings.append(
+            "The message uses the promotion, but the campaign has none: its code and discount "
+            "will be empty."
+        )
+    return warnings
+
+
 # What the audience step's live estimate may vary before anything is saved.
 ESTIMATE_FIELDS = (
     "target_segments",

@@ -265,6 +265,7 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
         context["promotion"] = promotion
     else:
         context["problems"] = services.campaign_problems(campaign)
+        context["warnings"] = services.campaign_warnings(campaign)
         context["estimate"] = _estimate(campaign)
     return render(request, "campaigns/campaign_form.html", context)
 
@@ -349,6 +350,10 @@ def preview_render(*, campaign: Campaign, variant: Variant, customer) -> dict:
         "text": text,
         "customer": customer,
         "variant": variant,
+        "has_promotion": promotion is not None,
+        "uses_promotion": any(
+            "promotion." in source for source in (variant.subject, variant.html, variant.text)
+        ),
     }
 
 
