@@ -29,6 +29,18 @@ def temp_buffers_raise() -> None:
         pass
 
 
+def commits_flush() -> None:
+    """Wait until every transaction this connection committed is on disk (PostgreSQL).
+
+    Imports commit their chunks with synchronous_commit off; a transaction that takes an id
+    and commits synchronously flushes the log up to its own commit, and so theirs too.
+    """
+    if not is_postgres():
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
+
+
 class SeenKeys:
     """The upsert keys of the rows accepted so far in this file, so duplicates are reported.
 

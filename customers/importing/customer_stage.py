@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from django.db import DatabaseError, connection, transaction
 
 from customers.contact_hashes import email_hash, phone_hash
-from customers.importing.batches import SeenKeys
+from customers.importing.batches import SeenKeys, commits_flush
 from customers.importing.purchase_stage import chunks_read
 from customers.importing.reading import (
     Columns,
@@ -165,9 +165,8 @@ class CustomerStage:
                 kept = self.duplicates_drop(chunk.rows, self.seen, rejected, self.columns)
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL jit = off")
-                    if not chunk.last:
-                        # As for purchases: the last chunk's commit makes all of them durable.
-                        cursor.execute("SET LOCAL synchronous_commit = off")
+                    # As for purchases: one wait for the disk at the end (commits_flush).
+                    cursor.execute("SET LOCAL synchronous_commit = off")
                     if len(kept) == len(chunk.rows) or not kept:
                         skipped: list[int] = []
                     else:
@@ -385,3 +384,4 @@ def customers_import_sql(
                 on_progress(
                     ImportProgress(chunk.bytes_done, max(total_bytes, chunk.bytes_done), result)
                 )
+    commits_flush()

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from customers.contact_hashes import email_hash
-from customers.importing.batches import temp_buffers_raise
+from customers.importing.batches import commits_flush, temp_buffers_raise
 from customers.importing.purchase_rows import PurchaseParser, RowRejected
 from customers.importing.reading import (
     Columns,
@@ -105,6 +105,7 @@ def purchases_import_sql(
                 on_progress(
                     ImportProgress(chunk.bytes_done, max(total_bytes, chunk.bytes_done), result)
                 )
+    commits_flush()
     return touched
 
 
@@ -300,10 +301,9 @@ class _PurchaseStage:
                     # The row estimates of a chunk's statements pass the threshold of JIT
                     # compilation, which then costs more than the few thousand rows it speeds up.
                     cursor.execute("SET LOCAL jit = off")
-                    if not chunk.last:
-                        # Only the last chunk's commit must wait for the disk: it flushes the
-                        # earlier ones too, so when the import says it is done, all of it is.
-                        cursor.execute("SET LOCAL synchronous_commit = off")
+                    # The commits wait for the disk once, at the end (commits_flush): when the
+                    # import says it is done, all of it is.
+                    cursor.execute("SET LOCAL synchronous_commit = off")
                     cursor.execute(f"TRUNCATE {VALID}, {KEYED}, {ERRORS}")
                     if chunk.staged:
                         self._copy(cursor, chunk)
