@@ -8,6 +8,12 @@ calls that second UPDATE at its point of no return (see campaigns.channels).
 Consent and suppression are checked for each message just before it goes, inside the transaction
 that records it as sent, holding a lock on the customer's consent state: a withdrawal committed
 before that check stops the message; one that arrives later waits for the message to be recorded.
+
+Over SMTP on PostgreSQL, messages go in groups (CAMPAIGNS_GROUP_SIZE): every message of a group is
+written up to the final dot of DATA on its own connection, then one statement re-checks and records
+the whole group and commits, then the dots go out for the messages recorded as sent. One commit
+per group instead of one per message; a crash still falls either before the commit (nothing
+delivered, the sweeper re-queues the rows) or among the dots right after it.
 """
 
 import datetime as dt
@@ -173,6 +179,59 @@ def _still_allowed(send: Send, customer: Customer, purpose: str, channel: str) -
     return ""
 
 
+def _outgoing(
+    *,
+    campaign: Campaign,
+    send: Send,
+    customer: Customer,
+    variant: CompiledVariant,
+    variant_name: str,
+    code: str,
+    promotion: Promotion | None,
+    recommendations: list[dict] | None,
+    from_email: str,
+) -> OutgoingMessage:
+    """Render one recipient's message."""
+    context = message_context(
+        campaign=campaign,
+        customer=customer,
+        send_id=send.pk,
+        code=code,
+        promotion=promotion,
+        recommendations=recommendations,
+    )
+    subject, html, text = variant.render(context)
+    unsubscribe = context["links"]["unsubscribe"]
+    return OutgoingMessage(
+        send_id=send.pk,
+        to=customer.email or "",
+        subject=subject,
+        text=text,
+        html=html_track(html, send_id=send.pk),
+        from_email=from_email,
+        message_id=make_msgid(idstring=f"c{campaign.pk}.s{send.pk}", domain="crm.local"),
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-CRM-Campaign": str(campaign.pk),
+            "X-CRM-Variant": variant_name,
+        },
+        payload={
+            "campaign": {"id": campaign.pk, "name": campaign.name},
+            "variant": variant_name,
+            "customer": {
+                "id": customer.pk,
+                "external_id": customer.external_id,
+                "email": customer.email,
+            },  # fmt: skip
+            "subject": subject,
+            "text": text,
+            "promotion_code": code,
+            "send_id": send.pk,
+        },
+    )
+
+
 def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
     """Deliver the given rows of a campaign that is sending; rows someone else has are left."""
     result = BatchResult()
@@ -207,56 +266,43 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
     from_email = campaign.from_email or settings.DEFAULT_FROM_EMAIL
     channel.open()
     try:
-        for index, send in enumerate(sends):
-            if index and index % 50 == 0 and _campaign_halted(campaign.pk):
-                _release(sends[index:])
-                break
-            customer = customers.get(send.customer_id)
-            variant = compiled.get(send.variant_id)
-            if customer is None or variant is None:
-                _finish(send, status=Send.Status.SKIPPED, reason="customer or variant is gone")
-                result.skipped += 1
-                continue
-            context = message_context(
-                campaign=campaign,
-                customer=customer,
-                send_id=send.pk,
-                code=codes.get(customer.pk, ""),
-                promotion=promotion,
-                recommendations=recommendations.get(customer.pk),
-            )
-            subject, html, text = variant.render(context)
-            unsubscribe = context["links"]["unsubscribe"]
-            message = OutgoingMessage(
-                send_id=send.pk,
-                to=customer.email or "",
-                subject=subject,
-                text=text,
-                html=html_track(html, send_id=send.pk),
-                from_email=from_email,
-                message_id=make_msgid(idstring=f"c{campaign.pk}.s{send.pk}", domain="crm.local"),
-                headers={
-                    "List-Unsubscribe": f"<{unsubscribe}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                    "X-CRM-Campaign": str(campaign.pk),
-                    "X-CRM-Variant": variants[send.variant_id].name,
-                },
-                payload={
-                    "campaign": {"id": campaign.pk, "name": campaign.name},
-                    "variant": variants[send.variant_id].name,
-                    "customer": {
-                        "id": customer.pk,
-                        "external_id": customer.external_id,
-                        "email": customer.email,
-                    },  # fmt: skip
-                    "subject": subject,
-                    "text": text,
-                    "promotion_code": codes.get(customer.pk, ""),
-                    "send_id": send.pk,
-                },
-            )
-            outcome = _deliver_one(channel, send, customer, message, purpose, campaign.channel)
-            setattr(result, outcome, getattr(result, outcome) + 1)
+        step = channel.group_size
+        next_check = 50
+        for start in range(0, len(sends), step):
+            if start >= next_check:
+                next_check = start + 50
+                if _campaign_halted(campaign.pk):
+                    _release(sends[start:])
+                    break
+            group: list[tuple[Send, Customer, OutgoingMessage]] = []
+            for send in sends[start : start + step]:
+                customer = customers.get(send.customer_id)
+                variant = compiled.get(send.variant_id)
+                if customer is None or variant is None:
+                    _finish(send, status=Send.Status.SKIPPED, reason="customer or variant is gone")
+                    result.skipped += 1
+                    continue
+                message = _outgoing(
+                    campaign=campaign,
+                    send=send,
+                    customer=customer,
+                    variant=variant,
+                    variant_name=variants[send.variant_id].name,
+                    code=codes.get(customer.pk, ""),
+                    promotion=promotion,
+                    recommendations=recommendations.get(customer.pk),
+                    from_email=from_email,
+                )
+                group.append((send, customer, message))
+            if step > 1:
+                outcomes = _deliver_group(channel, group, purpose, campaign.channel)
+            else:
+                outcomes = Counter(
+                    _deliver_one(channel, send, customer, message, purpose, campaign.channel)
+                    for send, customer, message in group
+                )
+            for outcome, n in outcomes.items():
+                setattr(result, outcome, getattr(result, outcome) + n)
     finally:
         channel.close()
     campaign_refresh = Campaign.objects.filter(pk=campaign.pk).first()
@@ -337,6 +383,108 @@ def _recheck_and_record(
         )
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+# _RECORD_SQL for a group of messages in one statement and one commit: the consent rows of all
+# of them are locked (in customer order, so two workers cannot deadlock) until it commits.
+# Returns a row (send id, verdict) for each send still this worker's.
+_RECORD_GROUP_SQL = f"""
+WITH message AS (
+    SELECT * FROM unnest(%(sends)s::bigint[], %(attempts)s::integer[], %(customers)s::bigint[],
+                         %(email_hashes)s::text[], %(phone_hashes)s::text[],
+                         %(no_address)s::boolean[], %(message_ids)s::text[])
+        AS m(send_id, attempts, customer_id, email_hash, phone_hash, no_address, message_id)
+), consent AS MATERIALIZED (
+    SELECT customer_id, state FROM {ConsentState._meta.db_table}
+    WHERE customer_id = ANY(%(customers)s::bigint[]) AND purpose_id = %(purpose)s
+    ORDER BY customer_id, id FOR UPDATE
+), verdict AS MATERIALIZED (
+    SELECT m.send_id, m.attempts, m.message_id, CASE
+        WHEN NOT EXISTS (SELECT 1 FROM consent c
+                         WHERE c.customer_id = m.customer_id AND c.state = '{ConsentStatus.GRANTED}')
+            THEN 'consent withdrawn before sending'
+        WHEN EXISTS (SELECT 1 FROM {Suppression._meta.db_table}
+                     WHERE (kind = '{Suppression.Kind.EMAIL}' AND value_hash = m.email_hash)
+                        OR (kind = '{Suppression.Kind.PHONE}' AND value_hash = m.phone_hash))
+            THEN 'on the suppression list'
+        WHEN %(webhook)s AND EXISTS (
+            SELECT 1 FROM {ConsentState._meta.db_table} WHERE customer_id = m.customer_id
+            AND purpose_id = '{Purpose.DATA_SALE}' AND state = '{ConsentStatus.WITHDRAWN}')
+            THEN 'opted out of data sharing'
+        WHEN m.no_address THEN 'no email address'
+        ELSE '' END AS reason
+    FROM message m
+)
+UPDATE {Send._meta.db_table} AS s SET
+    status = CASE WHEN v.reason = '' THEN '{Send.Status.SENT}'
+             ELSE '{Send.Status.SKIPPED}' END,
+    reason = v.reason,
+    sent_at = CASE WHEN v.reason = '' THEN %(now)s END,
+    provider_message_id = CASE WHEN v.reason = '' THEN v.message_id ELSE '' END
+FROM verdict v
+WHERE s.id = v.send_id AND s.status = '{Send.Status.CLAIMED}' AND s.attempts = v.attempts
+RETURNING s.id, v.reason
+"""
+
+
+def _recheck_and_record_group(
+    entries: list[tuple[Send, Customer, OutgoingMessage]], purpose: str, channel_name: str
+) -> dict[int, str]:
+    """_recheck_and_record for several sends in one statement (PostgreSQL): per send still
+    ours, '' when it is recorded as sent, else the reason it was skipped."""
+    if not entries:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_GROUP_SQL,
+            {
+                "sends": [send.pk for send, _c, _m in entries],
+                "attempts": [send.attempts for send, _c, _m in entries],
+                "customers": [customer.pk for _s, customer, _m in entries],
+                "email_hashes": [email_hash(customer.email) for _s, customer, _m in entries],
+                "phone_hashes": [phone_hash(customer.phone) for _s, customer, _m in entries],
+                "no_address": [
+                    channel_name == Channel.EMAIL and not customer.email
+                    for _s, customer, _m in entries
+                ],
+                "message_ids": [message.message_id for _s, _c, message in entries],
+                "purpose": purpose,
+                "webhook": channel_name == Channel.WEBHOOK,
+                "now": timezone.now(),
+            },
+        )
+        return dict(cursor.fetchall())
+
+
+def _deliver_group(
+    channel, group: list[tuple[Send, Customer, OutgoingMessage]], purpose: str, channel_name: str
+) -> Counter:
+    """Hand a group over with one commit for all of it (see EmailChannel.deliver_group); counts
+    the outcomes as _deliver_one names them. Failures keep _deliver_one's meaning: one before
+    the commit marks the send failed, one after it (at the dot) leaves it recorded as sent."""
+    by_id = {send.pk: (send, customer, message) for send, customer, message in group}
+    addressless = [send.pk for send, customer, _m in group if not customer.email]
+    verdicts: dict[int, str] = {}
+
+    def commit(ready: list[int]) -> set[int]:
+        entries = [by_id[pk] for pk in [*ready, *addressless]]
+        verdicts.update(_recheck_and_record_group(entries, purpose, channel_name))
+        return {pk for pk, reason in verdicts.items() if reason == ""}
+
+    delivered = channel.deliver_group(
+        [message for _s, customer, message in group if customer.email], commit
+    )
+    outcomes: Counter = Counter()
+    for pk in [*delivered, *addressless]:
+        failure = delivered.get(pk)
+        if failure:
+            _finish(by_id[pk][0], status=Send.Status.FAILED, reason=failure)
+            outcomes["failed"] += 1
+        elif failure == "":
+            outcomes["sent"] += 1
+        else:
+            outcomes["skipped" if verdicts.get(pk) else "not_ours"] += 1
+    return outcomes
 
 
 def _deliver_one(channel, send, customer, message, purpose: str, channel_name: str) -> str:
