@@ -47,6 +47,11 @@ class SegmentsConfig(AppConfig):
         )
         timeline_source_register("segments", panels.customer_timeline)
 
+        from crm.demo.seeding import demo_step_register
+        from segments.demo import demo_segments_seed
+
+        demo_step_register("segments", demo_segments_seed)
+
         from segments.ml.registrations import register as ml_register
 
         ml_register()

@@ -9,7 +9,7 @@ import datetime as dt
 import functools
 import itertools
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -78,6 +78,17 @@ def demo_users_ensure(*, password: str = DEMO_PASSWORD) -> dict[str, models.Mode
     return users
 
 
+# A step a higher app adds to the demo (segments, ...): it gets the demo staff by username, runs
+# after the customers are committed, may be run again on the same data, and returns a count.
+DemoStep = Callable[[dict[str, models.Model]], int]
+_extra_steps: dict[str, DemoStep] = {}
+
+
+def demo_step_register(name: str, step: DemoStep) -> None:
+    """Add demo data of a higher app, written after the customers, purchases and consents."""
+    _extra_steps[name] = step
+
+
 def demo_data_clear() -> None:
     """Delete the demo's business data (customers and everything hanging off them); keep staff."""
     with transaction.atomic():
@@ -114,12 +125,19 @@ def demo_data_seed(
         ("consents", seeder.consents),
         ("figures", seeder.figures),
     ]
-    bar = tqdm(total=len(steps), desc="Seeding demo data", unit="step", disable=not progress)
+    extra = dict(_extra_steps)
+    bar = tqdm(
+        total=len(steps) + len(extra), desc="Seeding demo data", unit="step", disable=not progress
+    )
     with transaction.atomic(), _explicit_timestamps(Account, Customer, Purchase, Note):
         for name, step in steps:
             bar.set_postfix_str(name)
             step()
             bar.update()
+    for name, extra_step in extra.items():  # each in transactions of its own, on committed data
+        bar.set_postfix_str(name)
+        seeder.counts[name] = extra_step(seeder.users)
+        bar.update()
     bar.close()
     return DemoSummary(counts=seeder.counts)
 

@@ -381,3 +381,30 @@ def test_ensure_dataset_regenerates_for_another_size():
         Customer.objects.filter(email__isnull=False).exclude(email__endswith="@example.com").count()
         == 0
     )
+
+
+def test_demo_segments_give_marketers_audiences_to_target(seeded_demo):
+    from segments.compiler import compile_rule
+    from segments.demo import DEMO_SEGMENTS
+    from segments.models import Membership, Segment
+
+    segments = Segment.objects.filter(slug__in=[slug for slug, *_ in DEMO_SEGMENTS])
+    assert segments.count() == len(DEMO_SEGMENTS)
+    high_value = segments.get(slug="demo-high-value")
+    assert high_value.owner.username == "marketing"
+    for segment in segments:
+        members = set(
+            Membership.objects.filter(segment=segment).values_list("customer_id", flat=True)
+        )
+        assert members == set(compile_rule(segment.rule).values_list("pk", flat=True)), segment.slug
+        assert segment.member_count == len(members)
+    assert high_value.member_count > 0
+
+
+def test_seeding_again_with_replace_keeps_one_of_each_demo_segment(seeded_demo):
+    from segments.models import Segment
+
+    seed(replace=True)
+
+    assert Segment.objects.filter(slug="demo-high-value").count() == 1
+    assert Segment.objects.get(slug="demo-high-value").member_count > 0
