@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.urls import reverse
 
 from campaigns.models import MessageEvent, Send
+from crm.roles import Role
 from customers.models import Customer
 from customers.registry import TimelineEntry
 
@@ -22,6 +23,7 @@ def customer_timeline(customer: Customer, limit: int) -> Iterable[TimelineEntry]
             title=f"Received “{send.campaign.name}”",
             detail=f"Variant {send.variant.name}" if send.variant_id else "",
             url=reverse("campaigns:detail", args=[send.campaign_id]),
+            url_roles=(Role.MARKETING,),
         )
     events = (
         MessageEvent.objects.filter(send__customer=customer)
@@ -35,4 +37,5 @@ def customer_timeline(customer: Customer, limit: int) -> Iterable[TimelineEntry]
             title=f"{event.get_kind_display()} “{event.send.campaign.name}”",
             detail=event.url,
             url=reverse("campaigns:detail", args=[event.send.campaign_id]),
+            url_roles=(Role.MARKETING,),
         )

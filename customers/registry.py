@@ -25,6 +25,8 @@ class TimelineEntry:
     title: str
     detail: str = ""
     url: str = ""
+    # Roles that may open `url`; empty for any staff. Others see the entry without the link.
+    url_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

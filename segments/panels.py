@@ -30,6 +30,7 @@ def customer_timeline(customer: Customer, limit: int) -> Iterable[TimelineEntry]
             kind="segment",
             title=f"{verb} segment {change['segment__name']}",
             url=reverse("segments:detail", args=[change["segment_id"]]),
+            url_roles=(Role.MARKETING, Role.SALES),
         )
 
 

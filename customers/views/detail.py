@@ -1,5 +1,6 @@
 """The customer page and the account page: everything about one of them on one screen."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from django.db.models import Count, Max, Min, Sum
@@ -8,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.roles import user_edits_customers
+from crm.roles import user_edits_customers, user_has_role
 from customers.forms import NoteForm
 from customers.models import Customer, Note, Purchase
 from customers.registry import (
@@ -89,6 +90,14 @@ def customer_timeline(
     return entries[:limit]
 
 
+def timeline_for(user, entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """The entries with the links this user may not open taken off (the lines stay)."""
+    return [
+        replace(e, url="") if e.url_roles and not user_has_role(user, *e.url_roles) else e
+        for e in entries
+    ]
+
+
 def customer_figures(customer: Customer) -> dict:
     days = (timezone.now() - customer.last_purchase_at).days if customer.last_purchase_at else None
     return {
@@ -151,7 +160,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "figures": customer_figures(customer),
         "tags": list(customer.tags.all()),
         "purchases": purchases,
-        "timeline": customer_timeline(customer, purchases=recent, notes=notes),
+        "timeline": timeline_for(
+            request.user, customer_timeline(customer, purchases=recent, notes=notes)
+        ),
         "panels": panels,
         "can_edit": user_edits_customers(request.user),
         **notes_context(

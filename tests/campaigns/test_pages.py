@@ -13,6 +13,7 @@ from django.utils import timezone
 from campaigns.audience import bucket
 from campaigns.links import click_url, open_url, unsubscribe_token
 from campaigns.models import Campaign, Send
+from customers.models import Customer
 from privacy.models import ConsentRecord, ConsentState
 from tests.campaigns.factories import (
     CampaignFactory,
@@ -141,6 +142,24 @@ def test_customer_timeline_shows_messages_received_opened_and_clicked(
     assert f"Clicked “{campaign.name}”" in page
     assert "Email open" not in page and "Email click" not in page  # once each, not twice
     assert "https://shop.example/sale" in page
+
+
+def test_sales_staff_see_campaign_lines_on_the_timeline_without_a_link_they_cannot_open(
+    client, marketing_user, sales_user, campaign, consenting_members, launch
+):
+    launch(campaign)
+    send = Send.objects.select_related("customer").filter(campaign=campaign).first()
+    Customer.objects.filter(pk=send.customer_id).update(owner=sales_user)
+    link = f'href="/campaigns/{campaign.pk}/"'
+
+    client.force_login(sales_user)
+    page = client.get(f"/customers/{send.customer_id}/").content.decode()
+    assert f"Received “{campaign.name}”" in page
+    assert link not in page
+    assert client.get(f"/campaigns/{campaign.pk}/").status_code == 403
+
+    client.force_login(marketing_user)
+    assert link in client.get(f"/customers/{send.customer_id}/").content.decode()
 
 
 def test_one_click_unsubscribe_works_without_login_or_csrf_token(sent_message_send):
