@@ -68,8 +68,6 @@ _LENGTHS = {
     if f not in ("birth_date", "gender", "income_band")
 }
 _NULLABLE = {"external_id", "email", "birth_date"}
-# Rows per chunk on PostgreSQL, as for purchases.
-_CHUNK_ROWS = 20_000
 
 
 @dataclass(slots=True)
@@ -204,7 +202,7 @@ def customers_import(
             errors=errors,
             result=result,
             total_bytes=total_bytes,
-            chunk_rows=batch_size or max(settings.CRM_IMPORT_BATCH_SIZE, _CHUNK_ROWS),
+            chunk_rows=batch_size or settings.CRM_IMPORT_BATCH_SIZE,
             on_progress=on_progress,
         )
         result.failed = errors.count
