@@ -4,12 +4,14 @@ Each token carries the send id (and for clicks the target URL) signed with SECRE
 recipient cannot forge one for someone else or turn the redirect towards an arbitrary site.
 """
 
+import functools
 import re
+import string
 from html import unescape
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 _UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
 _OPEN_SALT = "campaigns.open"
@@ -28,12 +30,32 @@ def _site(path: str) -> str:
     return f"{settings.CAMPAIGNS_SITE_URL.rstrip('/')}{path}"
 
 
+_SLOT = "0slot0"
+# What reverse() leaves unquoted; signed tokens are made of these (base64url, ':' and '.').
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-_.:~")
+
+
+@functools.lru_cache(maxsize=64)
+def _path_around(name: str, urlconf: str, prefix: str) -> tuple[str, str]:
+    before, _slot, after = reverse(name, urlconf=urlconf, args=[_SLOT]).partition(_SLOT)
+    return before, after
+
+
+def _token_path(name: str, token: str) -> str:
+    """reverse(name, args=[token]); a message has several links, so the URL is resolved once
+    per URL name and only the token changes."""
+    if not _TOKEN_CHARS.issuperset(token):
+        return reverse(name, args=[token])
+    before, after = _path_around(name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return f"{before}{token}{after}"
+
+
 def unsubscribe_token(*, send_id: int) -> str:
     return signing.dumps(send_id, salt=_UNSUBSCRIBE_SALT, compress=True)
 
 
 def unsubscribe_url(*, send_id: int) -> str:
-    return _site(reverse("campaigns:unsubscribe", args=[unsubscribe_token(send_id=send_id)]))
+    return _site(_token_path("campaigns:unsubscribe", unsubscribe_token(send_id=send_id)))
 
 
 def unsubscribe_send_id(token: str) -> int:
@@ -48,7 +70,7 @@ def unsubscribe_send_id(token: str) -> int:
 
 def open_url(*, send_id: int) -> str:
     token = signing.dumps(send_id, salt=_OPEN_SALT, compress=True)
-    return _site(reverse("campaigns:track_open", args=[token]))
+    return _site(_token_path("campaigns:track_open", token))
 
 
 def open_send_id(token: str) -> int:
@@ -63,7 +85,7 @@ def open_send_id(token: str) -> int:
 
 def click_url(*, send_id: int, url: str) -> str:
     token = signing.dumps({"s": send_id, "u": url}, salt=_CLICK_SALT, compress=True)
-    return _site(reverse("campaigns:track_click", args=[token]))
+    return _site(_token_path("campaigns:track_click", token))
 
 
 def click_target(token: str) -> tuple[int, str]:
