@@ -254,11 +254,15 @@ CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=5000)
 PRIVACY_HASH_SALT = env.str("PRIVACY_HASH_SALT", default="") or f"privacy-salt:{SECRET_KEY}"
 PRIVACY_EXPORT_LINK_MAX_AGE = env.int("PRIVACY_EXPORT_LINK_MAX_AGE", default=7 * 24 * 3600)
 PRIVACY_PREFERENCE_LINK_MAX_AGE = env.int("PRIVACY_PREFERENCE_LINK_MAX_AGE", default=90 * 24 * 3600)
-PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int("PRIVACY_CONFIRMATION_LINK_MAX_AGE", default=7 * 24 * 3600)
+PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int(
+    "PRIVACY_CONFIRMATION_LINK_MAX_AGE", default=7 * 24 * 3600
+)
 # The public signup page (privacy/signup.py): double opt-in by emailed link, the purposes it
 # offers, submissions per client address per hour, confirmation emails per address per day.
 PRIVACY_DOUBLE_OPT_IN = env.bool("PRIVACY_DOUBLE_OPT_IN", default=True)
-PRIVACY_SIGNUP_PURPOSES = env.list("PRIVACY_SIGNUP_PURPOSES", default=["email_marketing", "profiling"])
+PRIVACY_SIGNUP_PURPOSES = env.list(
+    "PRIVACY_SIGNUP_PURPOSES", default=["email_marketing", "profiling"]
+)
 PRIVACY_SIGNUP_LIMIT_PER_HOUR = env.int("PRIVACY_SIGNUP_LIMIT_PER_HOUR", default=10)
 PRIVACY_SIGNUP_EMAILS_PER_DAY = env.int("PRIVACY_SIGNUP_EMAILS_PER_DAY", default=3)
 # Anonymise customers with no purchase, event or consent activity in this many years (0: off).
@@ -266,7 +270,9 @@ PRIVACY_RETENTION_YEARS = env.int("PRIVACY_RETENTION_YEARS", default=3)
 # Delete the uploaded files and error reports of imports this many days after they finish (0: off).
 PRIVACY_IMPORT_FILE_RETENTION_DAYS = env.int("PRIVACY_IMPORT_FILE_RETENTION_DAYS", default=30)
 # Erasures are also appended here (JSON lines, ids and hashes only) so they survive a restore.
-PRIVACY_ERASURE_LOG_PATH = env.str("PRIVACY_ERASURE_LOG_PATH", default=str(MEDIA_ROOT / "privacy" / "erasures.jsonl"))
+PRIVACY_ERASURE_LOG_PATH = env.str(
+    "PRIVACY_ERASURE_LOG_PATH", default=str(MEDIA_ROOT / "privacy" / "erasures.jsonl")
+)
 
 # Campaigns: messages per second per worker process (0: unlimited), send rows per delivery task,
 # seconds before a claimed row counts as stuck, the base URL of links in messages, and the shared
@@ -280,5 +286,7 @@ CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
 CAMPAIGNS_GROUP_SIZE = env.int("CAMPAIGNS_GROUP_SIZE", default=16)
 CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)
 CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:8000")
-CAMPAIGNS_WEBHOOK_SECRET = env.str("CAMPAIGNS_WEBHOOK_SECRET", default="") or f"webhook:{SECRET_KEY}"
+CAMPAIGNS_WEBHOOK_SECRET = (
+    env.str("CAMPAIGNS_WEBHOOK_SECRET", default="") or f"webhook:{SECRET_KEY}"
+)
 CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")

@@ -89,10 +89,10 @@ class Customer(models.Model):
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
     )
-    external_id = models.CharField(max_length=100, null=True, blank=True)
+    external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 (NULL when absent: unique only when present)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(max_length=254, null=True, blank=True)
+    email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001 (NULL when absent: unique only when present)
     phone = models.CharField(max_length=40, blank=True)
     birth_date = models.DateField(null=True, blank=True)
     gender = models.CharField(max_length=16, choices=Gender.choices, blank=True)
@@ -166,7 +166,9 @@ class Customer(models.Model):
             models.Index(fields=["language"], name="customer_language_idx"),
             models.Index(fields=["income_band"], name="customer_income_band_idx"),
             models.Index(fields=["source"], name="customer_source_idx"),
-            models.Index(fields=["owner", "last_name", "first_name", "id"], name="customer_owner_idx"),
+            models.Index(
+                fields=["owner", "last_name", "first_name", "id"], name="customer_owner_idx"
+            ),
             models.Index(Lower("email"), name="customer_email_lower_idx"),
             models.Index(fields=["phone"], name="customer_phone_idx"),
             models.Index(
@@ -205,7 +207,9 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
-        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_gte_0")]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_gte_0")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sku})"
@@ -224,7 +228,7 @@ class Purchase(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="purchases", db_index=False
     )
-    external_id = models.CharField(max_length=100, null=True, blank=True, help_text="Order number")
+    external_id = models.CharField(max_length=100, null=True, blank=True, help_text="Order number")  # noqa: DJ001 (NULL when absent: unique only when present)
     # The upsert key: "ext:<external_id>" when there is an order number, otherwise a hash of the
     # row, so importing or posting the same purchase twice adds it once.
     dedup_key = models.CharField(max_length=120, editable=False)
@@ -249,7 +253,9 @@ class Purchase(models.Model):
         ordering = ["-purchased_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="purchase_quantity_gte_1"),
-            models.CheckConstraint(condition=~Q(external_id=""), name="purchase_external_id_not_blank"),
+            models.CheckConstraint(
+                condition=~Q(external_id=""), name="purchase_external_id_not_blank"
+            ),
             # Constraints rather than unique=True: no second, pattern-matching index on PostgreSQL.
             models.UniqueConstraint(fields=["dedup_key"], name="purchase_dedup_key_unique"),
             models.UniqueConstraint(
@@ -290,7 +296,9 @@ class Event(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
-            models.Index(fields=["customer", "type", "occurred_at"], name="event_customer_type_idx"),
+            models.Index(
+                fields=["customer", "type", "occurred_at"], name="event_customer_type_idx"
+            ),
             models.Index(fields=["type", "occurred_at"], name="event_type_time_idx"),
             models.Index(fields=["customer", "occurred_at"], name="event_customer_time_idx"),
         ]

@@ -29,7 +29,11 @@ BUILTIN_PURPOSES = [
     (Purpose.EMAIL_MARKETING, "Email marketing", "Marketing messages by email."),
     (Purpose.SMS_MARKETING, "SMS marketing", "Marketing messages by text message."),
     (Purpose.PROFILING, "Profiling", "Analysing purchases and behaviour to personalise offers."),
-    (Purpose.DATA_SALE, "Sale or sharing of data", "Sharing personal data with third parties (CCPA)."),
+    (
+        Purpose.DATA_SALE,
+        "Sale or sharing of data",
+        "Sharing personal data with third parties (CCPA).",
+    ),
 ]
 
 

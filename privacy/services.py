@@ -177,7 +177,9 @@ def consent_states_rebuild(*, customer_ids: Iterable[int] | None = None) -> None
 def purposes_ensure() -> None:
     """Create the built-in consent purposes where they are missing."""
     for code, name, description in BUILTIN_PURPOSES:
-        Purpose.objects.get_or_create(code=code, defaults={"name": name, "description": description})
+        Purpose.objects.get_or_create(
+            code=code, defaults={"name": name, "description": description}
+        )
 
 
 def consent_state_for(*, customer: Customer) -> dict[str, str]:

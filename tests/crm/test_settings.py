@@ -30,7 +30,9 @@ def test_production_without_a_secret_key_refuses_to_start_with_a_clear_message()
 
 
 def test_deploy_check_is_clean_with_production_settings():
-    result = _check({"DEBUG": "false", "SECRET_KEY": "x" * 20 + "-long-random-production-key-42"}, "--deploy")
+    result = _check(
+        {"DEBUG": "false", "SECRET_KEY": "x" * 20 + "-long-random-production-key-42"}, "--deploy"
+    )
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout

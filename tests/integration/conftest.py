@@ -259,9 +259,23 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
         def start(self) -> WorkerProcess:
             name = f"{queue}-{len(started)}"
             process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo", "-Q",
-                 queue, "--loglevel=WARNING", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat", "-n", f"{name}@%h"],  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "crm",
+                    "worker",
+                    "--pool=solo",
+                    "-Q",
+                    queue,
+                    "--loglevel=WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"{name}@%h",
+                ],  # fmt: skip
                 cwd=REPO,
                 env=env,
                 stdout=subprocess.PIPE,

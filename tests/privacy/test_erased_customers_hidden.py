@@ -10,7 +10,9 @@ from tests.customers.factories import CustomerFactory, PurchaseFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_an_erased_customer_leaves_every_list_and_no_rule_selects_them(privacy_user, marketing_user):
+def test_an_erased_customer_leaves_every_list_and_no_rule_selects_them(
+    privacy_user, marketing_user
+):
     kept = CustomerFactory(country="DE")
     erased = CustomerFactory(country="DE")
     PurchaseFactory(customer=erased, amount=Decimal("80.00"))
