@@ -166,6 +166,14 @@ class Customer(models.Model):
             models.Index(fields=["language"], name="customer_language_idx"),
             models.Index(fields=["income_band"], name="customer_income_band_idx"),
             models.Index(fields=["source"], name="customer_source_idx"),
+            # Every rule and list leaves erased customers out; with the id in the index, a rule
+            # on country reads the live customers of a country in id order from the index alone
+            # (then joins consent and purchases in the same order).
+            models.Index(
+                fields=["country", "id"],
+                condition=Q(erased_at__isnull=True),
+                name="customer_live_country_idx",
+            ),
             models.Index(
                 fields=["owner", "last_name", "first_name", "id"], name="customer_owner_idx"
             ),
