@@ -9,8 +9,9 @@
   same send rows with the same exclusions, split and holdout; alternately, on the same campaign.
   The (customer, status, reason, variant, holdout) rows must be equal or the figure is void.
 - delivery: the project's delivery path (dispatch, claim, consent and suppression re-check,
-  render, Django's SMTP backend with one connection per batch, the sent row committed before the
-  final dot) in this one process, against a plain `smtplib` loop sending the same rendered
+  render, then over SMTP in groups of CAMPAIGNS_GROUP_SIZE messages, one connection each kept
+  for the batch: each message written up to the final dot, one statement re-checking and
+  recording the group, then the dots) in this one process, against a plain `smtplib` loop sending the same rendered
   messages over one connection, both to an aiosmtpd server on loopback in another process. The
   server must receive exactly the expected messages from each side or the figure is void.
 
