@@ -246,6 +246,19 @@ def membership_stays_end(
     """End the stays of the members matching `leaving` (SQL on the membership row `old`):
     log each leave with the join it ends, delete the rows; returns how many left."""
     m, c = _tables()
+    if connection.vendor == "postgresql":
+        # One statement: the deleted rows feed both log lines, so no lookup of the leavers among
+        # millions of earlier changes (which the planner may do row by row after a big relabel).
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {m} AS old WHERE old.segment_id = %s AND {leaving} "
+            "RETURNING old.segment_id, old.customer_id, old.run_id, old.since), "
+            f"logged AS (INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
+            "SELECT segment_id, customer_id, run_id, 'joined', since FROM gone "
+            "UNION ALL SELECT segment_id, customer_id, %s, 'left', %s FROM gone) "
+            "SELECT count(*) FROM gone",
+            [segment_id, *params, run_id, at],
+        )
+        return cursor.fetchone()[0]
     cursor.execute(
         f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
         f"SELECT old.segment_id, old.customer_id, %s, 'left', %s FROM {m} old "
