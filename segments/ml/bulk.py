@@ -140,6 +140,10 @@ def cluster_members_sync(
         params = [ml_segment_id, label]
     with transaction.atomic(), connection.cursor() as cursor:
         Segment.objects.select_for_update().filter(pk=segment.pk).first()
+        if connection.vendor == "postgresql":
+            # The labels were just written and have no statistics yet: a nested loop over them
+            # and the membership would be quadratic; hashed (anti-)joins are linear.
+            cursor.execute("SET LOCAL enable_nestloop = off")
         left = membership_stays_end(
             cursor=cursor,
             segment_id=segment.pk,
@@ -161,6 +165,8 @@ def cluster_members_sync(
                 [segment.pk, at, run.pk, ml_segment_id, label, segment.pk],
             )
             joined = cursor.rowcount
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_nestloop = on")
         size = Membership.objects.filter(segment=segment).count()
         finished = dt.datetime.now(dt.UTC)
         RefreshRun.objects.filter(pk=run.pk).update(
