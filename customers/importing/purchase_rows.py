@@ -22,6 +22,22 @@ from customers.importing.values import (
 )
 from customers.models import Purchase
 
+# The purchase fields a file may carry, in the order the parser reads and the stage holds them.
+PURCHASE_FIELDS = (
+    "customer_external_id",
+    "customer_email",
+    "external_id",
+    "purchased_at",
+    "amount",
+    "currency",
+    "quantity",
+    "channel",
+    "product_sku",
+    "category",
+    "promotion_code",
+)
+
+
 _CHANNELS = choice_lookup(Purchase.Channel.choices)
 _CHANNEL_LIST = ", ".join(Purchase.Channel.values)
 
@@ -61,22 +77,7 @@ class PurchaseParser:
             self._product_sku,
             self._category,
             self._promotion_code,
-        ) = (
-            index.get(name, -1)
-            for name in (
-                "customer_external_id",
-                "customer_email",
-                "external_id",
-                "purchased_at",
-                "amount",
-                "currency",
-                "quantity",
-                "channel",
-                "product_sku",
-                "category",
-                "promotion_code",
-            )
-        )
+        ) = (index.get(name, -1) for name in PURCHASE_FIELDS)
         self._who = (
             "customer_external_id" if columns.has("customer_external_id") else "customer_email"
         )

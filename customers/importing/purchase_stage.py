@@ -22,7 +22,7 @@ from django.db.models.functions import Lower
 
 from customers.contact_hashes import email_hash
 from customers.importing.batches import commits_flush, temp_buffers_raise
-from customers.importing.purchase_rows import PurchaseParser, RowRejected
+from customers.importing.purchase_rows import PURCHASE_FIELDS, PurchaseParser, RowRejected
 from customers.importing.reading import (
     Columns,
     CsvSource,
@@ -53,19 +53,7 @@ _COMPARED = (
     "promotion_code",
 )
 # The values of a row as parsed, in the order of PurchaseValues, COPYed after the line number.
-_STAGED = (
-    "customer_external_id",
-    "customer_email",
-    "external_id",
-    "purchased_at",
-    "amount",
-    "currency",
-    "quantity",
-    "channel",
-    "product_sku",
-    "category",
-    "promotion_code",
-)
+_STAGED = PURCHASE_FIELDS
 # COPY's text format: a tab between values, \N for NULL, these characters escaped in values.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from customers.contact_hashes import email_hash
 from customers.importing.batches import SeenKeys, is_postgres
-from customers.importing.purchase_rows import PurchaseParser, RowRejected
+from customers.importing.purchase_rows import PURCHASE_FIELDS, PurchaseParser, RowRejected
 from customers.importing.purchase_stage import customer_scope, purchases_import_sql
 from customers.importing.reading import (
     Columns,
@@ -36,19 +36,6 @@ from customers.importing.reading import (
 from customers.models import Customer, Product, Purchase
 from customers.services import customer_stats_refresh
 
-PURCHASE_FIELDS = (
-    "customer_external_id",
-    "customer_email",
-    "external_id",
-    "purchased_at",
-    "amount",
-    "currency",
-    "quantity",
-    "channel",
-    "product_sku",
-    "category",
-    "promotion_code",
-)
 # Rows per chunk on PostgreSQL: the statements per chunk are fixed, so a chunk must be big
 # enough for them to cost little, and small enough that reading the next chunk overlaps the
 # database's work on this one.
