@@ -16,10 +16,12 @@ send twice. In a group, the commit covers all its messages and the dots follow i
 Add a channel (SMS, say) by subclassing `ChannelBackend` and listing it in `CHANNELS`.
 """
 
+import functools
 import hashlib
 import hmac
 import json
 import random
+import re
 import smtplib
 import socket
 import sys
@@ -149,6 +151,17 @@ class _CampaignSmtpBackend(SmtpEmailBackend):
 
 
 @dataclass
+class PreparedEmail:
+    """A message written out for SMTP: the envelope and the bytes of DATA."""
+
+    send_id: int
+    sender: str = ""
+    recipient: str = ""
+    body: bytes = b""
+    problem: str = ""  # why it cannot go (then it is not sent)
+
+
+@dataclass
 class _GroupSlot:
     """One message of a group on its own SMTP connection."""
 
@@ -210,6 +223,29 @@ def _message_bytes(email: EmailMultiAlternatives) -> bytes:
     return fp.getvalue()
 
 
+# An ASCII address without a display name whose local part and domain are dot-atoms (labels of
+# at most 63 characters): sanitize_address returns it as it is, after parsing it with the email
+# package's header parser, which costs more than writing the rest of the envelope.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
+)
+
+
+def envelope_address(address: str, encoding: str) -> str:
+    """sanitize_address(address, encoding), without parsing plain addresses."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
+    return sanitize_address(address, encoding)
+
+
+def _smtp_path(address: str) -> str:
+    """smtplib.quoteaddr(address), without parsing plain addresses."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
 def _reply_text(reply: bytes) -> str:
     return reply.decode(errors="replace")
 
@@ -222,7 +258,9 @@ class EmailChannel(ChannelBackend):
     DATA, then one commit records the whole group, then the dots go out on the connections of
     the messages recorded as sent and the others are dropped without it. The SMTP commands of a
     step go out on all connections before any reply is read, so the server works on the group's
-    messages at once instead of one round trip after another.
+    messages at once instead of one round trip after another. `prepare` writes a message out
+    without touching a connection or the database, so the next group can be written in another
+    thread while this one waits for the server and the commit.
     """
 
     def __init__(self, *, rate_per_second: float = 0, group_size: int = 1):
@@ -272,8 +310,26 @@ class EmailChannel(ChannelBackend):
             self.pool.append(_CampaignSmtpBackend(fail_silently=False))
         return self.pool[index]
 
+    def prepare(self, message: OutgoingMessage) -> PreparedEmail:
+        """Write a message out for `deliver_group` (no connection, no database: any thread)."""
+        email = self._email(message)
+        encoding = email.encoding or settings.DEFAULT_CHARSET
+        recipients = email.recipients()
+        if len(recipients) != 1:
+            return PreparedEmail(message.send_id, problem="SMTP: the message has no recipient")
+        return PreparedEmail(
+            send_id=message.send_id,
+            sender=envelope_address(email.from_email, encoding),
+            recipient=envelope_address(recipients[0], encoding),
+            body=_message_bytes(email),
+        )
+
     def deliver_group(
-        self, messages: list[OutgoingMessage], commit: Callable[[list[int]], set[int]]
+        self,
+        messages: list[OutgoingMessage | PreparedEmail],
+        commit: Callable[[list[int]], set[int]],
+        *,
+        meanwhile: Callable[[], None] | None = None,
     ) -> dict[int, str | None]:
         """Deliver up to `group_size` messages with one commit for all of them.
 
@@ -281,34 +337,35 @@ class EmailChannel(ChannelBackend):
         also when that list is empty) and returns the ids recorded as sent. Returns, per send id:
         '' when the server accepted the message, the reason when it could not be delivered, or
         None when it was not handed over because `commit` did not record it as sent.
+        `meanwhile()`, when given, runs while the server works on the commands of a step, before
+        the commit only (the dots follow the commit at once); it must not raise.
         """
         outcome: dict[int, str | None] = {}
         live: list[_GroupSlot] = []
         for index, message in enumerate(messages):
             self.rate.wait()
-            email = self._email(message)
-            encoding = email.encoding or settings.DEFAULT_CHARSET
-            recipients = email.recipients()
-            if len(recipients) != 1:
-                outcome[message.send_id] = "SMTP: the message has no recipient"
+            prepared = message if isinstance(message, PreparedEmail) else self.prepare(message)
+            if prepared.problem:
+                outcome[prepared.send_id] = prepared.problem
                 continue
             live.append(
                 _GroupSlot(
-                    send_id=message.send_id,
+                    send_id=prepared.send_id,
                     backend=self._pool_backend(index),
-                    sender=sanitize_address(email.from_email, encoding),
-                    recipient=sanitize_address(recipients[0], encoding),
-                    body=_message_bytes(email),
+                    sender=prepared.sender,
+                    recipient=prepared.recipient,
+                    body=prepared.body,
                 )
             )
         try:
             for slot in live:  # as in `deliver`, a server that cannot be reached fails the task
                 if slot.backend.connection is None:
                     slot.backend.open()
-            live = self._group_step(live, outcome, self._group_mail, (250,), "sender")
-            live = self._group_step(live, outcome, self._group_rcpt, (250, 251), "recipient")
-            live = self._group_step(live, outcome, lambda s: s.smtp.putcmd("data"), (354,), "")
-            live = self._group_step(live, outcome, lambda s: s.smtp.send_body(s.body), None, "")
+            step = functools.partial(self._group_step, outcome=outcome, meanwhile=meanwhile)
+            live = step(live, self._group_mail, (250,), "sender")
+            live = step(live, self._group_rcpt, (250, 251), "recipient")
+            live = step(live, lambda s: s.smtp.putcmd("data"), (354,), "")
+            live = step(live, lambda s: s.smtp.send_body(s.body), None, "")
             sent = commit([slot.send_id for slot in live])
             ending = []
             for slot in live:
@@ -319,7 +376,7 @@ class EmailChannel(ChannelBackend):
                     _smtp_drop(slot.backend)
             live = ending
             dot = b"." + smtplib.bCRLF
-            live = self._group_step(live, outcome, lambda s: s.smtp.send(dot), (250,), "")
+            live = self._group_step(live, lambda s: s.smtp.send(dot), (250,), "", outcome=outcome)
             for slot in live:
                 outcome[slot.send_id] = ""
             live = []
@@ -333,23 +390,25 @@ class EmailChannel(ChannelBackend):
         smtp = slot.smtp
         smtp.ehlo_or_helo_if_needed()
         options = f" size={len(slot.body)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
-        smtp.putcmd("mail", f"FROM:{smtplib.quoteaddr(slot.sender)}{options}")
+        smtp.putcmd("mail", f"FROM:{_smtp_path(slot.sender)}{options}")
 
     @staticmethod
     def _group_rcpt(slot: _GroupSlot) -> None:
-        slot.smtp.putcmd("rcpt", f"TO:{smtplib.quoteaddr(slot.recipient)}")
+        slot.smtp.putcmd("rcpt", f"TO:{_smtp_path(slot.recipient)}")
 
     @staticmethod
     def _group_step(
         live: list[_GroupSlot],
-        outcome: dict[int, str | None],
         write: Callable[[_GroupSlot], None],
         expected: tuple[int, ...] | None,
         refused: str,
+        *,
+        outcome: dict[int, str | None],
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[_GroupSlot]:
-        """Write one step on every connection, then read each reply (unless `expected` is
-        None); a connection that fails or answers otherwise fails its message and is dropped.
-        Returns the slots still going."""
+        """Write one step on every connection, run `meanwhile` while the server works on it,
+        then read each reply (unless `expected` is None); a connection that fails or answers
+        otherwise fails its message and is dropped. Returns the slots still going."""
         written: list[_GroupSlot] = []
         for slot in live:
             try:
@@ -358,6 +417,8 @@ class EmailChannel(ChannelBackend):
             except (smtplib.SMTPException, OSError) as exc:
                 outcome[slot.send_id] = f"SMTP: {exc}"
                 _smtp_drop(slot.backend)
+        if meanwhile is not None and written:
+            meanwhile()
         if expected is None:
             return written
         answered: list[_GroupSlot] = []

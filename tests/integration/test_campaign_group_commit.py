@@ -39,7 +39,7 @@ class WithdrawingSmtpServer:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.withdrawing = None
-        self.refusing = ""
+        self.refusing: set[str] = set()
         self.recipients_started: list[str] = []
         self.events: list[str] = []  # "rcpt" and "data" (a completed message), in order
         self.messages: list[tuple[list[str], email.message.Message]] = []
@@ -59,7 +59,7 @@ class WithdrawingSmtpServer:
                 with server.lock:
                     server.recipients_started.append(address)
                     server.events.append("rcpt")
-                if address == server.refusing:
+                if address in server.refusing:
                     return "550 No such mailbox"
                 if server.withdrawing is not None and address == server.withdrawing.email:
                     await asyncio.get_running_loop().run_in_executor(None, withdraw)
@@ -154,7 +154,7 @@ def test_a_refused_recipient_fails_alone_and_the_rest_of_the_group_is_sent(
     withdrawing_smtp_server, campaign_to_five
 ):
     campaign, customers = campaign_to_five
-    withdrawing_smtp_server.refusing = customers[1].email
+    withdrawing_smtp_server.refusing = {customers[1].email}
 
     campaign_launch(campaign=campaign, actor=None)
 
@@ -164,3 +164,54 @@ def test_a_refused_recipient_fails_alone_and_the_rest_of_the_group_is_sent(
     assert withdrawing_smtp_server.delivered_to() == sorted(
         c.email for c in customers[:1] + customers[2:]
     )
+
+
+@pytest.fixture
+def campaign_to_ten_in_groups_of_four(withdrawing_smtp_server, settings):
+    """A draft campaign to ten consenting customers, delivered in groups of four: each group's
+    messages are written while the group before it waits for the server."""
+    settings.CAMPAIGNS_GROUP_SIZE = 4
+    segment = StaticSegmentFactory()
+    customers = CustomerFactory.create_batch(10)
+    members_add(segment, customers)
+    consent_grant_all(customers)
+    campaign = CampaignFactory()
+    campaign.target_segments.add(segment)
+    VariantFactory(campaign=campaign, name="A")
+    return campaign, customers
+
+
+def test_messages_written_ahead_in_groups_each_go_once_and_are_recorded_sent(
+    withdrawing_smtp_server, campaign_to_ten_in_groups_of_four
+):
+    campaign, customers = campaign_to_ten_in_groups_of_four
+
+    campaign_launch(campaign=campaign, actor=None)
+
+    assert withdrawing_smtp_server.delivered_to() == sorted(c.email for c in customers)
+    sent = Send.objects.filter(campaign=campaign, status=Send.Status.SENT)
+    assert sent.count() == 10
+    assert sorted(sent.values_list("provider_message_id", flat=True)) == sorted(
+        m["Message-ID"] for _to, m in withdrawing_smtp_server.messages
+    )
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
+
+
+def test_refused_recipients_in_groups_written_ahead_fail_alone(
+    withdrawing_smtp_server, campaign_to_ten_in_groups_of_four
+):
+    campaign, customers = campaign_to_ten_in_groups_of_four
+    refused, accepted = customers[::2], customers[1::2]  # five: some in the later groups
+    withdrawing_smtp_server.refusing = {c.email for c in refused}
+
+    campaign_launch(campaign=campaign, actor=None)
+
+    sends = Send.objects.filter(campaign=campaign)
+    assert sorted(sends.filter(status=Send.Status.FAILED).values_list("customer", flat=True)) == (
+        sorted(c.pk for c in refused)
+    )
+    assert all("550 No such mailbox" in s.reason for s in sends.filter(status=Send.Status.FAILED))
+    assert sorted(sends.filter(status=Send.Status.SENT).values_list("customer", flat=True)) == (
+        sorted(c.pk for c in accepted)
+    )
+    assert withdrawing_smtp_server.delivered_to() == sorted(c.email for c in accepted)
