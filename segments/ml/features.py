@@ -64,27 +64,132 @@ def frame_from_sql(sql: str, columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame(cursor.fetchall(), columns=columns)
 
 
+# PostgreSQL's binary COPY: an 11-byte signature, flags and header extension, then per row a field
+# count (int16) and per field its length (int32, -1 for NULL) and its bytes, all big-endian; a
+# field count of -1 ends the stream. A timestamptz is microseconds since 2000-01-01 UTC.
+_COPY_SIGNATURE = b"PGCOPY\n\377\r\n\0"
+_SQL_TYPES = {"int64": "int8", "float64": "float8", "epoch": "timestamptz"}
+_PG_EPOCH = 946_684_800  # 2000-01-01 in seconds since 1970-01-01
+
+
+def numeric_frame_from_sql(sql: str, columns: dict[str, str]) -> pd.DataFrame:
+    """Like frame_from_sql for a SELECT of numbers and times: `columns` maps each output column,
+    in the SELECT's order, to "int64", "float64" or "epoch" (a timestamp, returned as whole
+    seconds since 1970 in int64; on SQLite the SELECT gives those seconds already).
+
+    On PostgreSQL the rows come as binary COPY and, when no value is NULL (every row then has the
+    same width), land in numpy arrays in one step, without text formatting and parsing on either
+    side; a result with NULLs takes the text path.
+    """
+    if not _pg():
+        return _typed(frame_from_sql(sql, list(columns)), columns)
+    names = list(columns)
+    cast = ", ".join(f"c{i}::{_SQL_TYPES[kind]}" for i, kind in enumerate(columns.values()))
+    inner = ", ".join(f"c{i}" for i in range(len(names)))
+    typed = f"SELECT {cast} FROM ({sql}) AS q({inner})"
+    buffer = bytearray()
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ({typed}) TO STDOUT WITH (FORMAT binary)") as copy:
+            for chunk in copy:
+                buffer += chunk
+    rows = _binary_rows(buffer, list(columns.values()))
+    if rows is None:  # NULLs: rows of different widths
+        return _typed(frame_from_sql(typed, names), columns)
+    data = {}
+    for i, (name, kind) in enumerate(columns.items()):
+        values = rows[f"v{i}"]
+        if kind == "epoch":
+            data[name] = values.astype("int64") // 1_000_000 + _PG_EPOCH
+        else:
+            data[name] = values.astype(kind)
+    return pd.DataFrame(data, columns=names)
+
+
+def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """The text path's frame in the binary path's types; an integer column with NULLs stays
+    float (NaN), as pandas has it."""
+    data = {}
+    for name, kind in columns.items():
+        values = frame[name]
+        if kind == "epoch" and _pg():
+            moments = pd.to_datetime(values, utc=True, format="ISO8601")
+            values = (moments - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        values = pd.to_numeric(values)
+        exact = "float64" if kind == "float64" or values.isna().any() else "int64"
+        data[name] = values.astype(exact)
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def _binary_rows(raw: bytes | bytearray, kinds: list[str]) -> np.ndarray | None:
+    """The rows of a binary COPY of 8-byte columns (`kinds` as numeric_frame_from_sql takes
+    them) as one structured array, or None when a row does not have that shape (a NULL)."""
+    if not raw.startswith(_COPY_SIGNATURE) or raw[-2:] != b"\xff\xff":
+        raise ValueError("binary COPY: unexpected header or trailer")
+    extension = int.from_bytes(raw[15:19], "big")
+    body = memoryview(raw)[19 + extension : len(raw) - 2]
+    row_dtype = np.dtype(
+        [("n", ">i2")]
+        + [
+            item
+            for i, kind in enumerate(kinds)
+            for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8" if kind == "float64" else ">i8"))
+        ]
+    )
+    if len(body) % row_dtype.itemsize:
+        return None
+    rows = np.frombuffer(body, dtype=row_dtype)
+    fields = len(kinds)
+    if (rows["n"] != fields).any() or any((rows[f"l{i}"] != 8).any() for i in range(fields)):
+        return None
+    return rows
+
+
 def _window(reference: dt.datetime, window_days: int, column: str) -> str:
     start = reference - dt.timedelta(days=window_days)
     return f"{column} >= {_literal(start)} AND {column} < {_literal(reference)}"
 
 
-def purchase_aggregates_sql(*, reference: dt.datetime, window_days: int) -> str:
-    """One GROUP BY customer over purchases in the window: count, total, first and last time."""
+def _moment(column: str) -> str:
+    """A timestamp for an "epoch" column of numeric_frame_from_sql: PostgreSQL sends it as it
+    is (binary COPY carries it as a number); SQLite gives the seconds since the epoch."""
+    return column if _pg() else _epoch(column)
+
+
+def purchase_aggregates_sql(*, reference: dt.datetime, window_days: int, first: bool = True) -> str:
+    """One GROUP BY customer over purchases in the window: count, total, first (unless `first`
+    is False) and last time."""
     table = Purchase._meta.db_table
+    first_at = f"{_moment('min(purchased_at)')}, " if first else ""
     return (
-        f"SELECT customer_id, count(*), sum(amount), {_epoch('min(purchased_at)')}, "
-        f"{_epoch('max(purchased_at)')} FROM {table} "
-        f"WHERE {_window(reference, window_days, 'purchased_at')} GROUP BY customer_id"
+        f"SELECT customer_id, count(*), sum(amount), {first_at}{_moment('max(purchased_at)')} "
+        f"FROM {table} WHERE {_window(reference, window_days, 'purchased_at')} GROUP BY customer_id"
+    )
+
+
+AGGREGATE_COLUMNS = {
+    "customer_id": "int64",
+    "frequency": "int64",
+    "monetary": "float64",
+    "first_at": "epoch",
+    "last_at": "epoch",
+}
+
+
+def purchase_aggregates(
+    *, reference: dt.datetime, window_days: int, first: bool = True
+) -> pd.DataFrame:
+    """purchase_aggregates_sql's rows in pandas: AGGREGATE_COLUMNS (without first_at when
+    `first` is False), a row per customer, times in seconds since the epoch."""
+    columns = {k: v for k, v in AGGREGATE_COLUMNS.items() if first or k != "first_at"}
+    return numeric_frame_from_sql(
+        purchase_aggregates_sql(reference=reference, window_days=window_days, first=first),
+        columns,
     )
 
 
 def rfm_frame(*, reference: dt.datetime, window_days: int) -> pd.DataFrame:
     """Recency (days), frequency and monetary value of every customer who bought in the window."""
-    frame = frame_from_sql(
-        purchase_aggregates_sql(reference=reference, window_days=window_days),
-        ["customer_id", "frequency", "monetary", "first_at", "last_at"],
-    )
+    frame = purchase_aggregates(reference=reference, window_days=window_days, first=False)
     ref = reference.timestamp()
     out = pd.DataFrame(
         {
@@ -158,10 +263,7 @@ def customer_features(
     out = pd.DataFrame(index=base.index)
     needs_purchases = groups & {"rfm", "aov", "purchase_interval", "category_share"}
     if needs_purchases:
-        agg = frame_from_sql(
-            purchase_aggregates_sql(reference=reference, window_days=window_days),
-            ["customer_id", "frequency", "monetary", "first_at", "last_at"],
-        )
+        agg = purchase_aggregates(reference=reference, window_days=window_days)
         agg["customer_id"] = agg["customer_id"].astype("int64")
         agg = agg.set_index("customer_id").reindex(base.index)
         frequency = agg["frequency"].fillna(0).astype("float64")
@@ -216,24 +318,18 @@ def predictive_features(*, reference: dt.datetime, history_days: int = 1095) -> 
     The same columns feed the churn classifier and the value regressor, at a past cut-off for
     training and at today for scoring.
     """
-    allp = frame_from_sql(
-        purchase_aggregates_sql(reference=reference, window_days=history_days),
-        ["customer_id", "frequency", "monetary", "first_at", "last_at"],
-    )
+    allp = purchase_aggregates(reference=reference, window_days=history_days)
     if allp.empty:
         return pd.DataFrame(columns=PREDICTIVE_COLUMNS, index=pd.Index([], name="customer_id"))
     allp["customer_id"] = allp["customer_id"].astype("int64")
     allp = allp.set_index("customer_id").sort_index()
-    recent = frame_from_sql(
-        purchase_aggregates_sql(reference=reference, window_days=90),
-        ["customer_id", "frequency", "monetary", "first_at", "last_at"],
-    )
+    recent = purchase_aggregates(reference=reference, window_days=90)
     recent["customer_id"] = recent["customer_id"].astype("int64")
     recent = recent.set_index("customer_id").reindex(allp.index)
-    events = frame_from_sql(
+    events = numeric_frame_from_sql(
         f"SELECT customer_id, count(*) FROM {Event._meta.db_table} "
         f"WHERE {_window(reference, 90, 'occurred_at')} GROUP BY customer_id",
-        ["customer_id", "events"],
+        {"customer_id": "int64", "events": "int64"},
     )
     events["customer_id"] = events["customer_id"].astype("int64")
     events = events.set_index("customer_id").reindex(allp.index)
@@ -272,10 +368,7 @@ PREDICTIVE_COLUMNS = [
 
 def future_purchases(*, start: dt.datetime, days: int) -> pd.DataFrame:
     """Purchases and spend per customer in [start, start + days): the labels of a cut-off."""
-    frame = frame_from_sql(
-        purchase_aggregates_sql(reference=start + dt.timedelta(days=days), window_days=days),
-        ["customer_id", "frequency", "monetary", "first_at", "last_at"],
-    )
+    frame = purchase_aggregates(reference=start + dt.timedelta(days=days), window_days=days)
     frame["customer_id"] = frame["customer_id"].astype("int64")
     return frame.set_index("customer_id")[["frequency", "monetary"]].astype("float64")
 

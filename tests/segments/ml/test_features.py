@@ -1,0 +1,79 @@
+"""Feature loading: the binary path gives the numbers the text path gives, NULLs included."""
+
+import datetime as dt
+
+import pytest
+from django.db.models import Count, Max, Min, Sum
+from django.utils import timezone
+
+from customers.models import Purchase
+from segments.ml import features
+from tests.customers.factories import CustomerFactory
+from tests.segments.ml.conftest import buy
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def buyers():
+    customers = CustomerFactory.create_batch(5)
+    for i, customer in enumerate(customers):
+        for j in range(i + 1):
+            buy(customer, days_ago=3 + 40 * j + i, amount=f"{19.99 + 7.01 * i + j:.2f}")
+    return customers
+
+
+def test_purchase_aggregates_match_the_orm_value_for_value(buyers):
+    reference = timezone.now()
+    loaded = features.purchase_aggregates(reference=reference, window_days=365)
+
+    assert list(loaded.columns) == list(features.AGGREGATE_COLUMNS)
+    assert set(loaded.dtypes.astype(str)) == {"int64", "float64"}
+    expected = (
+        Purchase.objects.values("customer_id")
+        .annotate(n=Count("id"), total=Sum("amount"), first=Min("purchased_at"))
+        .annotate(last=Max("purchased_at"))
+        .order_by("customer_id")
+    )
+    loaded = loaded.sort_values("customer_id", ignore_index=True)
+    assert loaded["customer_id"].tolist() == [row["customer_id"] for row in expected]
+    assert loaded["frequency"].tolist() == [1, 2, 3, 4, 5]
+    assert loaded["monetary"].tolist() == pytest.approx([float(r["total"]) for r in expected])
+    assert loaded["first_at"].tolist() == [int(r["first"].timestamp()) for r in expected]
+    assert loaded["last_at"].tolist() == [int(r["last"].timestamp()) for r in expected]
+
+
+def test_rfm_frame_counts_days_since_the_last_purchase(buyers):
+    reference = timezone.now()
+    frame = features.rfm_frame(reference=reference, window_days=365)
+
+    assert frame["customer_id"].tolist() == sorted(c.pk for c in buyers)
+    assert frame["recency"].tolist() == [3, 4, 5, 6, 7]
+    assert frame["frequency"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_an_empty_window_gives_an_empty_frame_with_the_columns(buyers):
+    long_ago = timezone.now() - dt.timedelta(days=5000)
+    loaded = features.purchase_aggregates(reference=long_ago, window_days=30)
+
+    assert loaded.empty
+    assert list(loaded.columns) == list(features.AGGREGATE_COLUMNS)
+
+
+def test_null_values_come_back_as_missing_not_as_garbage(buyers):
+    # A LEFT JOIN leaves customers without purchases in 5 days with NULL totals.
+    reference = timezone.now()
+    since = features._literal(reference - dt.timedelta(days=5))
+    sql = (
+        "SELECT c.id, sum(p.amount) FROM customers_customer c "
+        f"LEFT JOIN customers_purchase p ON p.customer_id = c.id AND p.purchased_at >= {since} "
+        "GROUP BY c.id"
+    )
+    loaded = features.numeric_frame_from_sql(sql, {"customer_id": "int64", "spend": "float64"})
+    loaded = loaded.set_index("customer_id").sort_index()
+
+    assert set(loaded.index) == {c.pk for c in buyers}
+    spend = loaded["spend"]
+    bought_lately = [buyers[0].pk, buyers[1].pk]  # 3 and 4 days ago
+    assert spend[bought_lately].tolist() == pytest.approx([19.99, 27.00])
+    assert spend.drop(bought_lately).isna().sum() == 3
