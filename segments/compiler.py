@@ -198,13 +198,17 @@ class _Compiler:
                 empty = ~self.tags_exist(Q())
             return empty if op == "is_empty" else ~empty
         if op in ("ne", "not_in"):
-            positive = self.field({**node, "op": "eq" if op == "ne" else "in"})
-            if "__" in spec.path and spec.kind != rules.TAGS:
-                # Through a join (account, scores) the column is NULL for a customer without the
-                # related row. Inside an OR, the ORM's negation does not add the "or IS NULL" it
-                # adds elsewhere, so the comparison is made two-valued before negating it.
-                positive &= Q(**{f"{spec.path}__isnull": False})
-            return ~positive
+            return ~self.field({**node, "op": "eq" if op == "ne" else "in"})
+        q = self.compare_field(spec, op, value)
+        if "__" in spec.path and spec.kind != rules.TAGS:
+            # Through a join (account, scores) the column is NULL for a customer without the
+            # related row. Inside an OR, the ORM's negation does not add the "or IS NULL" it adds
+            # elsewhere, so the comparison is made two-valued here and `ne` / `not` negate it.
+            q &= Q(**{f"{spec.path}__isnull": False})
+        return q
+
+    def compare_field(self, spec: rules.FieldSpec, op: str, value: Any) -> Q:
+        """A positive comparison on a profile field (not a negation, not emptiness)."""
         if spec.name == "age":
             return self.age(op, value)
         if spec.kind == rules.TAGS:

@@ -100,6 +100,15 @@ def _condition():
         ]
     },
 )
+@example(  # `not` of an equality through the scores' join, inside an OR, without scores
+    rows=[None],
+    rule={
+        "any": [
+            {"all": [{"field": "rfm_recency", "op": "eq", "value": 0}]},
+            {"not": {"field": "rfm_class", "op": "eq", "value": "Champions"}},
+        ]
+    },
+)
 def test_score_rules_select_what_the_reference_evaluator_selects(rows, rule):
     CustomerScore.objects.all().delete()
     for row in rows:
