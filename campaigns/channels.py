@@ -233,9 +233,15 @@ _PLAIN_ADDRESS = re.compile(
 
 
 def envelope_address(address: str, encoding: str) -> str:
-    """sanitize_address(address, encoding), without parsing plain addresses."""
+    """sanitize_address(address, encoding), without parsing plain addresses; the others are
+    mostly the campaign's sender, the same for every message."""
     if _PLAIN_ADDRESS.fullmatch(address):
         return address
+    return _sanitized(address, encoding)
+
+
+@functools.lru_cache(maxsize=256)
+def _sanitized(address: str, encoding: str) -> str:
     return sanitize_address(address, encoding)
 
 
@@ -243,6 +249,11 @@ def _smtp_path(address: str) -> str:
     """smtplib.quoteaddr(address), without parsing plain addresses."""
     if _PLAIN_ADDRESS.fullmatch(address):
         return f"<{address}>"
+    return _quoted(address)
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(address: str) -> str:
     return smtplib.quoteaddr(address)
 
 

@@ -68,16 +68,25 @@ class BatchResult:
 def _claim(send_ids: list[int], now: dt.datetime) -> list[Send]:
     """Claim the batch's pending rows in one UPDATE; returns the rows this worker now owns."""
     with transaction.atomic():
-        ids = list(
+        rows = list(
             Send.objects.select_for_update(skip_locked=True)
             .filter(pk__in=send_ids, status=Send.Status.PENDING)
-            .values_list("pk", flat=True)
+            .order_by("pk")
+            .values_list("pk", "customer_id", "variant_id", "attempts")
         )
-        if not ids:
+        if not rows:
             return []
-        Send.objects.filter(pk__in=ids, status=Send.Status.PENDING).update(
+        ids = [pk for pk, *_rest in rows]
+        claimed = Send.objects.filter(pk__in=ids, status=Send.Status.PENDING).update(
             status=Send.Status.CLAIMED, claimed_at=now, attempts=F("attempts") + 1
         )
+    if claimed == len(rows):
+        # Locked from the SELECT to the UPDATE (PostgreSQL): each attempt is one more.
+        return [
+            Send(pk=pk, customer_id=customer, variant_id=variant, attempts=attempts + 1)
+            for pk, customer, variant, attempts in rows
+        ]
+    # A database without row locks let another worker take some of them in between.
     return list(
         Send.objects.filter(pk__in=ids, status=Send.Status.CLAIMED, claimed_at=now)
         .only("customer_id", "variant_id", "attempts")
