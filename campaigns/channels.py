@@ -348,8 +348,9 @@ class EmailChannel(ChannelBackend):
         also when that list is empty) and returns the ids recorded as sent. Returns, per send id:
         '' when the server accepted the message, the reason when it could not be delivered, or
         None when it was not handed over because `commit` did not record it as sent.
-        `meanwhile()`, when given, runs while the server works on the commands of a step, before
-        the commit only (the dots follow the commit at once); it must not raise.
+        `meanwhile()`, when given, runs while the server works on the commands of a step: after
+        the commands went out on every connection, before their replies are read (so never
+        between the commit and the dots); it must not raise.
         """
         outcome: dict[int, str | None] = {}
         live: list[_GroupSlot] = []
@@ -387,7 +388,7 @@ class EmailChannel(ChannelBackend):
                     _smtp_drop(slot.backend)
             live = ending
             dot = b"." + smtplib.bCRLF
-            live = self._group_step(live, lambda s: s.smtp.send(dot), (250,), "", outcome=outcome)
+            live = step(live, lambda s: s.smtp.send(dot), (250,), "")
             for slot in live:
                 outcome[slot.send_id] = ""
             live = []

@@ -296,24 +296,29 @@ class _GroupWriter:
     work fills the waits of the group before it: while the server answers a command on every
     connection of that group, this group's next messages are written."""
 
-    def __init__(self, batch: _BatchMessages, sends: list[Send], *, pieces: int = 4):
+    # The waits of a group: MAIL, RCPT, DATA, the bodies, the dots.
+    PIECES = 5
+
+    def __init__(self, batch: _BatchMessages, sends: list[Send]):
         self.batch = batch
         self.sends = sends
         self.next = 0
-        self.piece = max(1, -(-len(sends) // pieces))
+        self.advanced = 0
         self.written = _WrittenGroup(gone=[], messages=[], prepared={})
         self.error: Exception | None = None
 
     def advance(self) -> None:
         """Write the next few messages. It never raises: it runs in the middle of another
         group's delivery; a failure is raised by `finish`, when this group's turn comes."""
-        if self.error is not None:
+        self.advanced += 1
+        upto = -(-len(self.sends) * self.advanced // self.PIECES)
+        if self.error is not None or upto <= self.next:
             return
         try:
-            self._write(self.sends[self.next : self.next + self.piece])
+            self._write(self.sends[self.next : upto])
         except Exception as exc:
             self.error = exc
-        self.next += self.piece
+        self.next = upto
 
     def _write(self, sends: list[Send]) -> None:
         batch = self.batch

@@ -4,6 +4,7 @@ import email
 import smtplib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -100,9 +101,7 @@ def test_an_address_with_a_label_too_long_is_refused_as_django_refuses_it():
         envelope_address(address, "utf-8")
 
 
-def test_work_given_to_a_group_runs_while_the_server_answers_and_never_after_the_commit(
-    smtp_server,
-):
+def test_work_given_to_a_group_runs_while_the_server_answers_each_step(smtp_server):
     channel = EmailChannel(group_size=4)
     events: list[str] = []
 
@@ -118,8 +117,34 @@ def test_work_given_to_a_group_runs_while_the_server_answers_and_never_after_the
     channel.close()
 
     assert outcome == dict.fromkeys(range(1, 5), "")
-    assert events == ["meanwhile"] * 4 + ["commit"]
+    assert events == ["meanwhile"] * 4 + ["commit", "meanwhile"]
     assert smtp_server.delivered_to() == [f"customer{n}@example.com" for n in range(1, 5)]
+
+
+def test_nothing_runs_between_the_commit_and_the_dots(smtp_server):
+    channel = EmailChannel(group_size=4)
+    committed = threading.Event()
+    complete_after_commit: list[int] = []
+
+    def commit(ready: list[int]) -> set[int]:
+        committed.set()
+        return set(ready)
+
+    def meanwhile() -> None:
+        if committed.is_set():  # the server completes the messages while this waits
+            deadline = time.monotonic() + 5
+            while len(smtp_server.messages) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            complete_after_commit.append(len(smtp_server.messages))
+
+    channel.deliver_group(
+        [_message(n, f"customer{n}@example.com") for n in range(1, 5)],
+        commit,
+        meanwhile=meanwhile,
+    )
+    channel.close()
+
+    assert complete_after_commit == [4]
 
 
 def test_a_prepared_message_is_delivered_as_written(smtp_server):
