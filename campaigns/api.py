@@ -21,11 +21,14 @@ from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
 from campaigns.models import Campaign, Promotion, Variant
 from campaigns.results import campaign_report
-from campaigns.selectors import promotion_code_status
+from campaigns.selectors import (
+    audience_estimate_for_settings,
+    campaign_audience_customer,
+    promotion_code_status,
+)
 from campaigns.tracking import provider_events_record
 from campaigns.views import preview_render
 from crm.roles import Role, user_has_role
-from customers.selectors import customers_visible_to
 from privacy.models import Purpose
 from segments.models import Segment
 
@@ -213,11 +216,14 @@ class CampaignViewSet(viewsets.ModelViewSet):
     @extend_schema(request=AudienceEstimateSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], url_path="audience-estimate")
     def audience_estimate(self, request):
-        """The audience (targeted, recipients, holdout, excluded by reason) for unsaved settings."""
+        """The audience (targeted, recipients, holdout, excluded by reason) for unsaved settings.
+
+        A campaign not saved yet has no holdout drawn: `holdout_estimated` says the holdout (and
+        so the recipients) is the expected size, not the exact split launch will draw."""
         serializer = AudienceEstimateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            estimate = services.campaign_audience_estimate(
+            estimate = audience_estimate_for_settings(
                 campaign=None, changes=dict(serializer.validated_data)
             )
         except DjangoValidationError as exc:
@@ -234,13 +240,11 @@ class CampaignViewSet(viewsets.ModelViewSet):
         variant = variants.filter(pk=variant_id).first() if variant_id else variants.first()
         if variant is None:
             raise ValidationError({"variant": ["the campaign has no such variant"]})
-        customer = (
-            customers_visible_to(request.user)
-            .filter(pk=serializer.validated_data["customer"])
-            .first()
+        customer = campaign_audience_customer(
+            campaign=campaign, user=request.user, customer_id=serializer.validated_data["customer"]
         )
         if customer is None:
-            raise ValidationError({"customer": ["no such customer"]})
+            raise ValidationError({"customer": ["no such customer in the campaign's audience"]})
         rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
 

@@ -12,12 +12,30 @@ for conversion, and Welch's difference of means for revenue per recipient.
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
+from django.db.models.lookups import IsNull
 
 from campaigns.audience import REASON_LABELS
 from campaigns.models import Campaign, MessageEvent, Promotion, PromotionCode, Send
@@ -26,29 +44,39 @@ from customers.models import Purchase
 Z95 = 1.959964
 
 
-def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
-    """SELECT variant_id, is_holdout, status, revenue, orders for every assigned send row."""
-    window = campaign.attribution_days
-    from datetime import timedelta
-
-    promotion = Promotion.objects.filter(campaign=campaign).first()
-    sends = Send.objects.filter(campaign=campaign).exclude(status=Send.Status.EXCLUDED)
+def _attributed_rows_sql(campaign_ids: list[int]) -> tuple[str, list]:
+    """SELECT campaign_id, variant_id, is_holdout, status, revenue, orders for every assigned
+    send row of the campaigns, each with its own window and promotion (one statement for all)."""
+    sends = Send.objects.filter(campaign_id__in=campaign_ids).exclude(status=Send.Status.EXCLUDED)
     sends = sends.alias(_start=Coalesce("sent_at", "created_at"))
-    sends = sends.alias(_end=F("_start") + Value(timedelta(days=window)))
+    window = ExpressionWrapper(
+        # Cast: SQLite multiplies a duration by an IntegerField, not a PositiveIntegerField.
+        Cast("campaign__attribution_days", IntegerField()) * Value(timedelta(days=1)),
+        output_field=DurationField(),
+    )
+    shared = Case(
+        When(
+            campaign__promotion__code_mode=Promotion.CodeMode.SHARED,
+            then=F("campaign__promotion__shared_code"),
+        ),
+        default=None,
+    )
+    sends = sends.alias(
+        _end=F("_start") + window,
+        _shared_code=shared,
+        _code_until=F("campaign__promotion__expires_at"),
+    )
     in_window = Q(purchased_at__gte=OuterRef("_start"), purchased_at__lte=OuterRef("_end"))
-    with_code = Q(pk__in=[])
-    if promotion is not None and promotion.expires_at is not None:
-        in_code_time = Q(purchased_at__lte=promotion.expires_at)
-    else:
-        in_code_time = Q()
-    if promotion is not None:
-        if promotion.code_mode == Promotion.CodeMode.SHARED:
-            with_code = Q(promotion_code__iexact=promotion.shared_code)
-        else:
-            code = PromotionCode.objects.filter(
-                promotion=promotion, customer_id=OuterRef("customer_id")
-            ).values("code")[:1]
-            with_code = Q(promotion_code=Subquery(code))
+    personal_code = PromotionCode.objects.filter(
+        promotion__campaign_id=OuterRef(OuterRef("campaign_id")),
+        promotion__code_mode=Promotion.CodeMode.UNIQUE,
+        customer_id=OuterRef(OuterRef("customer_id")),
+        code=OuterRef("promotion_code"),
+    )
+    with_code = Q(promotion_code__iexact=OuterRef("_shared_code")) | Q(Exists(personal_code))
+    in_code_time = Q(IsNull(OuterRef("_code_until"), True)) | Q(
+        purchased_at__lte=OuterRef("_code_until")
+    )
     matching = (
         Purchase.objects.filter(customer_id=OuterRef("customer_id"))
         .filter(
@@ -65,7 +93,7 @@ def _attributed_rows_sql(campaign: Campaign) -> tuple[str, list]:
     orders = Coalesce(Subquery(matching.annotate(n=Count("pk")).values("n")), 0)
     rows = sends.annotate(_revenue=revenue, _orders=orders).order_by()
     return rows.values_list(
-        "variant_id", "is_holdout", "status", "_revenue", "_orders"
+        "campaign_id", "variant_id", "is_holdout", "status", "_revenue", "_orders"
     ).query.sql_with_params()
 
 
@@ -109,19 +137,23 @@ class Group:
     revenue_sq: float = 0.0
 
 
-def _groups(campaign: Campaign) -> dict[tuple, Group]:
-    sql, params = _attributed_rows_sql(campaign)
+def _groups(campaign_ids: list[int]) -> dict[int, dict[tuple, Group]]:
+    """{campaign id: {(variant id, holdout): Group}} for the campaigns, in one statement."""
+    sql, params = _attributed_rows_sql(campaign_ids)
     statement = (
-        "SELECT q.variant_id, q.is_holdout, q.status, COUNT(*), "
+        "SELECT q.campaign_id, q.variant_id, q.is_holdout, q.status, COUNT(*), "
         "SUM(CASE WHEN q._orders > 0 THEN 1 ELSE 0 END), SUM(q._orders), "
         "SUM(q._revenue), SUM(q._revenue * q._revenue) "
-        f"FROM ({sql}) q GROUP BY q.variant_id, q.is_holdout, q.status"
+        f"FROM ({sql}) q GROUP BY q.campaign_id, q.variant_id, q.is_holdout, q.status"
     )
-    groups: dict[tuple, Group] = defaultdict(Group)
+    groups: dict[int, dict[tuple, Group]] = defaultdict(lambda: defaultdict(Group))
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        for variant_id, holdout, status, n, converted, orders, revenue, revenue_sq in cursor:
-            group = groups[(variant_id, bool(holdout))]
+        for row in cursor:
+            campaign_id, variant_id, holdout, status, n, converted, orders, revenue, revenue_sq = (
+                row
+            )
+            group = groups[campaign_id][(variant_id, bool(holdout))]
             group.assigned += n
             if status == Send.Status.SENT:
                 group.sent += n
@@ -134,6 +166,52 @@ def _groups(campaign: Campaign) -> dict[tuple, Group]:
             group.revenue += float(revenue or 0)
             group.revenue_sq += float(revenue_sq or 0)
     return groups
+
+
+def _events(campaign_ids: list[int]) -> dict[int, dict]:
+    """{campaign id: {variant id: {kind: sends with such an event}}}, in one statement."""
+    rows = (
+        MessageEvent.objects.filter(send__campaign_id__in=campaign_ids)
+        .values_list("send__campaign_id", "send__variant_id", "kind")
+        .annotate(n=Count("send_id", distinct=True))
+        .order_by()
+    )
+    events: dict[int, dict] = defaultdict(lambda: defaultdict(dict))
+    for campaign_id, variant_id, kind, n in rows:
+        events[campaign_id][variant_id][kind] = n
+    return events
+
+
+def _treated_and_holdout(groups: dict[tuple, Group]) -> tuple[Group, Group]:
+    """Everyone assigned to a variant (variants in order, then rows whose variant is gone),
+    and the holdout."""
+    treated = [g for (v, h), g in sorted(groups.items(), key=_variant_order) if not h]
+    return _merge(treated), groups.get((None, True), Group())
+
+
+def _variant_order(item: tuple) -> tuple:
+    (variant_id, _holdout), _group = item
+    return (variant_id is None, variant_id or 0)
+
+
+def _totals_events(events: dict) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for by_kind in events.values():
+        for kind, n in by_kind.items():
+            totals[kind] += n
+    return totals
+
+
+def _holdout_line(holdout: Group) -> dict:
+    return {
+        "audience": holdout.assigned,
+        "converted": holdout.converted,
+        "revenue": round(holdout.revenue, 2),
+        "revenue_per_member": round(holdout.revenue / holdout.assigned, 4)
+        if holdout.assigned
+        else 0,
+        "conversion_rate": holdout.converted / holdout.assigned if holdout.assigned else 0,
+    }
 
 
 def _interval(diff: float, se: float) -> tuple[float, float]:
@@ -202,29 +280,16 @@ def _merge(groups: list[Group]) -> Group:
 
 def campaign_report(*, campaign: Campaign) -> dict:
     """The whole report: totals, per variant, exclusions by reason, holdout and uplift."""
-    groups = _groups(campaign)
-    event_rows = (
-        MessageEvent.objects.filter(send__campaign=campaign)
-        .values_list("send__variant_id", "kind")
-        .annotate(n=Count("send_id", distinct=True))
-        .order_by()
-    )
-    events: dict = defaultdict(dict)
-    totals_events: dict[str, int] = defaultdict(int)
-    for variant_id, kind, n in event_rows:
-        events[variant_id][kind] = n
-        totals_events[kind] += n
+    groups = _groups([campaign.pk])[campaign.pk]
+    events = _events([campaign.pk])[campaign.pk]
     variants = []
-    treated_groups = []
     for variant in campaign.variants.order_by("pk"):
         group = groups.get((variant.pk, False), Group())
-        treated_groups.append(group)
         variants.append({"id": variant.pk, **_line(variant.name, group, events[variant.pk]),
                          "uplift": None})  # fmt: skip
-    holdout = groups.get((None, True), Group())
-    treated = _merge(treated_groups + [g for (v, h), g in groups.items() if not h and v is None])
-    for line, group in zip(variants, treated_groups, strict=True):
-        line["uplift"] = uplift(group, holdout)
+    treated, holdout = _treated_and_holdout(groups)
+    for line in variants:
+        line["uplift"] = uplift(groups.get((line["id"], False), Group()), holdout)
     promotion = Promotion.objects.filter(campaign=campaign).first()
     redemptions = promotion_redemptions(promotion=promotion) if promotion is not None else 0
     excluded = dict(campaign.exclusions or {})
@@ -235,17 +300,9 @@ def campaign_report(*, campaign: Campaign) -> dict:
             "status": campaign.status,
             "attribution_days": campaign.attribution_days,
         },  # fmt: skip
-        "totals": _line("all", treated, totals_events),
+        "totals": _line("all", treated, _totals_events(events)),
         "variants": variants,
-        "holdout": {
-            "audience": holdout.assigned,
-            "converted": holdout.converted,
-            "revenue": round(holdout.revenue, 2),
-            "revenue_per_member": round(holdout.revenue / holdout.assigned, 4)
-            if holdout.assigned
-            else 0,
-            "conversion_rate": holdout.converted / holdout.assigned if holdout.assigned else 0,
-        },
+        "holdout": _holdout_line(holdout),
         "uplift": uplift(treated, holdout),
         "excluded": [
             {"reason": reason, "label": REASON_LABELS.get(reason, reason), "count": count}
@@ -257,18 +314,34 @@ def campaign_report(*, campaign: Campaign) -> dict:
     }
 
 
-def campaigns_overview() -> list[dict]:
-    """One line per launched campaign, for comparing them."""
+COMPARED_AT_MOST = 50
+
+
+def campaigns_compared(*, campaigns: Sequence[Campaign]) -> list[dict]:
+    """The report's totals, holdout and uplift for each campaign, computed for all of them at
+    once: two statements however many campaigns there are (the report's figures, not its
+    variants, exclusions or redemptions)."""
+    ids = [campaign.pk for campaign in campaigns]
+    groups, events = _groups(ids), _events(ids)
     lines = []
-    for campaign in Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-created_at")[
-        :50
-    ]:
-        report = campaign_report(campaign=campaign)
+    for campaign in campaigns:
+        treated, holdout = _treated_and_holdout(groups[campaign.pk])
         lines.append(
             {
                 "campaign": campaign,
-                "totals": report["totals"],
-                "uplift": report["uplift"],
+                "totals": _line("all", treated, _totals_events(events[campaign.pk])),
+                "holdout": _holdout_line(holdout),
+                "uplift": uplift(treated, holdout),
             }
         )
     return lines
+
+
+def campaigns_overview(*, limit: int = COMPARED_AT_MOST) -> list[dict]:
+    """One line per launched campaign, latest first, for comparing them."""
+    campaigns = list(
+        Campaign.objects.exclude(status=Campaign.Status.DRAFT).order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+    return campaigns_compared(campaigns=campaigns)

@@ -1,11 +1,29 @@
-"""Shared reads of campaigns: whether a promotion code may be redeemed now."""
+"""Shared reads of campaigns: whether a promotion code may be redeemed now, the customers a
+message may be previewed for, and the audience estimate the editor shows."""
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, Promotion, PromotionCode
+from campaigns import services
+from campaigns.audience import BUCKETS
+from campaigns.models import Campaign, Promotion, PromotionCode, Send
 from campaigns.results import promotion_redemptions, redeeming_purchases
+from customers.models import Customer
+from customers.selectors import customers_visible_to
+from customers.views.lists import (
+    CUSTOMER_ORDERS,
+    customer_search_conditions,
+    customers_search_ready,
+)
+from customers.views.pagination import KeysetPage, keyset_page
+from segments.models import Membership
+
+PREVIEW_PAGE_SIZE = 20
 
 REASONS = {
     "": "Valid: the discount applies.",
@@ -71,4 +89,64 @@ def promotion_code_status(*, code: str, now: dt.datetime | None = None) -> dict:
         "customer": personal.customer_id if personal is not None else None,
         "redemptions": redemptions,
         "redemption_cap": promotion.redemption_cap,
+    }
+
+
+def campaign_audience_customers(
+    *, campaign: Campaign, user: AbstractBaseUser
+) -> QuerySet[Customer]:
+    """The customers a message of the campaign may be previewed for: those the user may see who
+    are in a target segment, or already have a row of the campaign (a triggered campaign's
+    recipient may have left the segment since). Anyone else is refused, whatever id is sent."""
+    targets = list(campaign.target_segments.values_list("pk", flat=True))
+    in_target = Membership.objects.filter(customer_id=OuterRef("pk"), segment_id__in=targets)
+    assigned = Send.objects.filter(campaign_id=campaign.pk, customer_id=OuterRef("pk"))
+    return customers_visible_to(user).filter(Exists(in_target) | Exists(assigned))
+
+
+def campaign_audience_search(
+    *, campaign: Campaign, user: AbstractBaseUser, term: str, cursor: str = ""
+) -> KeysetPage:
+    """A page of the campaign's audience in name order, narrowed by the search term as the
+    global search does (prefixes of last name, "first last", email; external id, phone)."""
+    audience = customers_search_ready(campaign_audience_customers(campaign=campaign, user=user))
+    return keyset_page(
+        audience,
+        order=CUSTOMER_ORDERS["name"],
+        cursor=cursor,
+        size=PREVIEW_PAGE_SIZE,
+        any_of=customer_search_conditions(term),
+    )
+
+
+def campaign_audience_customer(
+    *, campaign: Campaign, user: AbstractBaseUser, customer_id: int
+) -> Customer | None:
+    """The customer, when they are in the campaign's audience and the user may see them."""
+    return campaign_audience_customers(campaign=campaign, user=user).filter(pk=customer_id).first()
+
+
+def audience_estimate_for_settings(*, campaign: Campaign | None, changes: dict[str, Any]) -> dict:
+    """The editor's audience estimate for settings not saved yet, with `holdout_estimated` set
+    when the holdout is an expected size rather than the exact one.
+
+    The holdout is drawn by hashing the campaign id with each customer's, so a saved campaign
+    gets its exact split (the one launch will draw), while a campaign not saved yet has no id
+    to draw it with: it gets the expected holdout, the eligible customers times the holdout
+    share, rounded. Targeted and excluded counts are exact either way.
+    """
+    estimate = services.campaign_audience_estimate(campaign=campaign, changes=changes)
+    if campaign is not None:
+        return {**estimate, "holdout_estimated": False}
+    percent = changes.get("holdout_percent") or Decimal("0")
+    cut = int(Decimal(percent) * BUCKETS / 100)  # as the snapshot cuts the buckets
+    if cut == 0:
+        return {**estimate, "holdout_estimated": False}
+    eligible = estimate["recipients"] + estimate["holdout"]
+    holdout = round(eligible * cut / BUCKETS)
+    return {
+        **estimate,
+        "recipients": eligible - holdout,
+        "holdout": holdout,
+        "holdout_estimated": True,
     }

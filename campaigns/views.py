@@ -31,11 +31,16 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.rendering import CompiledVariant
-from campaigns.results import campaign_report, campaigns_overview
-from campaigns.selectors import promotion_code_status
+from campaigns.results import COMPARED_AT_MOST, campaign_report, campaigns_overview
+from campaigns.selectors import (
+    PREVIEW_PAGE_SIZE,
+    audience_estimate_for_settings,
+    campaign_audience_customer,
+    campaign_audience_search,
+    promotion_code_status,
+)
 from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
 from crm.roles import Role, user_has_role
-from customers.selectors import customers_visible_to
 from privacy.models import Purpose
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -166,7 +171,11 @@ def campaigns_compare(request: HttpRequest) -> HttpResponse:
         "conversion": [round(100 * line["totals"]["conversion_rate"], 2) for line in lines],
         "revenue_per_recipient": [line["totals"]["revenue_per_recipient"] for line in lines],
     }
-    return render(request, "campaigns/overview.html", {"lines": lines, "chart": chart})
+    return render(
+        request,
+        "campaigns/overview.html",
+        {"lines": lines, "chart": chart, "compared_at_most": COMPARED_AT_MOST},
+    )
 
 
 @marketing_required
@@ -208,6 +217,8 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
                 following = STEPS[STEPS.index(step) + 1]
                 return redirect("campaigns:edit", campaign.pk, following)
         context["form"] = form
+    elif step == "message" and request.htmx and request.htmx.target == PREVIEW_PICKER:
+        return _preview_picker(request, campaign)
     elif step == "message":
         # ?variant=<id> (or the posted variant_id) edits that variant; otherwise the form adds one.
         editing = campaign.variants.filter(
@@ -240,11 +251,11 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
         context["form"] = form
         context["editing"] = editing
         context["variants"] = campaign.variants.all()
-        context["preview_customers"] = (
-            customers_visible_to(request.user)
-            .filter(segment_memberships__segment__in=campaign.target_segments.all())
-            .distinct()[:20]
+        context["preview_page"] = campaign_audience_search(
+            campaign=campaign, user=request.user, term=""
         )
+        context["preview_page_size"] = PREVIEW_PAGE_SIZE
+        context["term"] = ""
     elif step == "promotion":
         promotion = Promotion.objects.filter(campaign=campaign).first()
         initial = {}
@@ -268,6 +279,28 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
         context["warnings"] = services.campaign_warnings(campaign)
         context["estimate"] = _estimate(campaign)
     return render(request, "campaigns/campaign_form.html", context)
+
+
+PREVIEW_PICKER = "preview-customer-picker"
+
+
+def _preview_picker(request: HttpRequest, campaign: Campaign) -> HttpResponse:
+    """The preview's customer picker (htmx fragment of the message step): a page of the
+    campaign's audience matching what the marketer types."""
+    term = request.GET.get("q", "").strip()[:100]
+    page = campaign_audience_search(
+        campaign=campaign, user=request.user, term=term, cursor=request.GET.get("after", "")
+    )
+    return render(
+        request,
+        "campaigns/_preview_customers.html",
+        {
+            "campaign": campaign,
+            "preview_page": page,
+            "preview_page_size": PREVIEW_PAGE_SIZE,
+            "term": term,
+        },
+    )
 
 
 def _labelled(estimate: dict) -> dict:
@@ -302,7 +335,7 @@ def campaign_audience_size(request: HttpRequest, pk: int | None = None) -> HttpR
         return render(request, "campaigns/_audience_size.html", {"form_errors": form.errors})
     changes = {name: form.cleaned_data[name] for name in services.ESTIMATE_FIELDS}
     try:
-        estimate = services.campaign_audience_estimate(campaign=campaign, changes=changes)
+        estimate = audience_estimate_for_settings(campaign=campaign, changes=changes)
     except ValidationError as exc:
         return render(request, "campaigns/_audience_size.html", {"form_errors": exc.message_dict})
     return render(request, "campaigns/_audience_size.html", {"estimate": _labelled(estimate)})
@@ -317,8 +350,12 @@ def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         customer_id = int(request.GET.get("customer", ""))
     except ValueError:
-        return HttpResponse("Choose a customer to preview.", status=400)
-    customer = get_object_or_404(customers_visible_to(request.user), pk=customer_id)
+        return HttpResponse("customer: choose a customer to preview.", status=400)
+    customer = campaign_audience_customer(
+        campaign=campaign, user=request.user, customer_id=customer_id
+    )
+    if customer is None:
+        return HttpResponse("customer: not in the campaign's audience.", status=404)
     rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
     return render(request, "campaigns/_preview.html", rendered)
 

@@ -7,7 +7,7 @@ from django.core import mail
 from campaigns.models import Campaign, MessageEvent, Send
 from campaigns.services import campaign_launch
 from privacy.models import ConsentState
-from tests.campaigns.factories import CampaignFactory, VariantFactory
+from tests.campaigns.factories import CampaignFactory, VariantFactory, members_add
 from tests.customers.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -159,8 +159,9 @@ def test_report_has_totals_variants_holdout_uplift_and_progress(
     assert "uplift" in report
 
 
-def test_preview_renders_the_message_for_the_chosen_customer(marketer_api, campaign):
+def test_preview_renders_the_message_for_the_chosen_customer(marketer_api, campaign, segment):
     customer = CustomerFactory(first_name="Ines")
+    members_add(segment, [customer])
     variant = campaign.variants.get()
 
     response = marketer_api.post(f"/api/campaigns/{campaign.pk}/preview/",
@@ -257,7 +258,6 @@ def test_provider_events_api_names_the_bad_event(marketer_api):
 
 
 def test_audience_estimate_of_unsaved_settings(marketer_api, segment, consenting_members):
-    from tests.campaigns.factories import members_add
     from tests.segments.factories import StaticSegmentFactory
 
     vip = StaticSegmentFactory()
@@ -271,7 +271,8 @@ def test_audience_estimate_of_unsaved_settings(marketer_api, segment, consenting
 
     assert response.status_code == 200
     assert response.json() == {"targeted": 6, "recipients": 4, "holdout": 0,
-                               "excluded": {"exclusion_segment": 1, "no_consent": 1}}  # fmt: skip
+                               "excluded": {"exclusion_segment": 1, "no_consent": 1},
+                               "holdout_estimated": False}  # fmt: skip
     assert not Campaign.objects.exists()
 
 

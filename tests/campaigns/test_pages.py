@@ -342,14 +342,16 @@ def test_sending_view_of_a_scheduled_campaign_shows_its_local_time(
     assert "Sending starts 2031-05-04 09:30 (Europe/Paris)." in page
 
 
-def test_review_warns_when_the_message_uses_a_missing_promotion(client, marketing_user, campaign):
+def test_review_warns_when_the_message_uses_a_missing_promotion(
+    client, marketing_user, campaign, consenting_members
+):
     # The factory's variant says "your code is {{ promotion.code }}".
     client.force_login(marketing_user)
 
     page = client.get(f"/campaigns/{campaign.pk}/edit/review/").content.decode()
     preview = client.get(f"/campaigns/{campaign.pk}/preview/",
                          {"variant": campaign.variants.get().pk,
-                          "customer": CustomerFactory().pk}).content.decode()  # fmt: skip
+                          "customer": consenting_members[0].pk}).content.decode()  # fmt: skip
 
     assert "The message uses the promotion, but the campaign has none" in page
     assert 'id="launch"' in page  # a warning, not a problem

@@ -15,6 +15,7 @@
     if (!source) return;
     var data = JSON.parse(source.textContent);
     bar("conversion-chart", data.labels, data.conversion, "Conversion %");
+    bar("revenue-chart", data.labels, data.revenue_per_recipient, "Revenue per recipient");
     if (data.funnel) bar("funnel-chart", data.funnel_labels, data.funnel, "Recipients");
   }
   if (document.readyState !== "loading") draw();
