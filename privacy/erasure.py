@@ -1,8 +1,11 @@
 """Erasure: delete or anonymise everything held on a person, across every registered model, in
 one transaction; suppress their addresses; log the erasure without personal data so it can be
-re-applied after a database restore."""
+re-applied after a database restore. Bulk erasures (retention, re-applying the log) go by batches
+that scrub the stored files once for the whole batch."""
 
+import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +16,7 @@ from django.db import models, transaction
 from django.db.models.expressions import BaseExpression, Combinable
 from django.utils import timezone
 
+from customers.importing.stored_files import ErasedAddresses
 from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.models import DataSubjectRequest, ErasureLog, Suppression
@@ -20,6 +24,8 @@ from privacy.registry import PersonalData, personal_data_files, personal_data_mo
 from privacy.suppression import email_hash, phone_hash, suppression_add
 
 ERASED_SOURCE = "erased"
+# People per transaction in a bulk erasure: the stored files are read once per batch.
+ERASURE_BATCH_SIZE = 200
 
 
 def _anonymise_values(entry: PersonalData) -> dict:
@@ -89,6 +95,56 @@ def erasure_log_append(log: ErasureLog) -> None:
         fh.write(json.dumps(line) + "\n")
 
 
+def _files_scrub(customers: list[Customer]) -> None:
+    # Files first, while the rows still say who the people are; a failure aborts the erasure
+    # rather than report it done with traces left in storage.
+    for files in personal_data_files():
+        files.scrub_all(customers)
+
+
+def _rows_erase(
+    customer: Customer,
+    *,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    request: DataSubjectRequest | None,
+    suppress: bool,
+    write_log: bool,
+) -> ErasureLog | None:
+    """Erase one locked customer's rows, suppress, audit and log (the files are scrubbed)."""
+    hashes = {
+        Suppression.Kind.EMAIL: email_hash(customer.email),
+        Suppression.Kind.PHONE: phone_hash(customer.phone),
+    }
+    for entry in _erasure_order(personal_data_models()):
+        _erase_entry(entry, customer.pk)
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)
+    ).delete()
+    if suppress:
+        suppression_add(reason=reason, hashes=hashes)
+    audit_record(
+        actor=actor,
+        action="erase",
+        object_kind="customer",
+        object_id=customer.pk,
+        details={"request": request.pk if request else None, "reason": reason},
+    )
+    if not write_log:
+        return None
+    log = ErasureLog.objects.create(
+        customer_id=customer.pk,
+        email_hash=hashes[Suppression.Kind.EMAIL],
+        phone_hash=hashes[Suppression.Kind.PHONE],
+        reason=reason,
+        request_id=request.pk if request else None,
+        actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
+        erased_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: erasure_log_append(log))
+    return log
+
+
 def customer_erase(
     *,
     customer: Customer,
@@ -103,41 +159,61 @@ def customer_erase(
         customer = Customer.objects.select_for_update().filter(pk=customer.pk).first()
         if customer is None:
             return None
-        hashes = {
-            Suppression.Kind.EMAIL: email_hash(customer.email),
-            Suppression.Kind.PHONE: phone_hash(customer.phone),
-        }
-        # Files first, while the row still says who the person is; a failure aborts the erasure
-        # rather than report it done with traces left in storage.
-        for files in personal_data_files():
-            files.scrub(customer)
-        for entry in _erasure_order(personal_data_models()):
-            _erase_entry(entry, customer.pk)
-        LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)
-        ).delete()
-        if suppress:
-            suppression_add(reason=reason, hashes=hashes)
-        audit_record(
+        _files_scrub([customer])
+        return _rows_erase(
+            customer,
             actor=actor,
-            action="erase",
-            object_kind="customer",
-            object_id=customer.pk,
-            details={"request": request.pk if request else None, "reason": reason},
-        )
-        if not write_log:
-            return None
-        log = ErasureLog.objects.create(
-            customer_id=customer.pk,
-            email_hash=hashes[Suppression.Kind.EMAIL],
-            phone_hash=hashes[Suppression.Kind.PHONE],
             reason=reason,
-            request_id=request.pk if request else None,
-            actor_id=actor.pk if actor is not None and actor.is_authenticated else None,
-            erased_at=timezone.now(),
+            request=request,
+            suppress=suppress,
+            write_log=write_log,
         )
-        transaction.on_commit(lambda: erasure_log_append(log))
-    return log
+
+
+def customers_erase(
+    *,
+    customer_ids: Iterable[int],
+    actor: AbstractBaseUser | None = None,
+    reason: str = Suppression.Reason.ERASURE,
+    suppress: bool = True,
+    write_log: bool = True,
+    batch_size: int = ERASURE_BATCH_SIZE,
+) -> int:
+    """Erase many people, a transaction per batch that scrubs the stored files once for the
+    whole batch (not once per person); returns the number erased."""
+    ids = sorted(set(customer_ids))
+    erased = 0
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            customers = list(
+                Customer.objects.select_for_update()
+                .filter(pk__in=ids[start : start + batch_size])
+                .order_by("pk")
+            )
+            _files_scrub(customers)
+            for customer in customers:
+                _rows_erase(
+                    customer,
+                    actor=actor,
+                    reason=reason,
+                    request=None,
+                    suppress=suppress,
+                    write_log=write_log,
+                )
+        erased += len(customers)
+    return erased
+
+
+def erased_addresses_since(since: dt.datetime) -> ErasedAddresses:
+    """The hashed emails and phones of the people erased since a time (from the erasure log)."""
+    emails: set[str] = set()
+    phones: set[str] = set()
+    for email, phone in ErasureLog.objects.filter(erased_at__gte=since).values_list(
+        "email_hash", "phone_hash"
+    ):
+        emails.update({email} if email else ())
+        phones.update({phone} if phone else ())
+    return ErasedAddresses(email_hashes=frozenset(emails), phone_hashes=frozenset(phones))
 
 
 def _erasure_log_file_entries() -> list[dict]:
@@ -175,7 +251,6 @@ def erasures_reapply() -> dict[str, int]:
         known.add((line["customer_id"], line["erased_at"]))
         restored_logs += 1
     suppressed = 0
-    erased = 0
     customer_ids = set()
     for log in ErasureLog.objects.all():
         suppressed += suppression_add(
@@ -183,11 +258,13 @@ def erasures_reapply() -> dict[str, int]:
             hashes={Suppression.Kind.EMAIL: log.email_hash, Suppression.Kind.PHONE: log.phone_hash},
         )
         customer_ids.add(log.customer_id)
-    for customer in Customer.objects.filter(pk__in=customer_ids).exclude(
-        source=ERASED_SOURCE, email__isnull=True, first_name="", last_name="", phone=""
-    ):
-        customer_erase(customer=customer, reason=Suppression.Reason.ERASURE, write_log=False)
-        erased += 1
+    erased = customers_erase(
+        customer_ids=Customer.objects.filter(pk__in=customer_ids)
+        .exclude(source=ERASED_SOURCE, email__isnull=True, first_name="", last_name="", phone="")
+        .values_list("pk", flat=True),
+        reason=Suppression.Reason.ERASURE,
+        write_log=False,
+    )
     return {
         "restored_log_entries": restored_logs,
         "suppressions_restored": suppressed,

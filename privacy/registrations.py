@@ -201,12 +201,14 @@ def personal_data_register_builtin() -> None:
 
 
 def personal_data_files_register_builtin() -> None:
-    from customers.importing.stored_files import import_files_scrub
+    from customers.importing.stored_files import erasures_source_register, import_files_scrub
+    from privacy.erasure import erased_addresses_since
     from privacy.registry import personal_data_files_register
 
     personal_data_files_register(
         "imports",
-        scrub=lambda customer: import_files_scrub(customer=customer),
+        scrub=lambda customer: import_files_scrub(customers=[customer]),
+        scrub_many=lambda customers: import_files_scrub(customers=customers),
         where="Media storage: imports/ (uploaded CSV files) and imports/reports/ (failed rows)",
         covers=("customers.importjob.file", "customers.importjob.error_report"),
         category="Imported spreadsheets",
@@ -217,6 +219,8 @@ def personal_data_files_register_builtin() -> None:
         ),
         description="Every column of the uploaded file; the failed cell values in the report.",
     )
+    # An import that finishes scrubs its own files of whoever was erased while it ran.
+    erasures_source_register(erased_addresses_since)
 
 
 def customer_hooks_register() -> None:

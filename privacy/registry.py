@@ -41,6 +41,9 @@ Files kept outside the database (media storage) that may hold personal data regi
 erasure scrubs them: ``personal_data_files_register("imports", scrub=fn, where=..., ...)`` where
 ``scrub(customer)`` is called inside the erasure's transaction, before any row is anonymised,
 with the Customer as it still is, and removes every trace of the person from those files.
+``scrub_many(customers)``, when given, does the same for many people in one pass over the files:
+bulk erasures (the retention run, re-applying erasures) call it once per batch instead of
+``scrub`` once per person, which reads every file again for each one.
 ``covers`` names the model file fields (``"customers.importjob.file"``) the scrub looks after,
 so the completeness check can tell that no stored file is forgotten.
 
@@ -111,6 +114,13 @@ class PersonalDataFiles:
     purpose: str = ""
     retention: str = ""
     description: str = ""
+    scrub_many: Callable[[list[Customer]], int] | None = None
+
+    def scrub_all(self, customers: list[Customer]) -> int:
+        """Scrub the files of these people: in one pass when the registration can."""
+        if self.scrub_many is not None:
+            return self.scrub_many(customers)
+        return sum(self.scrub(customer) for customer in customers)
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,7 @@ def personal_data_files_register(
     purpose: str = "",
     retention: str = "",
     description: str = "",
+    scrub_many: Callable[[list[Customer]], int] | None = None,
 ) -> PersonalDataFiles:
     """Register stored files holding personal data; registering the same key again replaces it."""
     entry = PersonalDataFiles(
@@ -238,6 +249,7 @@ def personal_data_files_register(
         purpose=purpose,
         retention=retention,
         description=description,
+        scrub_many=scrub_many,
     )
     _files[key] = entry
     return entry

@@ -14,7 +14,7 @@ from customers.importing.stored_files import import_files_expire
 from customers.models import Customer, Event, Purchase
 from privacy.audit import audit_record
 from privacy.deadlines import months_add
-from privacy.erasure import ERASED_SOURCE, customer_erase
+from privacy.erasure import ERASED_SOURCE, customers_erase
 from privacy.models import ConsentRecord, Suppression
 
 
@@ -90,9 +90,7 @@ def retention_run(
             if limit
             else candidates.values_list("pk", flat=True)
         )
-        for customer in Customer.objects.filter(pk__in=ids).iterator():
-            customer_erase(customer=customer, reason=Suppression.Reason.RETENTION)
-            anonymised += 1
+        anonymised = customers_erase(customer_ids=ids, reason=Suppression.Reason.RETENTION)
         audit_record(
             actor=None,
             action="erase",

@@ -23,6 +23,7 @@ from customers.importing.reading import (
     ImportResult,
     ProgressCallback,
 )
+from customers.importing.stored_files import import_files_lock, import_files_scrub_erased
 from customers.models import ImportJob
 
 logger = logging.getLogger(__name__)
@@ -165,35 +166,50 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
         job.rows_unchanged = result.unchanged
         job.rows_failed = result.failed
         job.processed_bytes = job.total_bytes
-        if result.failed:
-            report.flush()
-            report.seek(0)
-            job.error_report.save(
-                f"import-{job.pk}-errors.csv", File(report.buffer, name="errors.csv"), save=False
-            )
         message = f"{result.read} rows read: {result.created} created, {result.updated} updated, "
         message += f"{result.unchanged} unchanged, {result.failed} failed."
         if result.customers_created:
             message += f" {result.customers_created} customers created."
-        return _job_finish(job, status=ImportJob.Status.DONE, message=message)
+        if result.failed:
+            report.flush()
+            report.seek(0)
+        return _job_finish(
+            job,
+            status=ImportJob.Status.DONE,
+            message=message,
+            report=report.buffer if result.failed else None,
+        )
 
 
-def _job_finish(job: ImportJob, *, status: str, message: str) -> ImportJob:
-    job.status = status
-    job.message = message
-    job.finished_at = timezone.now()
-    job.save(
-        update_fields=[
-            "status",
-            "message",
-            "finished_at",
-            "rows_read",
-            "rows_created",
-            "rows_updated",
-            "rows_unchanged",
-            "rows_failed",
-            "processed_bytes",
-            "error_report",
-        ]
-    )
+def _job_finish(
+    job: ImportJob, *, status: str, message: str, report: BinaryIO | None = None
+) -> ImportJob:
+    """Store the error report and the outcome, with no trace of anyone erased meanwhile."""
+    with transaction.atomic():
+        # Waits for an erasure scrubbing the files now (it committed, so it is in the log), and
+        # makes an erasure starting now wait for the report (so it scrubs it).
+        import_files_lock(shared=False)
+        job.refresh_from_db(fields=["file"])  # an erasure may have stored it under a new name
+        if report is not None:
+            job.error_report.save(
+                f"import-{job.pk}-errors.csv", File(report, name="errors.csv"), save=False
+            )
+        import_files_scrub_erased(job=job)
+        job.status = status
+        job.message = message
+        job.finished_at = timezone.now()
+        job.save(
+            update_fields=[
+                "status",
+                "message",
+                "finished_at",
+                "rows_read",
+                "rows_created",
+                "rows_updated",
+                "rows_unchanged",
+                "rows_failed",
+                "processed_bytes",
+                "error_report",
+            ]
+        )
     return job
