@@ -40,6 +40,8 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.core.mail.message import sanitize_address
 from django.db import connection
 
+from campaigns import mime
+
 
 class DeliveryFailed(Exception):
     """The channel refused the message; `reason` says why."""
@@ -328,11 +330,19 @@ class EmailChannel(ChannelBackend):
         recipients = email.recipients()
         if len(recipients) != 1:
             return PreparedEmail(message.send_id, problem="SMTP: the message has no recipient")
+        body = mime.message_bytes(
+            subject=message.subject,
+            from_email=email.from_email,
+            to=message.to,
+            text=message.text,
+            html=message.html,
+            headers=email.extra_headers,
+        )
         return PreparedEmail(
             send_id=message.send_id,
             sender=envelope_address(email.from_email, encoding),
             recipient=envelope_address(recipients[0], encoding),
-            body=_message_bytes(email),
+            body=body if body is not None else _message_bytes(email),
         )
 
     def deliver_group(

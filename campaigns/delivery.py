@@ -296,8 +296,8 @@ class _GroupWriter:
     work fills the waits of the group before it: while the server answers a command on every
     connection of that group, this group's next messages are written."""
 
-    # The waits of a group: MAIL, RCPT, DATA, the bodies, the dots.
-    PIECES = 5
+    # The waits of a group: MAIL, RCPT, DATA, the bodies, the commit, the dots.
+    PIECES = 6
 
     def __init__(self, batch: _BatchMessages, sends: list[Send]):
         self.batch = batch
@@ -573,32 +573,49 @@ RETURNING s.id, v.reason
 
 
 def _recheck_and_record_group(
-    entries: list[tuple[Send, Customer, OutgoingMessage]], purpose: str, channel_name: str
+    entries: list[tuple[Send, Customer, OutgoingMessage]],
+    purpose: str,
+    channel_name: str,
+    *,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[int, str]:
     """_recheck_and_record for several sends in one statement (PostgreSQL): per send still
-    ours, '' when it is recorded as sent, else the reason it was skipped."""
+    ours, '' when it is recorded as sent, else the reason it was skipped.
+
+    With `meanwhile` (which must not raise, like the channel's), the statement goes out in
+    pipeline mode and `meanwhile()` runs while the database works on it; this returns only once
+    the statement's transaction has committed (the pipeline's sync ends it), so nothing can be
+    handed over before that.
+    """
     if not entries:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_GROUP_SQL,
-            {
-                "sends": [send.pk for send, _c, _m in entries],
-                "attempts": [send.attempts for send, _c, _m in entries],
-                "customers": [customer.pk for _s, customer, _m in entries],
-                "email_hashes": [email_hash(customer.email) for _s, customer, _m in entries],
-                "phone_hashes": [phone_hash(customer.phone) for _s, customer, _m in entries],
-                "no_address": [
-                    channel_name == Channel.EMAIL and not customer.email
-                    for _s, customer, _m in entries
-                ],
-                "message_ids": [message.message_id for _s, _c, message in entries],
-                "purpose": purpose,
-                "webhook": channel_name == Channel.WEBHOOK,
-                "now": timezone.now(),
-            },
-        )
+        if meanwhile is None:
+            cursor.execute(_RECORD_GROUP_SQL, _record_group_params(entries, purpose, channel_name))
+            return dict(cursor.fetchall())
+        with connection.connection.pipeline():  # sent now; committed at the block's end
+            cursor.execute(_RECORD_GROUP_SQL, _record_group_params(entries, purpose, channel_name))
+            meanwhile()
         return dict(cursor.fetchall())
+
+
+def _record_group_params(
+    entries: list[tuple[Send, Customer, OutgoingMessage]], purpose: str, channel_name: str
+) -> dict:
+    return {
+        "sends": [send.pk for send, _c, _m in entries],
+        "attempts": [send.attempts for send, _c, _m in entries],
+        "customers": [customer.pk for _s, customer, _m in entries],
+        "email_hashes": [email_hash(customer.email) for _s, customer, _m in entries],
+        "phone_hashes": [phone_hash(customer.phone) for _s, customer, _m in entries],
+        "no_address": [
+            channel_name == Channel.EMAIL and not customer.email for _s, customer, _m in entries
+        ],
+        "message_ids": [message.message_id for _s, _c, message in entries],
+        "purpose": purpose,
+        "webhook": channel_name == Channel.WEBHOOK,
+        "now": timezone.now(),
+    }
 
 
 def _deliver_group(
@@ -620,7 +637,9 @@ def _deliver_group(
 
     def commit(ready: list[int]) -> set[int]:
         entries = [by_id[pk] for pk in [*ready, *addressless]]
-        verdicts.update(_recheck_and_record_group(entries, purpose, channel_name))
+        verdicts.update(
+            _recheck_and_record_group(entries, purpose, channel_name, meanwhile=meanwhile)
+        )
         return {pk for pk, reason in verdicts.items() if reason == ""}
 
     delivered = channel.deliver_group(

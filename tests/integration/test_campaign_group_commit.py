@@ -215,3 +215,53 @@ def test_refused_recipients_in_groups_written_ahead_fail_alone(
         sorted(c.pk for c in accepted)
     )
     assert withdrawing_smtp_server.delivered_to() == sorted(c.email for c in accepted)
+
+
+def test_the_next_group_is_written_while_the_database_records_a_group_and_each_message_is_complete_only_once_recorded(
+    withdrawing_smtp_server, campaign_to_ten_in_groups_of_four, monkeypatch
+):
+    from campaigns import delivery
+
+    campaign, customers = campaign_to_ten_in_groups_of_four
+    recording = threading.Event()
+    written_while_recording: list[bool] = []
+    recorded_before_complete: list[bool] = []
+    record = delivery._recheck_and_record_group
+    advance = delivery._GroupWriter.advance
+
+    def record_watched(*args, **kwargs):
+        recording.set()
+        try:
+            return record(*args, **kwargs)
+        finally:
+            recording.clear()
+
+    def advance_watched(self):
+        written_while_recording.append(recording.is_set())
+        advance(self)
+
+    monkeypatch.setattr(delivery, "_recheck_and_record_group", record_watched)
+    monkeypatch.setattr(delivery._GroupWriter, "advance", advance_watched)
+    original_data = withdrawing_smtp_server.controller.handler.handle_DATA
+
+    async def data_checked(smtp, session, envelope):
+        def committed() -> bool:  # asked on another connection: only committed rows show
+            try:
+                return Send.objects.filter(
+                    campaign=campaign, customer__email=envelope.rcpt_tos[0], status=Send.Status.SENT
+                ).exists()
+            finally:
+                connection.close()
+
+        recorded = await asyncio.get_running_loop().run_in_executor(None, committed)
+        recorded_before_complete.append(recorded)
+        return await original_data(smtp, session, envelope)
+
+    withdrawing_smtp_server.controller.handler.handle_DATA = data_checked
+
+    campaign_launch(campaign=campaign, actor=None)
+
+    assert withdrawing_smtp_server.delivered_to() == sorted(c.email for c in customers)
+    assert recorded_before_complete == [True] * 10
+    assert True in written_while_recording  # the commit's wait wrote the next group
+    assert Send.objects.filter(campaign=campaign, status=Send.Status.SENT).count() == 10
