@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-_PREFERENCE_SALT = "privacy.preference-centre"
+PREFERENCE_SALT = "privacy.preference-centre"
 _CONFIRM_SALT = "privacy.consent-confirmation"
 
 
@@ -33,7 +33,7 @@ def _load(token: str, *, salt: str, max_age: int) -> dict:
 
 
 def preference_token(*, customer_id: int) -> str:
-    return signing.dumps({"c": customer_id}, salt=_PREFERENCE_SALT)
+    return signing.dumps({"c": customer_id}, salt=PREFERENCE_SALT)
 
 
 def preference_url(*, customer_id: int) -> str:
@@ -42,7 +42,7 @@ def preference_url(*, customer_id: int) -> str:
 
 
 def preference_token_customer_id(token: str) -> int:
-    payload = _load(token, salt=_PREFERENCE_SALT, max_age=settings.PRIVACY_PREFERENCE_LINK_MAX_AGE)
+    payload = _load(token, salt=PREFERENCE_SALT, max_age=settings.PRIVACY_PREFERENCE_LINK_MAX_AGE)
     if not isinstance(payload.get("c"), int):
         raise LinkError("This link is not valid: it may have been cut off or changed.")
     return payload["c"]

@@ -13,7 +13,7 @@ from campaigns.links import (
     open_send_id,
     unsubscribe_send_id,
 )
-from privacy.links import preference_token_customer_id
+from privacy.links import preference_token, preference_token_customer_id
 
 SIGNED_AT = 1_790_000_000.0
 
@@ -32,14 +32,18 @@ def test_links_are_the_tokens_signing_dumps_makes(links):
     with mock.patch("django.core.signing.time.time", return_value=SIGNED_AT):
         unsubscribe = _token(links.unsubscribe(42))
         opened = _token(links.open(42))
-        clicked = _token(links.click(42, "https://shop.example/sale"))
+        clicked = _token(links.click(42, 'https://shop.example/sale?q=é&x="1"'))
+        preferences = _token(links.preferences(7))
         expected = (
             signing.dumps(42, salt="campaigns.unsubscribe", compress=True),
             signing.dumps(42, salt="campaigns.open", compress=True),
-            signing.dumps({"s": 42, "u": "https://shop.example/sale"}, salt="campaigns.click"),
+            signing.dumps(
+                {"s": 42, "u": 'https://shop.example/sale?q=é&x="1"'}, salt="campaigns.click"
+            ),
+            preference_token(customer_id=7),
         )
 
-    assert (unsubscribe, opened, clicked) == expected
+    assert (unsubscribe, opened, clicked, preferences) == expected
 
 
 def test_each_link_leads_back_to_its_send(links):
