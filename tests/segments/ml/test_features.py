@@ -77,3 +77,18 @@ def test_null_values_come_back_as_missing_not_as_garbage(buyers):
     bought_lately = [buyers[0].pk, buyers[1].pk]  # 3 and 4 days ago
     assert spend[bought_lately].tolist() == pytest.approx([19.99, 27.00])
     assert spend.drop(bought_lately).isna().sum() == 3
+
+
+def test_rows_sent_in_many_blocks_come_back_aligned(buyers, monkeypatch):
+    monkeypatch.setattr(features, "_BLOCK_BITS", 1)  # two customer ids a block
+    reference = timezone.now()
+
+    loaded = features.purchase_aggregates(reference=reference, window_days=365)
+
+    loaded = loaded.sort_values("customer_id", ignore_index=True)
+    assert loaded["customer_id"].tolist() == sorted(c.pk for c in buyers)
+    assert loaded["frequency"].tolist() == [1, 2, 3, 4, 5]
+    last = {
+        c.pk: int(c.purchases.order_by("-purchased_at")[0].purchased_at.timestamp()) for c in buyers
+    }
+    assert loaded["last_at"].tolist() == [last[c] for c in loaded["customer_id"]]
