@@ -32,6 +32,7 @@ services:
 	scripts/ensure-services.sh
 
 test: venv
+	$(MAKE) --no-print-directory lint
 	@scripts/ensure-services.sh || true
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
