@@ -64,24 +64,24 @@ def frame_from_sql(sql: str, columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame(cursor.fetchall(), columns=columns)
 
 
-# On PostgreSQL the result is packed server-side: per column, string_agg over the binary form of
-# each value (8 bytes, big-endian; a timestamptz is microseconds since 2000-01-01 UTC), so a
-# million rows cross to Python as a few byte strings instead of a million rows to step through.
-# All aggregates of one SELECT see the rows in the same order, so the columns stay aligned;
-# string_agg skips NULLs, so each column's count is sent too and a NULL sends the query down the
-# text path. Rows go in blocks of 2**23 values of the first column, far below the 1 GB a byte
-# string can hold.
+# On PostgreSQL the result is packed server-side: one string_agg over each row's values in binary
+# form (8 bytes each, big-endian; a timestamptz is microseconds since 2000-01-01 UTC), so a
+# million rows cross to Python as one byte string that numpy reads as it is, instead of a
+# million rows to step through. A NULL makes its row's bytes NULL, which string_agg skips: the
+# row count is sent too, and a shortfall sends the query down the text path. A byte string holds
+# at most 1 GB, so past PACK_MAX_CUSTOMERS customers the rows come one by one (binary COPY).
 _SQL_TYPES = {"int64": "int8", "float64": "float8", "epoch": "timestamptz"}
 _SEND = {"int64": "int8send", "float64": "float8send", "epoch": "timestamptz_send"}
 _PG_EPOCH = 946_684_800  # 2000-01-01 in seconds since 1970-01-01
 _COPY_SIGNATURE = b"PGCOPY\n\377\r\n\0"
-_BLOCK_BITS = 23
+PACK_MAX_CUSTOMERS = 10_000_000
 
 
 def numeric_frame_from_sql(sql: str, columns: dict[str, str]) -> pd.DataFrame:
-    """Like frame_from_sql for a SELECT of numbers and times: `columns` maps each output column,
-    in the SELECT's order, to "int64", "float64" or "epoch" (a timestamp, returned as whole
-    seconds since 1970 in int64; on SQLite the SELECT gives those seconds already).
+    """Like frame_from_sql for a SELECT of numbers and times, a row per customer at most:
+    `columns` maps each output column, in the SELECT's order, to "int64", "float64" or "epoch"
+    (a timestamp, returned as whole seconds since 1970 in int64; on SQLite the SELECT gives
+    those seconds already).
 
     On PostgreSQL the values come packed (see above) and land in numpy arrays without text
     formatting and parsing on either side; a result with NULLs takes the text path.
@@ -90,61 +90,80 @@ def numeric_frame_from_sql(sql: str, columns: dict[str, str]) -> pd.DataFrame:
         return _typed(frame_from_sql(sql, list(columns)), columns)
     names, kinds = list(columns), list(columns.values())
     inner = ", ".join(f"c{i}" for i in range(len(names)))
-    counts = ", ".join(f"count(c{i})" for i in range(len(names)))
-    packed = ", ".join(
-        f"string_agg({_SEND[kind]}(c{i}::{_SQL_TYPES[kind]}), '')" for i, kind in enumerate(kinds)
+    values = [f"c{i}::{_SQL_TYPES[kind]}" for i, kind in enumerate(kinds)]
+    row_dtype = np.dtype(
+        [(f"v{i}", ">f8" if kind == "float64" else ">i8") for i, kind in enumerate(kinds)]
     )
-    block = f" GROUP BY c0::int8 >> {_BLOCK_BITS}" if kinds[0] == "int64" else ""
-    query = f"SELECT count(*), {counts}, {packed} FROM ({sql}) AS q({inner}){block}"
+    if _customers_estimate() <= PACK_MAX_CUSTOMERS:
+        packed = " || ".join(f"{_SEND[kind]}({v})" for kind, v in zip(kinds, values, strict=True))
+        query = f"SELECT count(*), string_agg({packed}, '') FROM ({sql}) AS q({inner})"
+        rows = _packed_rows(_copy_binary(query), row_dtype)
+    else:
+        query = f"SELECT {', '.join(values)} FROM ({sql}) AS q({inner})"
+        rows = _binary_rows(_copy_binary(query), row_dtype)
+    if rows is None:  # NULLs
+        return _typed(frame_from_sql(sql, names), columns)
+    data = {}
+    for i, (name, kind) in enumerate(columns.items()):
+        if kind == "epoch":
+            data[name] = rows[f"v{i}"].astype("int64") // 1_000_000 + _PG_EPOCH
+        else:
+            data[name] = rows[f"v{i}"].astype(kind)
+    return pd.DataFrame(data, columns=names)
+
+
+def _customers_estimate() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Customer._meta.db_table]
+        )
+        found = cursor.fetchone()
+    return int(found[0]) if found else 0
+
+
+def _copy_binary(query: str) -> bytearray:
     buffer = bytearray()
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)") as copy:
             for chunk in copy:
                 buffer += chunk
-    arrays = _unpacked(buffer, kinds)
-    if arrays is None:  # NULLs
-        return _typed(frame_from_sql(sql, names), columns)
-    data = {}
-    for name, kind, values in zip(names, kinds, arrays, strict=True):
-        if kind == "epoch":
-            data[name] = values.astype("int64") // 1_000_000 + _PG_EPOCH
-        else:
-            data[name] = values.astype(kind)
-    return pd.DataFrame(data, columns=names)
-
-
-def _unpacked(raw: bytearray, kinds: list[str]) -> list[np.ndarray] | None:
-    """The columns of numeric_frame_from_sql's packed binary COPY, or None when a column had
-    NULLs (its count falls short of the row count)."""
-    if not raw.startswith(_COPY_SIGNATURE) or raw[-2:] != b"\xff\xff":
+    if not buffer.startswith(_COPY_SIGNATURE) or buffer[-2:] != b"\xff\xff":
         raise ValueError("binary COPY: unexpected header or trailer")
-    view = memoryview(raw)
-    pos = 19 + int.from_bytes(raw[15:19], "big")
-    parts: list[list[np.ndarray]] = [[] for _ in kinds]
+    return buffer
 
-    def field() -> memoryview | None:
-        nonlocal pos
-        length = int.from_bytes(view[pos : pos + 4], "big", signed=True)
-        pos += 4
-        if length < 0:
-            return None
-        value = view[pos : pos + length]
-        pos += length
-        return value
 
-    while int.from_bytes(view[pos : pos + 2], "big", signed=True) != -1:
-        pos += 2
-        total = int.from_bytes(field(), "big")
-        if any(int.from_bytes(field(), "big") != total for _kind in kinds):
-            return None
-        for i, kind in enumerate(kinds):
-            values = field()
-            dtype = ">f8" if kind == "float64" else ">i8"
-            parts[i].append(np.frombuffer(values if values is not None else b"", dtype=dtype))
-    return [
-        np.concatenate(p) if p else np.empty(0, ">f8" if k == "float64" else ">i8")
-        for p, k in zip(parts, kinds, strict=True)
-    ]
+def _copy_body(raw: bytearray) -> memoryview:
+    """The rows of a binary COPY: after the header and its extension, before the trailer."""
+    return memoryview(raw)[19 + int.from_bytes(raw[15:19], "big") : len(raw) - 2]
+
+
+def _packed_rows(raw: bytearray, row_dtype: np.dtype) -> np.ndarray | None:
+    """The one row of the packed query (count, bytes) as an array of rows, or None (NULLs)."""
+    body = _copy_body(raw)
+    count = int.from_bytes(body[6:14], "big")  # field count (2), length (4), count (8)
+    length = int.from_bytes(body[14:18], "big", signed=True)
+    if length < 0:  # no rows, or only rows with a NULL
+        return np.empty(0, row_dtype) if count == 0 else None
+    if length != count * row_dtype.itemsize:
+        return None
+    return np.frombuffer(body[18 : 18 + length], dtype=row_dtype)
+
+
+def _binary_rows(raw: bytearray, row_dtype: np.dtype) -> np.ndarray | None:
+    """The rows of a binary COPY of 8-byte columns as one array, or None when a row does not
+    have that shape (a NULL)."""
+    fields = len(row_dtype.names)
+    framed = np.dtype(
+        [("n", ">i2")]
+        + [item for i in range(fields) for item in ((f"l{i}", ">i4"), (f"v{i}", row_dtype[i]))]
+    )
+    body = _copy_body(raw)
+    if len(body) % framed.itemsize:
+        return None
+    rows = np.frombuffer(body, dtype=framed)
+    if (rows["n"] != fields).any() or any((rows[f"l{i}"] != 8).any() for i in range(fields)):
+        return None
+    return rows
 
 
 def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:

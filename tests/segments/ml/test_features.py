@@ -79,11 +79,19 @@ def test_null_values_come_back_as_missing_not_as_garbage(buyers):
     assert spend.drop(bought_lately).isna().sum() == 3
 
 
-def test_rows_sent_in_many_blocks_come_back_aligned(buyers, monkeypatch):
-    monkeypatch.setattr(features, "_BLOCK_BITS", 1)  # two customer ids a block
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "row by row"])
+def test_both_ways_from_postgresql_give_the_same_frame(buyers, monkeypatch, packed):
+    if not packed:  # as for a database with more customers than one byte string can carry
+        monkeypatch.setattr(features, "PACK_MAX_CUSTOMERS", -1)
     reference = timezone.now()
 
     loaded = features.purchase_aggregates(reference=reference, window_days=365)
+    since = features._literal(reference - dt.timedelta(days=5))
+    spend = features.numeric_frame_from_sql(
+        "SELECT c.id, sum(p.amount) FROM customers_customer c LEFT JOIN customers_purchase p "
+        f"ON p.customer_id = c.id AND p.purchased_at >= {since} GROUP BY c.id",
+        {"customer_id": "int64", "spend": "float64"},
+    ).set_index("customer_id")["spend"]
 
     loaded = loaded.sort_values("customer_id", ignore_index=True)
     assert loaded["customer_id"].tolist() == sorted(c.pk for c in buyers)
@@ -92,3 +100,4 @@ def test_rows_sent_in_many_blocks_come_back_aligned(buyers, monkeypatch):
         c.pk: int(c.purchases.order_by("-purchased_at")[0].purchased_at.timestamp()) for c in buyers
     }
     assert loaded["last_at"].tolist() == [last[c] for c in loaded["customer_id"]]
+    assert spend.isna().sum() == 3
