@@ -359,8 +359,8 @@ class EmailChannel(ChannelBackend):
         '' when the server accepted the message, the reason when it could not be delivered, or
         None when it was not handed over because `commit` did not record it as sent.
         `meanwhile()`, when given, runs while the server works on the commands of a step: after
-        the commands went out on every connection, before their replies are read (so never
-        between the commit and the dots); it must not raise.
+        the commands went out on every connection, before their replies are read, up to the
+        bodies (never after the commit); it must not raise.
         """
         outcome: dict[int, str | None] = {}
         live: list[_GroupSlot] = []
@@ -398,7 +398,10 @@ class EmailChannel(ChannelBackend):
                     _smtp_drop(slot.backend)
             live = ending
             dot = b"." + smtplib.bCRLF
-            live = step(live, lambda s: s.smtp.send(dot), (250,), "")
+            # The dots' replies are read at once, with nothing run before: the rows are
+            # committed as sent, and a worker killed with replies unread resets its connections,
+            # so a server still reading a dot would drop that message.
+            live = self._group_step(live, lambda s: s.smtp.send(dot), (250,), "", outcome=outcome)
             for slot in live:
                 outcome[slot.send_id] = ""
             live = []

@@ -296,8 +296,8 @@ class _GroupWriter:
     work fills the waits of the group before it: while the server answers a command on every
     connection of that group, this group's next messages are written."""
 
-    # The waits of a group: MAIL, RCPT, DATA, the bodies, the commit, the dots.
-    PIECES = 6
+    # The waits of a group: MAIL, RCPT, DATA, the bodies, the record statement.
+    PIECES = 5
 
     def __init__(self, batch: _BatchMessages, sends: list[Send]):
         self.batch = batch

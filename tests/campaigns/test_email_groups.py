@@ -4,7 +4,6 @@ import email
 import smtplib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -117,34 +116,34 @@ def test_work_given_to_a_group_runs_while_the_server_answers_each_step(smtp_serv
     channel.close()
 
     assert outcome == dict.fromkeys(range(1, 5), "")
-    assert events == ["meanwhile"] * 4 + ["commit", "meanwhile"]
+    assert events == ["meanwhile"] * 4 + ["commit"]
     assert smtp_server.delivered_to() == [f"customer{n}@example.com" for n in range(1, 5)]
 
 
-def test_nothing_runs_between_the_commit_and_the_dots(smtp_server):
+def test_nothing_runs_after_the_commit_until_the_dots_are_answered(smtp_server):
+    # A worker killed with the server's replies unread resets its connections, and a message
+    # whose dot the server had not read yet would be lost although recorded as sent.
     channel = EmailChannel(group_size=4)
     committed = threading.Event()
-    complete_after_commit: list[int] = []
+    after_commit: list[int] = []
 
     def commit(ready: list[int]) -> set[int]:
         committed.set()
         return set(ready)
 
     def meanwhile() -> None:
-        if committed.is_set():  # the server completes the messages while this waits
-            deadline = time.monotonic() + 5
-            while len(smtp_server.messages) < 4 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            complete_after_commit.append(len(smtp_server.messages))
+        if committed.is_set():
+            after_commit.append(len(smtp_server.messages))
 
-    channel.deliver_group(
+    outcome = channel.deliver_group(
         [_message(n, f"customer{n}@example.com") for n in range(1, 5)],
         commit,
         meanwhile=meanwhile,
     )
     channel.close()
 
-    assert complete_after_commit == [4]
+    assert outcome == dict.fromkeys(range(1, 5), "")
+    assert after_commit == []
 
 
 def test_a_prepared_message_is_delivered_as_written(smtp_server):

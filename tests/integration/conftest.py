@@ -188,15 +188,23 @@ class SmtpSink:
             self.port = probe.getsockname()[1]
         self.messages: list = []
         self.lock = threading.Lock()
+        self.hold_at: int | None = None  # keep the reply to this message (1-based) until released
+        self.holding = threading.Event()
+        self.released = threading.Event()
         sink = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                import asyncio
                 import email
 
                 message = email.message_from_bytes(envelope.content)
                 with sink.lock:
                     sink.messages.append((list(envelope.rcpt_tos), message))
+                    held = len(sink.messages) == sink.hold_at
+                if held:  # the sender now waits for this reply; other connections go on
+                    sink.holding.set()
+                    await asyncio.get_running_loop().run_in_executor(None, sink.released.wait, 60)
                 return "250 OK"
 
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
