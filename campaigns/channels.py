@@ -20,11 +20,9 @@ import functools
 import hashlib
 import hmac
 import json
-import random
 import re
 import smtplib
 import socket
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -215,7 +213,7 @@ def _message_bytes(email: EmailMultiAlternatives) -> bytes:
     if message.is_multipart() and message.get_boundary() is None:
         # The generator would draw a boundary and compile a regular expression for it to check
         # the parts do not contain it: a new pattern for every message. A substring test does.
-        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):019d}=="
+        boundary = mime.boundary()
         parts = [part.get_payload() for part in message.walk() if not part.is_multipart()]
         if all(isinstance(p, str) and boundary not in p for p in parts):
             message.set_boundary(boundary)

@@ -103,17 +103,22 @@ def withdrawing_smtp_server(transactional_db, settings) -> Iterator[WithdrawingS
         server.controller.stop()
 
 
-@pytest.fixture
-def campaign_to_five(withdrawing_smtp_server):
-    """A draft campaign to five consenting customers: one group of messages."""
+def _draft_campaign_to(n: int) -> tuple[Campaign, list]:
+    """A draft campaign with one variant to n new customers who consent to email."""
     segment = StaticSegmentFactory()
-    customers = CustomerFactory.create_batch(5)
+    customers = CustomerFactory.create_batch(n)
     members_add(segment, customers)
     consent_grant_all(customers)
     campaign = CampaignFactory()
     campaign.target_segments.add(segment)
     VariantFactory(campaign=campaign, name="A")
     return campaign, customers
+
+
+@pytest.fixture
+def campaign_to_five(withdrawing_smtp_server):
+    """A draft campaign to five consenting customers: one group of messages."""
+    return _draft_campaign_to(5)
 
 
 def test_withdrawal_just_before_the_group_commit_stops_that_message_and_sends_the_others(
@@ -171,14 +176,7 @@ def campaign_to_ten_in_groups_of_four(withdrawing_smtp_server, settings):
     """A draft campaign to ten consenting customers, delivered in groups of four: each group's
     messages are written while the group before it waits for the server."""
     settings.CAMPAIGNS_GROUP_SIZE = 4
-    segment = StaticSegmentFactory()
-    customers = CustomerFactory.create_batch(10)
-    members_add(segment, customers)
-    consent_grant_all(customers)
-    campaign = CampaignFactory()
-    campaign.target_segments.add(segment)
-    VariantFactory(campaign=campaign, name="A")
-    return campaign, customers
+    return _draft_campaign_to(10)
 
 
 def test_messages_written_ahead_in_groups_each_go_once_and_are_recorded_sent(
