@@ -111,6 +111,7 @@ class Customer(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_customers",
+        db_index=False,  # customer_owner_idx leads with the owner
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -177,7 +178,6 @@ class Customer(models.Model):
             models.Index(
                 fields=["owner", "last_name", "first_name", "id"], name="customer_owner_idx"
             ),
-            models.Index(Lower("email"), name="customer_email_lower_idx"),
             models.Index(fields=["phone"], name="customer_phone_idx"),
             models.Index(
                 fields=["email_hash"], condition=~Q(email_hash=""), name="customer_email_hash_idx"
