@@ -7,10 +7,10 @@ purchase in the last 365 days; (c) (a) minus the members of another segment (inc
 Each full refresh (from an empty membership) is timed against one hand-written
 `INSERT INTO segments_membership ... SELECT` building the same membership, alternately in the same
 run; the member sets must be equal or the figure is void. Also: a refresh when nothing changed,
-the preview count of (a), and a Mautic-style rebuild of (a) on the first 100k customers (the rule's
-query run again for every batch of 300 new members, one INSERT and COMMIT per member, as Mautic's
-segment rebuild does; see `mautic_style`), scaled to all customers. Writes
-bench/results/segments.json.
+the preview count of (a), and a Mautic-style rebuild of (a) (the rule's query run again for every
+batch of 300 new members, one INSERT and COMMIT per member, as Mautic's segment rebuild does; see
+`mautic_style`) on the first 100k customers and, unless --baseline-100k-only, on all of them.
+Writes bench/results/segments.json.
 """
 
 import argparse
@@ -136,12 +136,29 @@ def mautic_style(now: dt.datetime, segment: Segment, scope_last_id: int) -> tupl
     Here the filter query is the project's compiled rule (so both sides evaluate the rule with
     the same SQL), and each membership row carries the same join bookkeeping as the project's
     refresh (since and run; a leaver is logged with the join it ends). Left out, so that the
-    baseline is if anything faster than Mautic: the pause after each batch (batch_sleep_time,
-    1 s by default; the row reports the batches, so a reader can add it), the timeline log row
-    Mautic writes per contact per batch, the segment count cache updated per contact, and the
-    Doctrine/PHP overhead per entity.
+    baseline is if anything faster than Mautic: the pause before each batch (batchSleep,
+    batch_sleep_time 1 s by default; the row reports the batches, so a reader can add it), the
+    segment count cache updated per contact, the batch events, and the Doctrine/PHP overhead
+    per entity.
+
+    The batches run with `enable_material = off`. Otherwise PostgreSQL, whose statistics of the
+    membership lag behind it as it grows, tests "not yet a member" by scanning a materialised
+    copy of all members for every candidate, which made the baseline four times slower at 1M
+    customers (99 s instead of 26 s): the baseline gets the plan MySQL would use for Mautic's
+    NOT EXISTS, one index probe per candidate.
     """
     _clear(segment)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE segments_membership")
+        cursor.execute("SET enable_material = off")
+    try:
+        return _mautic_style(now, segment, scope_last_id)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_material")
+
+
+def _mautic_style(now: dt.datetime, segment: Segment, scope_last_id: int) -> tuple[float, int, int]:
     start = time.perf_counter()
     at = timezone.now()
     run = RefreshRun.objects.create(
@@ -197,7 +214,54 @@ def mautic_style(now: dt.datetime, segment: Segment, scope_last_id: int) -> tupl
     return elapsed, Customer.objects.filter(pk__lte=scope_last_id).count(), batches
 
 
-def run(tier: str, reps: int, seed: int) -> list[dict]:
+def _baseline_rows(
+    name: str, tier: str, ours: float, now: dt.datetime, rule: dict, members: set[int], full: bool
+) -> list[dict]:
+    """The batch-of-300 baseline on the first BASELINE_CUSTOMERS customers, as the issue asks,
+    and (with `full`) on all of them: its cost grows faster than the number of customers (each
+    batch runs the rule again over all of them), so a linear extrapolation from 100k understates
+    it; the row at full size is measured, the other is scaled linearly and labelled so."""
+    segment = _segment("bench-mautic-style", rule)
+    total = Customer.objects.count()
+    scopes = [_scope_last_id()]
+    if full and total > BASELINE_CUSTOMERS:
+        scopes.append(Customer.objects.order_by("-id").values_list("id", flat=True).first())
+    rows = []
+    for scope_last_id in scopes:
+        statements = [0]
+
+        def counted(execute, sql, params, many, context, statements=statements):
+            statements[0] += 1
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(counted):
+            measured, evaluated, batches = mautic_style(now, segment, scope_last_id)
+        if _members(segment) != {c for c in members if c <= scope_last_id}:
+            raise SystemExit(f"VOID: {name}: the baseline built another membership")
+        _clear(segment)
+        scaled = evaluated < total
+        estimated = measured / evaluated * total
+        rows.append(
+            _row(
+                f"batch-of-300 baseline {name}",
+                tier,
+                ours,
+                f"batches of {BATCH} at {evaluated:,} customers"
+                + (", scaled linearly to all (understates it)" if scaled else ", measured"),
+                estimated,
+                "info" if scaled else ">= 50x faster",
+                measured_s=round(measured, 2),
+                customers=evaluated,
+                baseline_sql_statements=statements[0],
+                baseline_batches=batches,
+                speedup=round(estimated / ours, 1),
+                **({} if scaled else {"met": estimated / ours >= 50}),
+            )
+        )
+    return rows
+
+
+def run(tier: str, reps: int, seed: int, full: bool = True) -> list[dict]:
     customers, purchases = TIERS[tier]
     ensure_dataset(customers, purchases, seed)
     settings.DEBUG = False
@@ -285,37 +349,7 @@ def run(tier: str, reps: int, seed: int) -> list[dict]:
             rows.append(
                 _row(f"preview count {name}", tier, preview, "-", None, "< 1 s", met=preview < 1.0)
             )
-            baseline_seg = _segment("bench-mautic-style", rule)
-            scope_last_id = _scope_last_id()
-            statements = [0]
-
-            def counted(execute, sql, params, many, context, statements=statements):
-                statements[0] += 1
-                return execute(sql, params, many, context)
-
-            with connection.execute_wrapper(counted):
-                baseline_t, evaluated, batches = mautic_style(now, baseline_seg, scope_last_id)
-            expected = {c for c in _members(anchor_seg) if c <= scope_last_id}
-            if _members(baseline_seg) != expected:
-                raise SystemExit(f"VOID: {name}: the baseline built another membership")
-            per_customer = baseline_t / evaluated
-            estimated = per_customer * Customer.objects.count()
-            rows.append(
-                _row(
-                    f"batch-of-300 baseline {name}",
-                    tier,
-                    full_ours,
-                    f"batches of {BATCH} at {evaluated:,} customers, scaled to all",
-                    estimated,
-                    ">= 50x faster",
-                    measured_s=round(baseline_t, 2),
-                    baseline_sql_statements=statements[0],
-                    baseline_batches=batches,
-                    speedup=round(estimated / full_ours, 1),
-                    met=estimated / full_ours >= 50,
-                )
-            )
-            _clear(baseline_seg)
+            rows += _baseline_rows(name, tier, full_ours, now, rule, _members(anchor_seg), full)
         _clear(anchor_seg)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for row in rows:
@@ -328,10 +362,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tier", choices=sorted(TIERS), default="M")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--baseline-100k-only",
+        action="store_true",
+        help="run the batch-of-300 baseline on the first 100k customers only (faster)",
+    )
     args = parser.parse_args(argv)
     if args.reps < 3:
         parser.error("--reps: at least 3 measured repetitions")
-    rows = run(args.tier, args.reps, args.seed)
+    rows = run(args.tier, args.reps, args.seed, full=not args.baseline_100k_only)
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(
         f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; "
