@@ -282,20 +282,21 @@ def _batch_import(
 def _duplicates_drop(
     batch: list[CustomerRow], seen: SeenKeys, rejected: list[RowError], columns: Columns
 ) -> list[CustomerRow]:
-    earlier = seen.lookup(k for row in batch for k in _keys(row))
+    keyed = [(row, _keys(row)) for row in batch]
+    earlier = seen.lookup(k for _row, keys in keyed for k in keys)
     first_line: dict[str, int] = {}
     kept = []
-    for row in batch:
+    for row, keys in keyed:
         duplicate = next(
             (
                 (k, earlier.get(k) or first_line.get(k))
-                for k in _keys(row)
+                for k in keys
                 if k in earlier or k in first_line
             ),
             None,
         )
         if duplicate is None:
-            for k in _keys(row):
+            for k in keys:
                 first_line[k] = row.line
             kept.append(row)
             continue

@@ -174,6 +174,24 @@ def test_customer_repeated_in_the_file_is_reported_as_duplicate():
     assert Customer.objects.count() == 2
 
 
+def test_email_repeated_in_later_batches_is_reported_against_its_first_line():
+    result = import_customers(
+        "external_id,email\n"
+        "C1,ann@example.com\nC2,bob@example.com\n"
+        "C3,ANN@example.com\nC4,carl@example.com\n"
+        "C5,Bob@Example.com\nC6,ann@example.com\n",
+        batch_size=2,
+    )
+
+    assert errors_of(result) == [(4, "email"), (6, "email"), (7, "email")]
+    assert [e.reason for e in result.errors] == [
+        "duplicate within the file: line 2 has the same email",
+        "duplicate within the file: line 3 has the same email",
+        "duplicate within the file: line 2 has the same email",
+    ]
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["C1", "C2", "C4"]
+
+
 def test_email_of_another_customer_is_refused(known_customer):
     CustomerFactory(external_id="C2", email="bob@example.com")
 
