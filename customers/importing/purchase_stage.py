@@ -11,6 +11,7 @@ proves it equal to purchase_dedup_key) and the duplicate detection run in SQL.
 
 import io
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC
@@ -97,6 +98,9 @@ def purchases_import_sql(
     return touched
 
 
+READER_SWITCH_INTERVAL = 0.0005  # seconds
+
+
 def chunks_read(stage, source: CsvSource, chunk_rows: int) -> Iterator:
     """The chunks of the file, read by a thread while the database works on the previous one.
 
@@ -128,6 +132,11 @@ def chunks_read(stage, source: CsvSource, chunk_rows: int) -> Iterator:
             hand_over(exc)
 
     reader = threading.Thread(target=produce, name="purchase-import-reader", daemon=True)
+    # When a reply of the database arrives, the importing thread needs the GIL back from the
+    # reader, and Python hands it over only every switch interval (5 ms by default): a chunk's
+    # dozen statements would each wait for it. A shorter interval keeps the database busy.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, READER_SWITCH_INTERVAL))
     reader.start()
     try:
         while True:
@@ -145,6 +154,7 @@ def chunks_read(stage, source: CsvSource, chunk_rows: int) -> Iterator:
             except queue.Empty:
                 pass
         reader.join()
+        sys.setswitchinterval(switch_interval)
 
 
 class _Chunk:
