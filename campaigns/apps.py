@@ -7,7 +7,10 @@ class CampaignsConfig(AppConfig):
     def ready(self):
         from django.db.models import Q
 
-        from campaigns import panels
+        from campaigns import (
+            checks,  # noqa: F401 (registers the deploy checks)
+            panels,
+        )
         from campaigns.models import MessageEvent, PromotionCode, Send
         from campaigns.services import sends_cancel_for_customer
         from campaigns.tracking import EVENT_TYPES

@@ -29,10 +29,28 @@ def test_production_without_a_secret_key_refuses_to_start_with_a_clear_message()
     assert "SECRET_KEY is not set" in result.stderr
 
 
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 20 + "-long-random-production-key-42",
+    "CAMPAIGNS_SITE_URL": "https://crm.example.com",
+}
+
+
 def test_deploy_check_is_clean_with_production_settings():
-    result = _check(
-        {"DEBUG": "false", "SECRET_KEY": "x" * 20 + "-long-random-production-key-42"}, "--deploy"
-    )
+    result = _check(PRODUCTION, "--deploy")
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_deploy_check_warns_when_email_links_would_point_at_a_local_address():
+    result = _check({**PRODUCTION, "CAMPAIGNS_SITE_URL": "http://127.0.0.1:8000"}, "--deploy")
+
+    assert "campaigns.W001" in result.stderr
+    assert "unsubscribe" in result.stderr
+
+
+def test_deploy_check_warns_when_email_links_are_plain_http():
+    result = _check({**PRODUCTION, "CAMPAIGNS_SITE_URL": "http://crm.example.com"}, "--deploy")
+
+    assert "campaigns.W002" in result.stderr
