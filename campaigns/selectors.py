@@ -14,12 +14,12 @@ from campaigns.audience import BUCKETS
 from campaigns.models import Campaign, Promotion, PromotionCode, Send
 from campaigns.results import promotion_redemptions, redeeming_purchases
 from customers.models import Customer
-from customers.selectors import customers_visible_to
-from customers.views.lists import (
+from customers.search import (
     CUSTOMER_ORDERS,
     customer_search_conditions,
     customers_search_ready,
 )
+from customers.selectors import customers_visible_to
 from customers.views.pagination import KeysetPage, keyset_page
 from segments.models import Membership
 

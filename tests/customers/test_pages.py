@@ -144,7 +144,7 @@ def test_search_pages_walk_every_match_once_in_order(sales_client, sales_user, s
             break
 
     assert sorted(c.pk for c in seen) == sorted(expected)
-    from customers.views.lists import CUSTOMER_ORDERS
+    from customers.search import CUSTOMER_ORDERS
 
     order = CUSTOMER_ORDERS[sort]
     everything = Customer.objects.filter(pk__in=expected).order_by(*order.order_by())
@@ -208,7 +208,7 @@ def test_keyset_pages_walk_every_customer_once_in_order(sales_client, sales_user
             break
         # smaller pages: walk again with 25 and compare below
     small_pages, after = [], ""
-    from customers.views.lists import CUSTOMER_ORDERS
+    from customers.search import CUSTOMER_ORDERS
     from customers.views.pagination import keyset_page
 
     while True:
