@@ -344,6 +344,8 @@ def campaigns_compared(*, campaigns: Sequence[Campaign]) -> list[dict]:
     """The report's totals, holdout and uplift for each campaign, computed for all of them at
     once: two statements however many campaigns there are (the report's figures, not its
     variants, exclusions or redemptions)."""
+    if not campaigns:
+        return []
     ids = [campaign.pk for campaign in campaigns]
     groups, events = _groups(ids), _events(ids)
     lines = []

@@ -356,3 +356,14 @@ def test_review_warns_when_the_message_uses_a_missing_promotion(
     assert "The message uses the promotion, but the campaign has none" in page
     assert 'id="launch"' in page  # a warning, not a problem
     assert 'id="preview-no-promotion"' in preview
+
+
+def test_campaign_comparison_before_any_launch_says_there_is_nothing_to_compare(
+    client, marketing_user, campaign
+):
+    client.force_login(marketing_user)
+
+    response = client.get("/campaigns/overview/")
+
+    assert response.status_code == 200
+    assert "No launched campaign yet." in response.content.decode()
