@@ -51,7 +51,11 @@ def consent_panel_context(request: HttpRequest, customer: Customer) -> dict:
             "can_record": can_record,
             "form": ConsentRecordForm() if can_record else None,
             "post_url": reverse("privacy:consent_record", args=[customer.pk]),
-            "preference_url": reverse("privacy:preference_link", args=[customer.pk]),
+            # The link page is for privacy officers only; sales staff record consent here
+            # but are not shown a link they would be refused.
+            "preference_url": reverse("privacy:preference_link", args=[customer.pk])
+            if user_has_role(request.user, Role.PRIVACY)
+            else None,
         }
     }
 

@@ -269,3 +269,31 @@ def test_marketing_sees_the_consent_panel_without_the_form(
 
     assert "consent-granted" in html
     assert reverse("privacy:consent_record", args=[consenting_customer.pk]) not in html
+
+
+def test_sales_staff_are_not_offered_the_preference_centre_link_they_may_not_open(
+    client, sales_user
+):
+    customer = CustomerFactory(owner=sales_user)
+    client.force_login(sales_user)
+
+    html = client.get(reverse("customers:customer_detail", args=[customer.pk])).content.decode()
+    link_page = client.get(reverse("privacy:preference_link", args=[customer.pk]))
+
+    assert reverse("privacy:consent_record", args=[customer.pk]) in html
+    assert "Preference-centre link" not in html
+    assert link_page.status_code == 403
+
+
+def test_privacy_officers_open_the_preference_centre_link_from_the_customer_page(
+    client, privacy_user
+):
+    customer = CustomerFactory()
+    client.force_login(privacy_user)
+
+    html = client.get(reverse("customers:customer_detail", args=[customer.pk])).content.decode()
+    link_page = client.get(reverse("privacy:preference_link", args=[customer.pk]))
+
+    assert reverse("privacy:preference_link", args=[customer.pk]) in html
+    assert link_page.status_code == 200
+    assert "/privacy/p/" in link_page.content.decode()
