@@ -2,6 +2,7 @@
 (dates and times) or `<field>_min` / `<field>_max` (numbers)."""
 
 import django_filters as filters
+from django import forms
 
 from customers.models import Account, Customer, Event, Note, Product, Purchase
 
@@ -16,11 +17,23 @@ class TagFilter(filters.CharFilter):
         super().__init__(**kwargs)
 
 
+class IdFilter(filters.NumberFilter):
+    """Rows pointing at one object, by its id: a whole number within the database's integer
+    range; anything else is a 400 naming the filter rather than an error from the database."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)
+
+
 class AccountFilter(filters.FilterSet):
     country = filters.CharFilter(lookup_expr="iexact")
     city = filters.CharFilter(lookup_expr="iexact")
     industry = filters.CharFilter(lookup_expr="iexact")
-    owner = filters.NumberFilter(field_name="owner_id")
+    owner = IdFilter(field_name="owner_id")
     tag = TagFilter()
     created_at = filters.IsoDateTimeFromToRangeFilter()
     updated_at = filters.IsoDateTimeFromToRangeFilter()
@@ -39,8 +52,8 @@ class CustomerFilter(filters.FilterSet):
     email = filters.CharFilter(lookup_expr="iexact")
     external_id = filters.CharFilter()
     source = filters.CharFilter()
-    owner = filters.NumberFilter(field_name="owner_id")
-    account = filters.NumberFilter(field_name="account_id")
+    owner = IdFilter(field_name="owner_id")
+    account = IdFilter(field_name="account_id")
     tag = TagFilter()
     birth_date = filters.DateFromToRangeFilter()
     created_at = filters.IsoDateTimeFromToRangeFilter()
@@ -66,8 +79,8 @@ class ProductFilter(filters.FilterSet):
 
 
 class PurchaseFilter(filters.FilterSet):
-    customer = filters.NumberFilter(field_name="customer_id")
-    product = filters.NumberFilter(field_name="product_id")
+    customer = IdFilter(field_name="customer_id")
+    product = IdFilter(field_name="product_id")
     external_id = filters.CharFilter()
     category = filters.CharFilter()
     currency = filters.CharFilter(lookup_expr="iexact")
@@ -81,7 +94,7 @@ class PurchaseFilter(filters.FilterSet):
 
 
 class EventFilter(filters.FilterSet):
-    customer = filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     type = filters.CharFilter()
     occurred_at = filters.IsoDateTimeFromToRangeFilter()
 
@@ -91,9 +104,9 @@ class EventFilter(filters.FilterSet):
 
 
 class NoteFilter(filters.FilterSet):
-    customer = filters.NumberFilter(field_name="customer_id")
-    account = filters.NumberFilter(field_name="account_id")
-    author = filters.NumberFilter(field_name="author_id")
+    customer = IdFilter(field_name="customer_id")
+    account = IdFilter(field_name="account_id")
+    author = IdFilter(field_name="author_id")
     due_date = filters.DateFromToRangeFilter()
     created_at = filters.IsoDateTimeFromToRangeFilter()
 

@@ -543,3 +543,11 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
     )
 
     assert "/api/customers/{id}/" in (tmp_path / "schema.yml").read_text()
+
+
+@pytest.mark.parametrize("value", ["9.223372036854776e+18", "99999999999999999999", "1.5"])
+def test_filter_by_an_id_that_is_no_database_id_is_a_400_naming_the_filter(admin_client, value):
+    response = admin_client.get("/api/purchases/", {"customer": value})
+
+    assert response.status_code == 400
+    assert "customer" in response.data
