@@ -130,6 +130,8 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.IsAuthenticated, MarketingPermission]
     serializer_class = MLSegmentSerializer
     queryset = MLSegment.objects.all()
+    # Ids are numbers: any other value in the URL is a 404 from the router, not a failed lookup.
+    lookup_value_regex = r"\d+"
 
     def _get(self, pk) -> MLSegment:
         return get_object_or_404(MLSegment.objects.select_related("current_version"), pk=pk)
