@@ -346,7 +346,9 @@ def campaign_audience_size(request: HttpRequest, pk: int | None = None) -> HttpR
 def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The message as one chosen customer would get it."""
     campaign = get_object_or_404(Campaign, pk=pk)
-    variant = get_object_or_404(Variant, pk=request.GET.get("variant") or 0, campaign=campaign)
+    variant = get_object_or_404(
+        Variant, pk=_int_or_none(request.GET.get("variant")) or 0, campaign=campaign
+    )
     try:
         customer_id = int(request.GET.get("customer", ""))
     except ValueError:

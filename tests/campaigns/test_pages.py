@@ -367,3 +367,16 @@ def test_campaign_comparison_before_any_launch_says_there_is_nothing_to_compare(
 
     assert response.status_code == 200
     assert "No launched campaign yet." in response.content.decode()
+
+
+def test_preview_of_a_variant_that_is_not_a_number_is_not_found(
+    client, marketing_user, campaign, consenting_members
+):
+    client.force_login(marketing_user)
+
+    response = client.get(
+        f"/campaigns/{campaign.pk}/preview/",
+        {"variant": "first", "customer": consenting_members[0].pk},
+    )
+
+    assert response.status_code == 404
