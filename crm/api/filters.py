@@ -1,5 +1,7 @@
 """Filter backends shared by every app's API."""
 
+import django_filters
+from django import forms
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
@@ -24,3 +26,15 @@ class StrictOrderingFilter(filters.OrderingFilter):
                 }
             )
         return fields
+
+
+class IdFilter(django_filters.NumberFilter):
+    """Rows pointing at one object, by its id: a whole number within the database's integer
+    range; anything else is a 400 naming the filter rather than an error from the database."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)

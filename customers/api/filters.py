@@ -2,8 +2,8 @@
 (dates and times) or `<field>_min` / `<field>_max` (numbers)."""
 
 import django_filters as filters
-from django import forms
 
+from crm.api.filters import IdFilter
 from customers.models import Account, Customer, Event, Note, Product, Purchase
 
 
@@ -14,18 +14,6 @@ class TagFilter(filters.CharFilter):
         kwargs.setdefault("field_name", "tags__name")
         kwargs.setdefault("lookup_expr", "iexact")
         kwargs.setdefault("distinct", True)
-        super().__init__(**kwargs)
-
-
-class IdFilter(filters.NumberFilter):
-    """Rows pointing at one object, by its id: a whole number within the database's integer
-    range; anything else is a 400 naming the filter rather than an error from the database."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", -(2**63))
-        kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(**kwargs)
 
 

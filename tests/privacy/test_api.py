@@ -105,6 +105,13 @@ def test_consent_list_filters_by_customer_and_purpose(privacy_client, customer):
     assert [r["id"] for r in response.data["results"]] == [wanted.pk]
 
 
+def test_consent_list_filter_by_a_customer_id_beyond_the_database_range_is_a_400(privacy_client):
+    response = privacy_client.get("/api/consents/", {"customer": "9.3e18"})
+
+    assert response.status_code == 400
+    assert "customer" in response.data
+
+
 def test_sales_see_the_consent_records_of_their_own_customers_only(
     api_client_for, sales_user, customer
 ):
