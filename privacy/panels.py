@@ -49,7 +49,10 @@ def consent_panel_context(request: HttpRequest, customer: Customer) -> dict:
             "states": rows,
             "history": history,
             "can_record": can_record,
-            "form": ConsentRecordForm() if can_record else None,
+            # A form that failed validation comes back bound, so the staff member's entries stay.
+            "form": (getattr(request, "consent_form", None) or ConsentRecordForm())
+            if can_record
+            else None,
             "post_url": reverse("privacy:consent_record", args=[customer.pk]),
             # The link page is for privacy officers only; sales staff record consent here
             # but are not shown a link they would be refused.

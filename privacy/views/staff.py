@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
+from customers.views.detail import customer_detail
 from privacy.audit import audit_record
 from privacy.data_requests import (
     TRANSITIONS,
@@ -380,9 +381,14 @@ def customer_consent_record(request: HttpRequest, pk: int) -> HttpResponse:
             ip_address=None,
         )
         messages.success(request, f"{data['purpose'].name}: {data['state']} recorded.")
-    else:
-        _form_error_messages(request, form)
-    return redirect(reverse("customers:customer_detail", args=[customer.pk]) + "#consent")
+        return redirect(reverse("customers:customer_detail", args=[customer.pk]) + "#consent")
+    # The customer page again, with the form as filled in and its errors, instead of a redirect
+    # that would throw away what was typed.
+    _form_error_messages(request, form)
+    request.consent_form = form
+    response = customer_detail(request, customer.pk)
+    response.status_code = 400
+    return response
 
 
 @privacy_required

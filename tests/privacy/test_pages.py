@@ -297,3 +297,27 @@ def test_privacy_officers_open_the_preference_centre_link_from_the_customer_page
     assert reverse("privacy:preference_link", args=[customer.pk]) in html
     assert link_page.status_code == 200
     assert "/privacy/p/" in link_page.content.decode()
+
+
+def test_a_consent_entry_with_an_error_keeps_what_the_officer_typed(client, privacy_user):
+    customer = CustomerFactory()
+    client.force_login(privacy_user)
+    future = (timezone.now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+
+    response = client.post(
+        reverse("privacy:consent_record", args=[customer.pk]),
+        {
+            "purpose": "profiling",
+            "state": "granted",
+            "source": "staff",
+            "recorded_at": future,
+            "evidence": "Phone call, ticket 4471",
+        },
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Consent cannot be recorded in the future." in html
+    assert 'value="Phone call, ticket 4471"' in html
+    assert f'value="{future}"' in html
+    assert not ConsentRecord.objects.filter(customer=customer).exists()
