@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import mixins, serializers
 from rest_framework.routers import DefaultRouter
 
-from crm.api.filters import IdFilter
+from crm.api.filters import IdFilter, IsoDateTimeFromToRangeFilter
 from crm.api.viewsets import CreateMixin, ServiceModelViewSet
 from crm.roles import Role, user_sees_all_customers
 from customers.api import customer_detail_field_register
@@ -123,7 +123,7 @@ class ConsentStateField(serializers.Field):
 class ConsentRecordFilter(filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     purpose = filters.CharFilter(field_name="purpose_id")
-    recorded_at = filters.IsoDateTimeFromToRangeFilter()
+    recorded_at = IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = ConsentRecord

@@ -3,7 +3,7 @@
 
 import django_filters as filters
 
-from crm.api.filters import IdFilter
+from crm.api.filters import IdFilter, IsoDateTimeFromToRangeFilter
 from customers.models import Account, Customer, Event, Note, Product, Purchase
 
 
@@ -23,8 +23,8 @@ class AccountFilter(filters.FilterSet):
     industry = filters.CharFilter(lookup_expr="iexact")
     owner = IdFilter(field_name="owner_id")
     tag = TagFilter()
-    created_at = filters.IsoDateTimeFromToRangeFilter()
-    updated_at = filters.IsoDateTimeFromToRangeFilter()
+    created_at = IsoDateTimeFromToRangeFilter()
+    updated_at = IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = Account
@@ -44,10 +44,10 @@ class CustomerFilter(filters.FilterSet):
     account = IdFilter(field_name="account_id")
     tag = TagFilter()
     birth_date = filters.DateFromToRangeFilter()
-    created_at = filters.IsoDateTimeFromToRangeFilter()
-    updated_at = filters.IsoDateTimeFromToRangeFilter()
-    first_purchase_at = filters.IsoDateTimeFromToRangeFilter()
-    last_purchase_at = filters.IsoDateTimeFromToRangeFilter()
+    created_at = IsoDateTimeFromToRangeFilter()
+    updated_at = IsoDateTimeFromToRangeFilter()
+    first_purchase_at = IsoDateTimeFromToRangeFilter()
+    last_purchase_at = IsoDateTimeFromToRangeFilter()
     lifetime_value = filters.RangeFilter()
     purchase_count = filters.RangeFilter()
 
@@ -73,7 +73,7 @@ class PurchaseFilter(filters.FilterSet):
     category = filters.CharFilter()
     currency = filters.CharFilter(lookup_expr="iexact")
     promotion_code = filters.CharFilter()
-    purchased_at = filters.IsoDateTimeFromToRangeFilter()
+    purchased_at = IsoDateTimeFromToRangeFilter()
     amount = filters.RangeFilter()
 
     class Meta:
@@ -84,7 +84,7 @@ class PurchaseFilter(filters.FilterSet):
 class EventFilter(filters.FilterSet):
     customer = IdFilter(field_name="customer_id")
     type = filters.CharFilter()
-    occurred_at = filters.IsoDateTimeFromToRangeFilter()
+    occurred_at = IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = Event
@@ -96,7 +96,7 @@ class NoteFilter(filters.FilterSet):
     account = IdFilter(field_name="account_id")
     author = IdFilter(field_name="author_id")
     due_date = filters.DateFromToRangeFilter()
-    created_at = filters.IsoDateTimeFromToRangeFilter()
+    created_at = IsoDateTimeFromToRangeFilter()
 
     class Meta:
         model = Note

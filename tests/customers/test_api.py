@@ -551,3 +551,20 @@ def test_filter_by_an_id_that_is_no_database_id_is_a_400_naming_the_filter(admin
 
     assert response.status_code == 400
     assert "customer" in response.data
+
+
+def test_time_filter_with_a_large_utc_offset_finds_the_same_rows_as_in_utc(admin_client):
+    purchase = PurchaseFactory(purchased_at=dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC))
+
+    # 2024-05-01 07:00 UTC, written with an offset PostgreSQL cannot store.
+    response = admin_client.get("/api/purchases/", {"purchased_at_after": "2024-05-02T03:00+20:00"})
+
+    assert response.status_code == 200
+    assert ids(response) == [purchase.pk]
+
+
+def test_time_filter_that_leaves_the_calendar_in_utc_is_a_400_naming_the_filter(admin_client):
+    response = admin_client.get("/api/purchases/", {"purchased_at_after": "0001-01-01T00:00+01:00"})
+
+    assert response.status_code == 400
+    assert "purchased_at" in str(response.data)
