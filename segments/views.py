@@ -170,6 +170,12 @@ def segment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require_reader(request)
     segment = get_object_or_404(Segment.objects.select_related("owner"), pk=pk)
+    return _segment_detail_page(request, segment, upload_form=MembersUploadForm())
+
+
+def _segment_detail_page(
+    request: HttpRequest, segment: Segment, *, upload_form: MembersUploadForm, status: int = 200
+) -> HttpResponse:
     members = segment_members(segment=segment, user=request.user).order_by("-id")
     page = Paginator(members, 25).get_page(request.GET.get("page"))
     history = segment_size_history(segment=segment, limit=60)
@@ -191,8 +197,9 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "overlap": segment_overlap(segment=segment),
             "protected": rules.uses_protected_characteristics(segment.rule),
             "can_manage": user_has_role(request.user, Role.MARKETING),
-            "upload_form": MembersUploadForm(),
+            "upload_form": upload_form,
         },
+        status=status,
     )
 
 
@@ -213,9 +220,10 @@ def segment_members_view(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     form = MembersUploadForm(request.POST, request.FILES)
     if not form.is_valid():
+        # The segment page again with the ids as typed, so a typo does not cost the whole list.
         for error in form.errors.values():
             messages.error(request, " ".join(error))
-        return redirect("segments:detail", segment.pk)
+        return _segment_detail_page(request, segment, upload_form=form, status=400)
     remove = form.cleaned_data["remove"]
     try:
         if form.cleaned_data.get("file"):

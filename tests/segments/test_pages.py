@@ -109,6 +109,21 @@ def test_marketer_uploads_members_of_a_static_segment(client, marketing_user):
     assert "line 2: ghost@example.com" in response.content.decode()
 
 
+def test_a_typo_in_the_member_ids_keeps_the_list_the_marketer_typed(client, marketing_user):
+    segment = StaticSegmentFactory()
+    client.force_login(marketing_user)
+
+    response = client.post(
+        reverse("segments:members", args=[segment.pk]), {"customer_ids": "101, 102, 1O3"}
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "expected whole numbers separated by commas or spaces" in html
+    assert 'value="101, 102, 1O3"' in html
+    assert not segment.memberships.exists()
+
+
 def test_sales_can_read_segments_but_not_edit_them(client, sales_user):
     segment = SegmentFactory()
     client.force_login(sales_user)
