@@ -40,6 +40,7 @@ from campaigns.selectors import (
     promotion_code_status,
 )
 from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
+from crm.forms import ModelMultipleChoiceField
 from crm.roles import Role, user_has_role
 from privacy.models import Purpose
 
@@ -79,6 +80,10 @@ class CampaignForm(forms.ModelForm):
             "webhook_url",
             "from_email",
         ]
+        field_classes = {
+            "target_segments": ModelMultipleChoiceField,
+            "exclusion_segments": ModelMultipleChoiceField,
+        }
         widgets = {
             "target_segments": forms.CheckboxSelectMultiple,
             "exclusion_segments": forms.CheckboxSelectMultiple,
@@ -320,6 +325,10 @@ class AudienceEstimateForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = list(services.ESTIMATE_FIELDS)
+        field_classes = {
+            "target_segments": ModelMultipleChoiceField,
+            "exclusion_segments": ModelMultipleChoiceField,
+        }
 
 
 @marketing_required

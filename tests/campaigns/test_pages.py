@@ -95,6 +95,24 @@ def test_audience_size_names_a_bad_setting(client, marketing_user, segment):
     assert "holdout_percent" in response.content.decode()
 
 
+@pytest.mark.parametrize("field", ["target_segments", "exclusion_segments"])
+def test_audience_size_refuses_a_segment_id_beyond_the_database_integers(
+    client, marketing_user, segment, field
+):
+    client.force_login(marketing_user)
+    settings_on_screen = {"channel": "email", "consent_purpose": "email_marketing",
+                          "frequency_cap_count": 0, "frequency_cap_days": 7,
+                          "holdout_percent": 0, "target_segments": [segment.pk],
+                          field: ["99999999999999999999"]}  # fmt: skip
+
+    response = client.get("/campaigns/audience-size/", settings_on_screen)
+
+    assert response.status_code == 200
+    assert response.context["form_errors"][field] == [
+        "Select a valid choice. 99999999999999999999 is not one of the available choices."
+    ]
+
+
 def test_sending_view_links_to_the_report_once_done(
     client, marketing_user, campaign, consenting_members, launch
 ):
