@@ -130,11 +130,25 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dsr = get_object_or_404(
         DataSubjectRequest.objects.select_related("customer", "handled_by"), pk=pk
     )
+    return _detail_page(request, dsr)
+
+
+def _detail_page(
+    request: HttpRequest, dsr: DataSubjectRequest, *, status: int = 200, **typed
+) -> HttpResponse:
+    """The request's page; after an action that failed, with what was typed in its form
+    (`typed`: the bound form by its name) and status 400."""
     exports = [
         {"export": e, "url": data_export_url(export=e) if e.status == "done" else ""}
         for e in dsr.exports.order_by("-created_at")
     ]
     history = audit_entries_search(object_kind="data_request", object_id=dsr.pk)[:50]
+    forms = {
+        "transition_form": TransitionForm(),
+        "extend_form": ExtendForm(),
+        "match_form": MatchForm(),
+    }
+    forms.update(typed)
     return render(
         request,
         "privacy/request_detail.html",
@@ -143,10 +157,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "exports": exports,
             "history": history,
             "next_statuses": [(s, RequestStatus(s).label) for s in sorted(TRANSITIONS[dsr.status])],
-            "transition_form": TransitionForm(),
-            "extend_form": ExtendForm(),
-            "match_form": MatchForm(),
+            **forms,
         },
+        status=status,
     )
 
 
@@ -157,19 +170,18 @@ def request_transition(request: HttpRequest, pk: int) -> HttpResponse:
     form = TransitionForm(request.POST)
     if not form.is_valid():
         _form_error_messages(request, form)
-    else:
-        try:
-            dsr = data_request_transition(
-                request=dsr,
-                status=form.cleaned_data["status"],
-                reason=form.cleaned_data["reason"],
-                actor=request.user,
-            )
-            messages.success(
-                request, f"Request {dsr.pk} is now {dsr.get_status_display().lower()}."
-            )
-        except RequestError as exc:
-            messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}")
+        return _detail_page(request, dsr, status=400, transition_form=form)
+    try:
+        dsr = data_request_transition(
+            request=dsr,
+            status=form.cleaned_data["status"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+    except RequestError as exc:
+        messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}")
+        return _detail_page(request, dsr, status=400, transition_form=form)
+    messages.success(request, f"Request {dsr.pk} is now {dsr.get_status_display().lower()}.")
     return redirect("privacy:request_detail", pk)
 
 
@@ -180,14 +192,15 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
     form = ExtendForm(request.POST)
     if not form.is_valid():
         _form_error_messages(request, form)
-    else:
-        try:
-            dsr = data_request_extend(
-                request=dsr, reason=form.cleaned_data["reason"], actor=request.user
-            )
-            messages.success(request, f"Deadline extended to {dsr.deadline:%d %b %Y}.")
-        except RequestError as exc:
-            messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}")
+        return _detail_page(request, dsr, status=400, extend_form=form)
+    try:
+        dsr = data_request_extend(
+            request=dsr, reason=form.cleaned_data["reason"], actor=request.user
+        )
+    except RequestError as exc:
+        messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}")
+        return _detail_page(request, dsr, status=400, extend_form=form)
+    messages.success(request, f"Deadline extended to {dsr.deadline:%d %b %Y}.")
     return redirect("privacy:request_detail", pk)
 
 
@@ -198,18 +211,19 @@ def request_match(request: HttpRequest, pk: int) -> HttpResponse:
     form = MatchForm(request.POST)
     if not form.is_valid():
         _form_error_messages(request, form)
-        return redirect("privacy:request_detail", pk)
+        return _detail_page(request, dsr, status=400, match_form=form)
     customer = (
         customers_visible_to(request.user).filter(pk=form.cleaned_data["customer_id"]).first()
     )
     if customer is None:
         messages.error(request, "Customer number: no customer with this number.")
-    else:
-        try:
-            data_request_match(request=dsr, customer=customer, actor=request.user)
-            messages.success(request, f"Request matched to customer {customer.pk}.")
-        except RequestError as exc:
-            messages.error(request, f"{exc.field.capitalize()}: {exc.message}")
+        return _detail_page(request, dsr, status=400, match_form=form)
+    try:
+        data_request_match(request=dsr, customer=customer, actor=request.user)
+    except RequestError as exc:
+        messages.error(request, f"{exc.field.capitalize()}: {exc.message}")
+        return _detail_page(request, dsr, status=400, match_form=form)
+    messages.success(request, f"Request matched to customer {customer.pk}.")
     return redirect("privacy:request_detail", pk)
 
 

@@ -100,6 +100,54 @@ def test_rejecting_without_a_reason_shows_an_error_and_keeps_the_request_open(cl
     assert b"a rejection needs a reason" in response.content
 
 
+def test_a_refused_status_change_keeps_the_chosen_status_and_reason(client, privacy_user):
+    dsr = DataSubjectRequestFactory()
+    client.force_login(privacy_user)
+
+    reason = "Not the account holder: " + "x" * 2000
+
+    response = client.post(
+        reverse("privacy:request_transition", args=[dsr.pk]),
+        {"status": "rejected", "reason": reason},
+    )
+
+    page = response.content.decode()
+    dsr.refresh_from_db()
+    assert response.status_code == 400
+    assert dsr.status == "received"
+    assert '<option value="rejected" selected>' in page
+    assert f'value="{reason}"' in page
+
+
+def test_a_refused_extension_keeps_the_reason_typed(client, privacy_user):
+    dsr = DataSubjectRequestFactory()
+    client.force_login(privacy_user)
+    reason = "Complex request: " + "x" * 2000
+
+    response = client.post(reverse("privacy:request_extend", args=[dsr.pk]), {"reason": reason})
+
+    dsr.refresh_from_db()
+    assert response.status_code == 400
+    assert not dsr.extended
+    assert f">{reason}</textarea>" in response.content.decode()
+    assert b"Ensure this value has at most 2000 characters" in response.content
+
+
+def test_matching_an_unknown_customer_keeps_the_number_typed(client, privacy_user):
+    dsr = DataSubjectRequestFactory(customer=None, email="someone@example.com")
+    client.force_login(privacy_user)
+
+    response = client.post(
+        reverse("privacy:request_match", args=[dsr.pk]), {"customer_id": "987654"}
+    )
+
+    dsr.refresh_from_db()
+    assert response.status_code == 400
+    assert dsr.customer_id is None
+    assert 'value="987654"' in response.content.decode()
+    assert b"Customer number: no customer with this number." in response.content
+
+
 def test_staff_record_consent_with_evidence_from_the_customer_page(client, privacy_user):
     customer = CustomerFactory()
     wording = ConsentWording.objects.create(
