@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from crm.roles import Role
 from customers.models import Account, Customer, Note, Tag
@@ -71,8 +71,14 @@ class CustomerFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Who can own customers, and anyone who still owns some (a former salesperson).
+        owns = Customer.objects.filter(owner_id=OuterRef("pk"))
         self.fields["owner"].queryset = (
-            get_user_model().objects.filter(is_active=True).order_by("username")
+            get_user_model()
+            .objects.filter(is_active=True)
+            .filter(Q(groups__name=Role.SALES) | Q(is_superuser=True) | Q(Exists(owns)))
+            .distinct()
+            .order_by("username")
         )
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
         self.fields["tag"].empty_label = "Any tag"

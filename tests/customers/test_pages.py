@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.roles import Role
 from customers.models import Customer, Note, Tag
 from customers.services import customer_stats_refresh
 from privacy.services import consent_grant, consent_withdraw
@@ -169,6 +170,19 @@ def test_customer_list_filters_by_country_tag_owner_and_consent(sales_client, sa
 
     assert "Match" in page
     assert "Nomatch" not in page
+
+
+def test_owner_filter_offers_those_who_own_or_can_own_customers(
+    client, superuser, sales_user, marketing_user, privacy_user, make_user
+):
+    former_sales = make_user("fred.former", Role.MARKETING)
+    CustomerFactory(owner=former_sales)
+    client.force_login(superuser)
+
+    form = client.get(reverse("customers:customer_list")).context["form"]
+
+    offered = set(form.fields["owner"].queryset.values_list("username", flat=True))
+    assert offered == {superuser.username, sales_user.username, "fred.former"}
 
 
 def test_customer_list_with_a_bad_filter_shows_the_error_not_a_crash(sales_client):
