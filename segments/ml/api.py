@@ -207,7 +207,9 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path=r"clusters/(?P<cluster_id>\d+)/rename")
     def rename_cluster(self, request, pk=None, cluster_id=None):
         cluster = get_object_or_404(
-            Cluster.objects.select_related("ml_segment", "segment"), pk=cluster_id, ml_segment_id=pk
+            Cluster.objects.select_related("ml_segment", "segment"),
+            pk=cluster_id,
+            ml_segment_id=self._get(pk).pk,
         )
         data = RenameSerializer(data=request.data)
         data.is_valid(raise_exception=True)

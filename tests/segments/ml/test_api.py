@@ -24,3 +24,17 @@ def test_ml_segment_url_with_an_id_that_is_no_number_is_not_found(
     response = getattr(client, method)(url, {"name": "Spenders"}, format="json")
 
     assert response.status_code == 404
+
+
+def test_cluster_rename_under_an_ml_segment_id_beyond_the_database_range_is_not_found(
+    api_client_for, marketing_user
+):
+    client = api_client_for(marketing_user)
+
+    response = client.post(
+        "/api/ml-segments/7985756961191449395573572/clusters/1/rename/",
+        {"name": "Big spenders"},
+        format="json",
+    )
+
+    assert response.status_code == 404
