@@ -9,7 +9,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -59,6 +64,8 @@ class PromotionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Promotion
         fields = ["discount", "value", "code_mode", "shared_code", "expires_at", "redemption_cap"]
+        # Setting a promotion without a discount kind gives it the model's, as documented.
+        extra_kwargs = {"discount": {"default": Promotion.Discount.PERCENT}}
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -133,9 +140,62 @@ class AudienceEstimateSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="CampaignPreview")
 class PreviewSerializer(serializers.Serializer):
-    customer = serializers.IntegerField()
-    variant = serializers.IntegerField(required=False)
+    customer = serializers.IntegerField(help_text="A customer of the campaign's audience.")
+    variant = serializers.IntegerField(
+        required=False, help_text="The variant to render; the first one when omitted."
+    )
+
+
+PREVIEW_RESULT = inline_serializer(
+    "CampaignPreviewResult",
+    {
+        "subject": serializers.CharField(),
+        "html": serializers.CharField(),
+        "text": serializers.CharField(),
+    },
+)
+
+
+@extend_schema_field(
+    {"type": "string", "enum": ["bounce", "complaint"]}, component_name="ProviderEventTypeEnum"
+)
+class ProviderEventTypeField(serializers.ChoiceField):
+    """An enum of its own in the schema: the `type` of a data-subject request has other values."""
+
+
+PROVIDER_EVENTS = inline_serializer(
+    "ProviderEvents",
+    {
+        "events": serializers.ListField(
+            child=inline_serializer(
+                "ProviderEvent",
+                {
+                    "type": ProviderEventTypeField(choices=["bounce", "complaint"]),
+                    "message_id": serializers.CharField(required=False),
+                    "send_id": serializers.IntegerField(required=False),
+                    "detail": serializers.CharField(required=False, max_length=300),
+                },
+            ),
+            max_length=1000,
+        )
+    },
+)
+
+PROVIDER_EVENTS_RESULT = inline_serializer(
+    "ProviderEventsResult",
+    {
+        "recorded": serializers.IntegerField(),
+        "unknown": serializers.IntegerField(help_text="Events of no message sent from here."),
+        "errors": serializers.ListField(
+            child=serializers.CharField(), help_text="By position and field: events[0].type: ..."
+        ),
+    },
+)
+
+# A campaign's state changes take no body and answer with the campaign as it now is.
+state_change = extend_schema(request=None, responses=CampaignSerializer)
 
 
 class CampaignViewSet(viewsets.ModelViewSet):
@@ -180,26 +240,32 @@ class CampaignViewSet(viewsets.ModelViewSet):
         campaign = self.get_queryset().get(pk=campaign.pk)
         return Response(CampaignSerializer(campaign).data)
 
+    @state_change
     @action(detail=True, methods=["post"])
     def launch(self, request, pk=None):
         return self._run(services.campaign_launch)
 
+    @state_change
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         return self._run(services.campaign_pause)
 
+    @state_change
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return self._run(services.campaign_resume)
 
+    @state_change
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._run(services.campaign_cancel)
 
+    @state_change
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
         return self._run(services.campaign_stop)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def report(self, request, pk=None):
         campaign = self.get_object()
@@ -207,6 +273,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
             {**campaign_report(campaign=campaign), "progress": send_progress(campaign=campaign)}
         )
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"], url_path="audience-size")
     def audience_size(self, request, pk=None):
         from django.utils import timezone
@@ -230,8 +297,10 @@ class CampaignViewSet(viewsets.ModelViewSet):
             _raise(exc)
         return Response(estimate)
 
+    @extend_schema(request=PreviewSerializer, responses=PREVIEW_RESULT)
     @action(detail=True, methods=["post"])
     def preview(self, request, pk=None):
+        """A variant (the first when none is given) rendered for a customer of the audience."""
         campaign = self.get_object()
         serializer = PreviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -260,7 +329,10 @@ class CampaignViewSet(viewsets.ModelViewSet):
         valid, or the reason (unknown, not_sent, expired, used, exhausted), with the discount."""
         return Response(promotion_code_status(code=code or ""))
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=PROVIDER_EVENTS,
+        responses={200: PROVIDER_EVENTS_RESULT, 400: PROVIDER_EVENTS_RESULT},
+    )
     @action(detail=False, methods=["post"], url_path="provider-events")
     def provider_events(self, request):
         """Bounces and complaints from the email provider, by message id (or send id):
@@ -273,6 +345,11 @@ class CampaignViewSet(viewsets.ModelViewSet):
             result, status=status.HTTP_400_BAD_REQUEST if failed else status.HTTP_200_OK
         )
 
+    @extend_schema(
+        methods=["GET"],
+        responses={200: {"type": "array", "items": {"$ref": "#/components/schemas/Variant"}}},
+    )
+    @extend_schema(methods=["POST"], request=VariantSerializer, responses={201: VariantSerializer})
     @action(detail=True, methods=["get", "post"])
     def variants(self, request, pk=None):
         campaign = self.get_object()
@@ -288,6 +365,8 @@ class CampaignViewSet(viewsets.ModelViewSet):
             _raise(exc)
         return Response(VariantSerializer(variant).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(methods=["PATCH"], request=VariantSerializer, responses=VariantSerializer)
+    @extend_schema(methods=["DELETE"], responses={204: None})
     @action(detail=True, methods=["patch", "delete"], url_path=r"variants/(?P<variant_id>\d+)")
     def variant(self, request, pk=None, variant_id=None):
         campaign = self.get_object()
@@ -305,6 +384,8 @@ class CampaignViewSet(viewsets.ModelViewSet):
             _raise(exc)
         return Response(VariantSerializer(variant).data)
 
+    @extend_schema(methods=["PUT"], request=PromotionSerializer, responses=PromotionSerializer)
+    @extend_schema(methods=["DELETE"], responses={204: None})
     @action(detail=True, methods=["put", "delete"])
     def promotion(self, request, pk=None):
         campaign = self.get_object()

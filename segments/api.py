@@ -7,6 +7,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -63,8 +70,16 @@ def raise_invalid(exc: Exception) -> None:
     raise exc
 
 
+@extend_schema_field(
+    {"type": "string", "enum": Segment.Kind.values}, component_name="SegmentKindEnum"
+)
+class SegmentKindField(serializers.ChoiceField):
+    """An enum of its own in the schema: campaigns and ML jobs have a `kind` of other values."""
+
+
 class SegmentSerializer(serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    kind = SegmentKindField(choices=Segment.Kind.choices, read_only=True)
     is_too_small = serializers.BooleanField(read_only=True)
     protected_characteristics = serializers.SerializerMethodField()
 
@@ -108,12 +123,13 @@ class SegmentWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
-    kind = serializers.ChoiceField(choices=Segment.Kind.choices, default=Segment.Kind.RULE)
+    kind = SegmentKindField(choices=Segment.Kind.choices, default=Segment.Kind.RULE)
     rule = serializers.JSONField(required=False)
     refresh_interval = serializers.DurationField(required=False, allow_null=True)
     min_size_warning = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
 
 
+@extend_schema_serializer(component_name="SegmentPreview")
 class PreviewSerializer(serializers.Serializer):
     rule = serializers.JSONField()
     segment = serializers.IntegerField(required=False, allow_null=True)
@@ -157,9 +173,14 @@ class RunSerializer(serializers.ModelSerializer):
 
 class MembersChangeSerializer(serializers.Serializer):
     customer_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=100000
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=100000,
+        help_text="Ids of the customers; give these or a file.",
     )
-    file = serializers.FileField(required=False)
+    file = serializers.FileField(
+        required=False, help_text="A CSV of emails or external ids (multipart upload)."
+    )
 
     def validate(self, data):
         if not data.get("customer_ids") and not data.get("file"):
@@ -167,6 +188,56 @@ class MembersChangeSerializer(serializers.Serializer):
                 {"customer_ids": "give customer_ids or a CSV file of emails/external ids"}
             )
         return data
+
+
+@extend_schema_serializer(component_name="SegmentPreviewCustomer")
+class SampleCustomerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    country = serializers.CharField()
+
+
+PREVIEW_RESULT = inline_serializer(
+    "SegmentPreviewResult",
+    {
+        "count": serializers.IntegerField(),
+        "sample": SampleCustomerSerializer(many=True),
+        "would_join": serializers.IntegerField(
+            allow_null=True, help_text="With `segment`: customers who would join it."
+        ),
+        "would_leave": serializers.IntegerField(allow_null=True),
+        "join_sample": SampleCustomerSerializer(many=True, allow_null=True),
+        "leave_sample": SampleCustomerSerializer(many=True, allow_null=True),
+        "protected_characteristics": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+REFRESH_QUEUED = inline_serializer(
+    "SegmentRefreshQueued",
+    {
+        "run": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "task_id": serializers.CharField(allow_null=True),
+        "state_url": serializers.URLField(help_text="Where to follow the run."),
+    },
+)
+
+MEMBERS_CHANGED = inline_serializer(
+    "SegmentMembersChanged",
+    {
+        "joined": serializers.IntegerField(),
+        "left": serializers.IntegerField(),
+        "size": serializers.IntegerField(),
+        "unmatched": serializers.ListField(
+            child=inline_serializer(
+                "SegmentMembersUnmatched",
+                {"line": serializers.IntegerField(), "value": serializers.CharField()},
+            ),
+            help_text="CSV lines that matched no customer.",
+        ),
+    },
+)
 
 
 def _sample(customers: list[Customer] | None) -> list[dict] | None:
@@ -202,6 +273,7 @@ class SegmentViewSet(
     ordering_fields = ["name", "member_count", "last_refreshed_at", "id"]
     filterset_fields = ["kind"]
 
+    @extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSerializer})
     def create(self, request):
         data = SegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -211,6 +283,7 @@ class SegmentViewSet(
             raise_invalid(exc)
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=SegmentWriteSerializer, responses=SegmentSerializer)
     def update(self, request, pk=None, partial=False):
         segment = self.get_object()
         data = SegmentWriteSerializer(data=request.data, partial=partial)
@@ -224,6 +297,7 @@ class SegmentViewSet(
             raise_invalid(exc)
         return Response(SegmentSerializer(segment).data)
 
+    @extend_schema(request=SegmentWriteSerializer, responses=SegmentSerializer)
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
 
@@ -233,11 +307,13 @@ class SegmentViewSet(
         except DjangoValidationError as exc:
             raise_invalid(exc)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["get"])
     def catalogue(self, request):
         """Fields, metrics and operators of the rule language, for the builder."""
         return Response(rules.catalogue())
 
+    @extend_schema(request=PreviewSerializer, responses=PREVIEW_RESULT)
     @action(detail=False, methods=["post"])
     def preview(self, request):
         """Count and sample an unsaved rule; with `segment`, who would join and leave."""
@@ -269,6 +345,7 @@ class SegmentViewSet(
             }
         )
 
+    @extend_schema(request=None, responses={202: REFRESH_QUEUED})
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         """Queue a refresh; the answer links to the run's state."""
@@ -296,6 +373,7 @@ class SegmentViewSet(
                 data["task_state"] = None
         return Response(data)
 
+    @extend_schema(responses=MemberSerializer(many=True))
     @action(detail=True, methods=["get"])
     def members(self, request, pk=None):
         """The members the user may see, newest first, with the date they joined."""
@@ -316,6 +394,7 @@ class SegmentViewSet(
         )
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
+    @extend_schema(responses=RunSerializer(many=True))
     @action(detail=True, methods=["get"])
     def history(self, request, pk=None):
         """Every refresh: when, size, joined, left, duration, trigger."""
@@ -363,13 +442,16 @@ class SegmentViewSet(
             {"joined": run.joined, "left": run.left, "size": run.size, "unmatched": unmatched}
         )
 
+    @extend_schema(request=MembersChangeSerializer, responses=MEMBERS_CHANGED)
     @action(detail=True, methods=["post"], url_path="add-members")
     def add_members(self, request, pk=None):
         """Static segments: add customers by id, or from a CSV of emails / external ids."""
         return self._members_change(request, remove=False)
 
+    @extend_schema(request=MembersChangeSerializer, responses=MEMBERS_CHANGED)
     @action(detail=True, methods=["post"], url_path="remove-members")
     def remove_members(self, request, pk=None):
+        """Static segments: remove customers by id, or from a CSV of emails / external ids."""
         return self._members_change(request, remove=True)
 
 

@@ -4,6 +4,8 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -75,7 +77,14 @@ class VersionSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+@extend_schema_field({"type": "string", "enum": MLJob.Kind.values}, component_name="MLJobKindEnum")
+class JobKindField(serializers.ChoiceField):
+    """An enum of its own in the schema: segments and campaigns have a `kind` of other values."""
+
+
 class JobSerializer(serializers.ModelSerializer):
+    kind = JobKindField(choices=MLJob.Kind.choices, read_only=True)
+
     class Meta:
         model = MLJob
         fields = [
@@ -88,6 +97,13 @@ class JobSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
         ]
+
+
+class JobQueuedSerializer(JobSerializer):
+    url = serializers.CharField(read_only=True, help_text="Where to follow the job's progress.")
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "url"]
 
 
 class MLSegmentSerializer(serializers.ModelSerializer):
@@ -143,6 +159,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(MLSegmentSerializer(self._get(pk)).data)
 
+    @extend_schema(request=MLSegmentWriteSerializer, responses={201: MLSegmentSerializer})
     def create(self, request):
         data = MLSegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -152,6 +169,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
             _invalid(exc)
         return Response(MLSegmentSerializer(ml_segment).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=MLSegmentWriteSerializer, responses=MLSegmentSerializer)
     def partial_update(self, request, pk=None):
         ml_segment = self._get(pk)
         data = MLSegmentWriteSerializer(data=request.data, partial=True)
@@ -162,6 +180,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
             _invalid(exc)
         return Response(MLSegmentSerializer(self._get(pk)).data)
 
+    @extend_schema(request=MLSegmentWriteSerializer, responses=MLSegmentSerializer)
     def update(self, request, pk=None):
         return self.partial_update(request, pk)
 
@@ -172,6 +191,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
             _invalid(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(request=None, responses={202: JobQueuedSerializer})
     @action(detail=True, methods=["post"])
     def train(self, request, pk=None):
         """Queue a (re-)training; poll the job URL for progress."""
@@ -181,6 +201,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
             status=status.HTTP_202_ACCEPTED,
         )
 
+    @extend_schema(request=None, responses={202: JobQueuedSerializer})
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         """Queue a re-assignment of every customer with the stored model."""
@@ -190,6 +211,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
             status=status.HTTP_202_ACCEPTED,
         )
 
+    @extend_schema(responses=JobSerializer)
     @action(detail=True, methods=["get"], url_path=r"jobs/(?P<job_id>\d+)")
     def job(self, request, pk=None, job_id=None):
         job = get_object_or_404(MLJob, pk=job_id, ml_segment_id=self._get(pk).pk)
@@ -204,6 +226,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
         clusters = self._get(pk).clusters.filter(active=True)
         return Response(ClusterSerializer(clusters, many=True).data)
 
+    @extend_schema(request=RenameSerializer, responses=ClusterSerializer)
     @action(detail=True, methods=["post"], url_path=r"clusters/(?P<cluster_id>\d+)/rename")
     def rename_cluster(self, request, pk=None, cluster_id=None):
         cluster = get_object_or_404(
@@ -248,6 +271,7 @@ class ScoresViewSet(viewsets.GenericViewSet):
     serializer_class = ScoreSerializer
     queryset = CustomerScore.objects.all()
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["get"])
     def rfm(self, request):
         run = rfm_last_run()
@@ -270,6 +294,15 @@ class ScoresViewSet(viewsets.GenericViewSet):
             }
         )
 
+    @extend_schema(
+        request=RfmRunSerializer,
+        responses={
+            202: inline_serializer(
+                "RfmRunQueued",
+                {"id": serializers.IntegerField(), "status": serializers.CharField()},
+            )
+        },
+    )
     @action(detail=False, methods=["post"], url_path="rfm/run")
     def rfm_run(self, request):
         data = RfmRunSerializer(data=request.data or {})
@@ -289,6 +322,7 @@ class ScoresViewSet(viewsets.GenericViewSet):
         )
         return Response(ScoreSerializer(score).data)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["get"])
     def churn(self, request):
         model = PredictiveModel.objects.filter(active=True).first()
@@ -310,6 +344,7 @@ class ScoresViewSet(viewsets.GenericViewSet):
             }
         )
 
+    @extend_schema(request=PredictiveTrainSerializer, responses={202: JobSerializer})
     @action(detail=False, methods=["post"], url_path="churn/train")
     def churn_train(self, request):
         data = PredictiveTrainSerializer(data=request.data or {})
@@ -321,6 +356,7 @@ class ScoresViewSet(viewsets.GenericViewSet):
         )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(responses=JobSerializer)
     @action(detail=False, methods=["get"], url_path=r"jobs/(?P<job_id>\d+)")
     def job(self, request, job_id=None):
         return Response(JobSerializer(get_object_or_404(MLJob, pk=job_id)).data)

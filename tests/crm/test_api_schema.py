@@ -1,0 +1,145 @@
+"""The API documentation (/api/schema/, /api/docs/) shows what each custom action really takes
+and answers: the body it validates, not the body of the resource it hangs off.
+"""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _component(schema: dict, ref: str) -> dict:
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def documented_body(schema: dict, method: str, path: str) -> dict | None:
+    """The documented JSON body of an operation: its writable fields and the required ones."""
+    body = schema["paths"][path][method].get("requestBody")
+    if body is None:
+        return None
+    component = _component(schema, body["content"]["application/json"]["schema"]["$ref"])
+    properties = component.get("properties", {})
+    read_only = {name for name, field in properties.items() if field.get("readOnly")}
+    return {
+        "fields": set(properties) - read_only,
+        "required": set(component.get("required", [])) - read_only,
+        "body_required": body.get("required", False),
+    }
+
+
+def documented_answer(schema: dict, method: str, path: str, status: str) -> set[str]:
+    """The field names of an operation's documented answer with this status."""
+    answer = schema["paths"][path][method]["responses"][status]["content"]["application/json"]
+    return set(_component(schema, answer["schema"]["$ref"])["properties"])
+
+
+WRITE_BODIES = [
+    # method, path, fields it accepts, the required ones among them
+    ("post", "/api/campaigns/{id}/preview/", {"customer", "variant"}, {"customer"}),
+    (
+        "post",
+        "/api/campaigns/{id}/variants/",
+        {"name", "subject", "html", "text", "share"},
+        {"subject", "text"},
+    ),
+    (
+        "patch",
+        "/api/campaigns/{id}/variants/{variant_id}/",
+        {"name", "subject", "html", "text", "share"},
+        set(),
+    ),
+    (
+        "put",
+        "/api/campaigns/{id}/promotion/",
+        {"discount", "value", "code_mode", "shared_code", "expires_at", "redemption_cap"},
+        {"value"},
+    ),
+    ("post", "/api/campaigns/provider-events/", {"events"}, {"events"}),
+    ("post", "/api/segments/preview/", {"rule", "segment", "sample_size"}, {"rule"}),
+    ("post", "/api/segments/{id}/add-members/", {"customer_ids", "file"}, set()),
+    ("post", "/api/segments/{id}/remove-members/", {"customer_ids", "file"}, set()),
+    (
+        "post",
+        "/api/segments/",
+        {"name", "slug", "description", "kind", "rule", "refresh_interval", "min_size_warning"},
+        {"name"},
+    ),
+    (
+        "post",
+        "/api/ml-segments/",
+        {"name", "description", "features", "attribute_keys", "scaling", "algorithm"}
+        | {"k", "k_min", "k_max", "seed", "window_days"},
+        {"name", "features"},
+    ),
+    ("post", "/api/ml-segments/{id}/clusters/{cluster_id}/rename/", {"name"}, {"name"}),
+    ("post", "/api/scores/rfm/run/", {"reference_date", "window_days"}, set()),
+    ("post", "/api/scores/churn/train/", {"horizon_days"}, set()),
+    ("post", "/api/data-requests/{id}/transition/", {"status", "reason"}, {"status"}),
+]
+
+
+@pytest.mark.parametrize(
+    "method,path,fields,required",
+    WRITE_BODIES,
+    ids=[f"{method.upper()} {path}" for method, path, _, _ in WRITE_BODIES],
+)
+def test_documented_body_of_a_write_action_is_the_one_it_accepts(
+    schema, method, path, fields, required
+):
+    body = documented_body(schema, method, path)
+
+    assert body is not None, f"{method.upper()} {path} documents no body"
+    assert body["fields"] == fields
+    assert body["required"] == required
+    assert body["body_required"] == bool(required)
+
+
+NO_BODY = [
+    "/api/campaigns/{id}/launch/",
+    "/api/campaigns/{id}/pause/",
+    "/api/campaigns/{id}/resume/",
+    "/api/campaigns/{id}/cancel/",
+    "/api/campaigns/{id}/stop/",
+    "/api/segments/{id}/refresh/",
+    "/api/ml-segments/{id}/train/",
+    "/api/ml-segments/{id}/assign/",
+]
+
+
+@pytest.mark.parametrize("path", NO_BODY)
+def test_action_that_takes_no_body_documents_none(schema, path):
+    assert documented_body(schema, "post", path) is None
+
+
+def test_campaign_preview_documents_the_rendered_message(schema):
+    answer = documented_answer(schema, "post", "/api/campaigns/{id}/preview/", "200")
+
+    assert answer == {"subject", "html", "text"}
+
+
+def test_segment_member_change_documents_the_counts_and_unmatched_lines(schema):
+    for path in ("/api/segments/{id}/add-members/", "/api/segments/{id}/remove-members/"):
+        answer = documented_answer(schema, "post", path, "200")
+
+        assert answer == {"joined", "left", "size", "unmatched"}
+
+
+def test_segment_refresh_documents_the_queued_run(schema):
+    answer = documented_answer(schema, "post", "/api/segments/{id}/refresh/", "202")
+
+    assert answer == {"run", "status", "task_id", "state_url"}
+
+
+def test_ml_training_documents_the_job_to_follow(schema):
+    answer = documented_answer(schema, "post", "/api/ml-segments/{id}/train/", "202")
+
+    assert {"id", "status", "progress", "url"} <= answer
+
+
+def test_campaign_state_change_documents_the_campaign(schema):
+    answer = documented_answer(schema, "post", "/api/campaigns/{id}/launch/", "200")
+
+    assert {"id", "name", "status", "variants"} <= answer
