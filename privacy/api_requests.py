@@ -298,9 +298,11 @@ class SuppressionCheckViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=SuppressionCheckSerializer,
-        responses=inline_serializer(
-            "SuppressionCheckResult", {"suppressed": serializers.BooleanField()}
-        ),
+        responses={
+            200: inline_serializer(
+                "SuppressionCheckResult", {"suppressed": serializers.BooleanField()}
+            )
+        },
     )
     def create(self, request):
         serializer = SuppressionCheckSerializer(data=request.data)

@@ -171,6 +171,15 @@ class RunSerializer(serializers.ModelSerializer):
         ]
 
 
+class RunStateSerializer(RunSerializer):
+    task_state = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The worker's state of a queued or running run."
+    )
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "task_state"]
+
+
 class MembersChangeSerializer(serializers.Serializer):
     customer_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
@@ -357,6 +366,7 @@ class SegmentViewSet(
             status=status.HTTP_202_ACCEPTED,
         )
 
+    @extend_schema(responses=RunStateSerializer)
     @action(detail=True, methods=["get"], url_path=r"runs/(?P<run_id>\d+)")
     def run(self, request, pk=None, run_id=None):
         """The state of one refresh: its run row, and the worker's task state when known."""
@@ -402,6 +412,7 @@ class SegmentViewSet(
         page = self.paginate_queryset(segment.runs.order_by("-id"))
         return self.get_paginated_response(RunSerializer(page, many=True).data)
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):
         """The members the user may see as CSV (cells never start a spreadsheet formula)."""

@@ -146,6 +146,8 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.IsAuthenticated, MarketingPermission]
     serializer_class = MLSegmentSerializer
     queryset = MLSegment.objects.all()
+    # No read here is paginated: the list, versions and clusters answer plain lists.
+    pagination_class = None
     # Ids are numbers: any other value in the URL is a 404 from the router, not a failed lookup.
     lookup_value_regex = r"\d+"
 
@@ -180,7 +182,8 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
             _invalid(exc)
         return Response(MLSegmentSerializer(self._get(pk)).data)
 
-    @extend_schema(request=MLSegmentWriteSerializer, responses=MLSegmentSerializer)
+    # PUT is PATCH here: it validates a partial body, so every field is optional.
+    @extend_schema(request=MLSegmentWriteSerializer(partial=True), responses=MLSegmentSerializer)
     def update(self, request, pk=None):
         return self.partial_update(request, pk)
 
@@ -217,10 +220,12 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
         job = get_object_or_404(MLJob, pk=job_id, ml_segment_id=self._get(pk).pk)
         return Response(JobSerializer(job).data)
 
+    @extend_schema(responses=VersionSerializer(many=True))
     @action(detail=True, methods=["get"])
     def versions(self, request, pk=None):
         return Response(VersionSerializer(self._get(pk).versions.all()[:50], many=True).data)
 
+    @extend_schema(responses=ClusterSerializer(many=True))
     @action(detail=True, methods=["get"])
     def clusters(self, request, pk=None):
         clusters = self._get(pk).clusters.filter(active=True)

@@ -143,3 +143,75 @@ def test_campaign_state_change_documents_the_campaign(schema):
     answer = documented_answer(schema, "post", "/api/campaigns/{id}/launch/", "200")
 
     assert {"id", "name", "status", "variants"} <= answer
+
+
+def documented_answer_of(schema: dict, method: str, path: str, status: str = "200") -> dict:
+    """An operation's documented answer with this status: its media types and JSON schema."""
+    content = schema["paths"][path][method]["responses"][status]["content"]
+    answer = content.get("application/json", {}).get("schema")
+    return {"media_types": set(content), "schema": answer}
+
+
+PLAIN_LISTS = [
+    # path, the component of each item: answered as a list, with no page around it
+    ("/api/ml-segments/", "MLSegment"),
+    ("/api/ml-segments/{id}/versions/", "Version"),
+    ("/api/ml-segments/{id}/clusters/", "Cluster"),
+    ("/api/campaigns/{id}/variants/", "Variant"),
+    ("/api/purposes/", "Purpose"),
+]
+
+
+@pytest.mark.parametrize("path,item", PLAIN_LISTS, ids=[path for path, _ in PLAIN_LISTS])
+def test_read_that_answers_a_plain_list_documents_no_page(schema, path, item):
+    answer = documented_answer_of(schema, "get", path)["schema"]
+
+    assert answer["type"] == "array"
+    assert answer["items"]["$ref"] == f"#/components/schemas/{item}"
+
+
+def test_ml_segment_list_documents_no_page_parameters(schema):
+    parameters = schema["paths"]["/api/ml-segments/"]["get"].get("parameters", [])
+
+    assert "cursor" not in {parameter["name"] for parameter in parameters}
+
+
+def test_ml_versions_and_clusters_document_their_own_fields(schema):
+    versions = documented_answer_of(schema, "get", "/api/ml-segments/{id}/versions/")
+    clusters = documented_answer_of(schema, "get", "/api/ml-segments/{id}/clusters/")
+
+    version = _component(schema, versions["schema"]["items"]["$ref"])["properties"]
+    cluster = _component(schema, clusters["schema"]["items"]["$ref"])["properties"]
+    assert {"version", "trained_at", "metrics", "stability_ari"} <= set(version)
+    assert {"label", "name", "size", "segment", "profile"} <= set(cluster)
+
+
+def test_segment_run_documents_the_refresh_run_and_its_task_state(schema):
+    answer = documented_answer(schema, "get", "/api/segments/{id}/runs/{run_id}/", "200")
+
+    assert answer == {
+        "id", "trigger", "status", "created_at", "started_at", "finished_at", "duration", "size",
+        "joined", "left", "message", "task_state",
+    }  # fmt: skip
+
+
+def test_segment_export_documents_a_csv_file(schema):
+    answer = documented_answer_of(schema, "get", "/api/segments/{id}/export/")
+
+    assert answer["media_types"] == {"text/csv"}
+
+
+def test_suppression_check_documents_its_answer_as_200(schema):
+    responses = schema["paths"]["/api/suppression-check/"]["post"]["responses"]
+
+    assert "200" in responses
+    assert "201" not in responses
+
+
+def test_ml_segment_put_documents_a_partial_body(schema):
+    body = documented_body(schema, "put", "/api/ml-segments/{id}/")
+
+    assert body == documented_body(schema, "patch", "/api/ml-segments/{id}/")
+    assert body["required"] == set()
+    assert body["body_required"] is False
+    assert {"name", "features", "k"} <= body["fields"]
