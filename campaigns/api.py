@@ -8,7 +8,6 @@ import zoneinfo
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
@@ -194,6 +193,149 @@ PROVIDER_EVENTS_RESULT = inline_serializer(
     },
 )
 
+# The answers below are built from dicts by the selectors; these serializers only document them.
+
+
+class CampaignReportLineSerializer(serializers.Serializer):
+    """Figures of the treated customers: all of them (totals) or one variant's."""
+
+    variant = serializers.CharField(help_text="The variant's name; `all` in the totals.")
+    audience = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    delivered = serializers.IntegerField(help_text="Sent less bounced.")
+    opened = serializers.IntegerField()
+    clicked = serializers.IntegerField()
+    unsubscribed = serializers.IntegerField()
+    bounced = serializers.IntegerField()
+    complained = serializers.IntegerField()
+    converted = serializers.IntegerField(help_text="Customers who bought within the attribution.")
+    orders = serializers.IntegerField()
+    revenue = serializers.FloatField()
+    revenue_per_recipient = serializers.FloatField()
+    conversion_rate = serializers.FloatField(help_text="A share, 0 to 1.")
+
+
+class CampaignUpliftSerializer(serializers.Serializer):
+    """Treated against holdout, with 95% intervals; null with fewer than two in either group."""
+
+    method = serializers.CharField()
+    treated_conversion = serializers.FloatField()
+    holdout_conversion = serializers.FloatField()
+    conversion_uplift = serializers.FloatField()
+    conversion_uplift_ci = serializers.ListField(
+        child=serializers.FloatField(), help_text="[low, high]"
+    )
+    conversion_uplift_relative = serializers.FloatField(allow_null=True)
+    treated_revenue_per_recipient = serializers.FloatField()
+    holdout_revenue_per_recipient = serializers.FloatField()
+    revenue_uplift_per_recipient = serializers.FloatField()
+    revenue_uplift_per_recipient_ci = serializers.ListField(
+        child=serializers.FloatField(), help_text="[low, high]"
+    )
+    incremental_revenue = serializers.FloatField()
+    incremental_revenue_ci = serializers.ListField(
+        child=serializers.FloatField(), help_text="[low, high]"
+    )
+    significant = serializers.BooleanField()
+
+
+class CampaignReportVariantSerializer(CampaignReportLineSerializer):
+    id = serializers.IntegerField()
+    uplift = CampaignUpliftSerializer(allow_null=True)
+
+
+class CampaignReportHoldoutSerializer(serializers.Serializer):
+    audience = serializers.IntegerField()
+    converted = serializers.IntegerField()
+    revenue = serializers.FloatField()
+    revenue_per_member = serializers.FloatField()
+    conversion_rate = serializers.FloatField()
+
+
+class CampaignReportExclusionSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class CampaignSendProgressSerializer(serializers.Serializer):
+    """Sends by status, holdout and excluded included."""
+
+    recipients = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    remaining = serializers.IntegerField(help_text="Not sent yet: pending or being sent.")
+    holdout = serializers.IntegerField()
+    excluded = serializers.IntegerField()
+    percent = serializers.IntegerField(help_text="Done, 0 to 100.")
+
+
+class CampaignReportSerializer(serializers.Serializer):
+    campaign = inline_serializer(
+        "CampaignReportCampaign",
+        {
+            "id": serializers.IntegerField(),
+            "name": serializers.CharField(),
+            "status": serializers.CharField(),
+            "attribution_days": serializers.IntegerField(),
+        },
+    )
+    totals = CampaignReportLineSerializer()
+    variants = CampaignReportVariantSerializer(many=True)
+    holdout = CampaignReportHoldoutSerializer()
+    uplift = CampaignUpliftSerializer(allow_null=True)
+    excluded = CampaignReportExclusionSerializer(many=True, help_text="Excluded, by reason.")
+    excluded_total = serializers.IntegerField()
+    promotion_redemptions = serializers.IntegerField()
+    redemption_cap = serializers.IntegerField(allow_null=True)
+    progress = CampaignSendProgressSerializer()
+
+
+class CampaignAudienceSizeSerializer(serializers.Serializer):
+    targeted = serializers.IntegerField(help_text="In a target segment.")
+    recipients = serializers.IntegerField()
+    holdout = serializers.IntegerField()
+    excluded = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Customers excluded, by reason."
+    )
+
+
+class CampaignAudienceEstimateResultSerializer(CampaignAudienceSizeSerializer):
+    holdout_estimated = serializers.BooleanField(
+        help_text="The holdout (and so the recipients) is the expected size, not the exact split."
+    )
+
+
+class PromotionCodeStatusSerializer(serializers.Serializer):
+    """An unknown code answers only `code`, `valid`, `reason` and `message`."""
+
+    code = serializers.CharField(help_text="As matched: upper case, without surrounding spaces.")
+    valid = serializers.BooleanField()
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Empty when valid; else unknown, not_sent, expired, used or exhausted.",
+    )
+    message = serializers.CharField()
+    campaign = inline_serializer(
+        "PromotionCodeCampaign",
+        {"id": serializers.IntegerField(), "name": serializers.CharField()},
+        required=False,
+    )
+    discount = serializers.CharField(required=False, help_text="percent or amount")
+    value = serializers.FloatField(required=False)
+    discount_display = serializers.CharField(required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    customer = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The customer a personal code was given to."
+    )
+    redemptions = serializers.IntegerField(required=False)
+    redemption_cap = serializers.IntegerField(required=False, allow_null=True)
+
+
 # A campaign's state changes take no body and answer with the campaign as it now is.
 state_change = extend_schema(request=None, responses=CampaignSerializer)
 
@@ -265,7 +407,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def stop(self, request, pk=None):
         return self._run(services.campaign_stop)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=CampaignReportSerializer)
     @action(detail=True, methods=["get"])
     def report(self, request, pk=None):
         campaign = self.get_object()
@@ -273,14 +415,16 @@ class CampaignViewSet(viewsets.ModelViewSet):
             {**campaign_report(campaign=campaign), "progress": send_progress(campaign=campaign)}
         )
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=CampaignAudienceSizeSerializer)
     @action(detail=True, methods=["get"], url_path="audience-size")
     def audience_size(self, request, pk=None):
         from django.utils import timezone
 
         return Response(audience_estimate(self.get_object(), now=timezone.now()))
 
-    @extend_schema(request=AudienceEstimateSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=AudienceEstimateSerializer, responses=CampaignAudienceEstimateResultSerializer
+    )
     @action(detail=False, methods=["post"], url_path="audience-estimate")
     def audience_estimate(self, request):
         """The audience (targeted, recipients, holdout, excluded by reason) for unsaved settings.
@@ -317,7 +461,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=PromotionCodeStatusSerializer)
     @action(
         detail=False,
         methods=["get"],

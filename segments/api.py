@@ -249,6 +249,45 @@ MEMBERS_CHANGED = inline_serializer(
 )
 
 
+class SegmentCatalogueFieldSerializer(serializers.Serializer):
+    """A profile field a condition may test."""
+
+    name = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField(help_text="text, choice, integer, number, date, tags or user")
+    operators = serializers.ListField(child=serializers.CharField())
+    choices = serializers.ListField(
+        child=serializers.CharField(), help_text="The values of a choice field; else empty."
+    )
+    protected = serializers.BooleanField(help_text="A protected characteristic.")
+
+
+class SegmentCatalogueMetricSerializer(serializers.Serializer):
+    """An aggregate over a customer's purchases or events."""
+
+    name = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField(help_text="integer or number")
+    source = serializers.CharField(help_text="purchase or event")
+    operators = serializers.ListField(child=serializers.CharField())
+    filters = serializers.ListField(
+        child=serializers.CharField(), help_text="What the metric's rows may be filtered on."
+    )
+
+
+class SegmentCatalogueSerializer(serializers.Serializer):
+    """The rule language for the builder (documentation of the catalogue's answer)."""
+
+    version = serializers.IntegerField(help_text="The rule version this catalogue describes.")
+    fields = SegmentCatalogueFieldSerializer(many=True)
+    attr_operators = serializers.ListField(
+        child=serializers.CharField(), help_text="Operators of a custom attribute condition."
+    )
+    metrics = SegmentCatalogueMetricSerializer(many=True)
+    consent_states = serializers.ListField(child=serializers.CharField())
+    channels = serializers.ListField(child=serializers.CharField())
+
+
 def _sample(customers: list[Customer] | None) -> list[dict] | None:
     if customers is None:
         return None
@@ -316,7 +355,7 @@ class SegmentViewSet(
         except DjangoValidationError as exc:
             raise_invalid(exc)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=SegmentCatalogueSerializer)
     @action(detail=False, methods=["get"])
     def catalogue(self, request):
         """Fields, metrics and operators of the rule language, for the builder."""

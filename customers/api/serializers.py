@@ -18,7 +18,8 @@ _detail_fields: dict[str, Callable[[], serializers.Field]] = {}
 
 
 def customer_detail_field_register(name: str, field: Callable[[], serializers.Field]) -> None:
-    """Add a read-only field, built by `field()`, to the customer detail of the API."""
+    """Add a read-only field, built by `field()`, to the customer detail of the API; it is
+    documented as nullable, the value for a user not allowed to see that section."""
     _detail_fields[name] = field
 
 
@@ -171,6 +172,8 @@ class CustomerDetailSerializer(serializers.ModelSerializer):
         fields = super().get_fields()
         for name, field in _detail_fields.items():
             fields[name] = field()
+            # Null for a user lacking the section's permission (consent states, say).
+            fields[name].allow_null = True
         return fields
 
 

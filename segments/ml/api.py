@@ -4,7 +4,6 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -269,6 +268,74 @@ class ScoreSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class RfmLastRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference_date = serializers.DateField()
+    window_days = serializers.IntegerField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    customers = serializers.IntegerField()
+    moved = serializers.IntegerField(help_text="Customers whose class changed.")
+    moves = serializers.ListField(
+        child=serializers.ListField(), help_text="[from class, to class, customers] rows."
+    )
+    thresholds = serializers.DictField(
+        child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+        help_text="For recency, frequency and monetary: [score, min, max] of each score 1..5.",
+    )
+
+
+class RfmGridCellSerializer(serializers.Serializer):
+    r = serializers.IntegerField()
+    f = serializers.IntegerField()
+    customers = serializers.IntegerField()
+    revenue = serializers.FloatField()
+    heat = serializers.IntegerField(help_text="0..9, relative to the busiest cell.")
+
+
+class RfmSummarySerializer(serializers.Serializer):
+    """The last finished RFM run, customers per class, and the recency-by-frequency grid."""
+
+    last_run = RfmLastRunSerializer(allow_null=True)
+    classes = serializers.ListField(
+        child=inline_serializer(
+            "RfmClassCount",
+            {"rfm_class": serializers.CharField(), "customers": serializers.IntegerField()},
+        )
+    )
+    grid = inline_serializer(
+        "RfmGrid",
+        {
+            "rows": serializers.ListField(
+                child=inline_serializer(
+                    "RfmGridRow",
+                    {
+                        "r": serializers.IntegerField(),
+                        "cells": RfmGridCellSerializer(many=True),
+                    },
+                ),
+                help_text="Recency score 5 first; in each, frequency score 1 to 5.",
+            )
+        },
+    )
+
+
+class ChurnModelSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    trained_at = serializers.DateTimeField()
+    horizon_days = serializers.IntegerField()
+    cutoff = serializers.DateField(help_text="Features as of this day.")
+    buyers = serializers.IntegerField()
+    features = serializers.ListField(child=serializers.CharField())
+    metrics = serializers.DictField(help_text="The evaluation of the trained models.")
+
+
+class ChurnSummarySerializer(serializers.Serializer):
+    """The active churn model and the latest training job."""
+
+    model = ChurnModelSerializer(allow_null=True)
+    last_job = JobSerializer(allow_null=True)
+
+
 class ScoresViewSet(viewsets.GenericViewSet):
     """RFM summary and grid, RFM runs, scores per customer, churn model evaluation and training."""
 
@@ -276,7 +343,7 @@ class ScoresViewSet(viewsets.GenericViewSet):
     serializer_class = ScoreSerializer
     queryset = CustomerScore.objects.all()
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=RfmSummarySerializer)
     @action(detail=False, methods=["get"])
     def rfm(self, request):
         run = rfm_last_run()
@@ -327,7 +394,7 @@ class ScoresViewSet(viewsets.GenericViewSet):
         )
         return Response(ScoreSerializer(score).data)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=ChurnSummarySerializer)
     @action(detail=False, methods=["get"])
     def churn(self, request):
         model = PredictiveModel.objects.filter(active=True).first()

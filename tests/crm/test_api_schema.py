@@ -5,6 +5,16 @@ and answers: the body it validates, not the body of the resource it hangs off.
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from campaigns.services import campaign_launch
+from tests.campaigns.factories import (
+    CampaignFactory,
+    VariantFactory,
+    consent_grant_all,
+    members_add,
+)
+from tests.customers.factories import CustomerFactory
+from tests.segments.factories import StaticSegmentFactory
+
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
@@ -215,3 +225,141 @@ def test_ml_segment_put_documents_a_partial_body(schema):
     assert body["required"] == set()
     assert body["body_required"] is False
     assert {"name", "features", "k"} <= body["fields"]
+
+
+def _resolved(schema: dict, field: dict) -> dict:
+    """A property's schema with its component reference (plain or nullable) followed."""
+    for wrapper in ("allOf", "oneOf"):
+        refs = [part for part in field.get(wrapper, []) if "$ref" in part]
+        if refs:
+            return _component(schema, refs[0]["$ref"])
+    return _component(schema, field["$ref"]) if "$ref" in field else field
+
+
+def documented_fields(schema: dict, method: str, path: str, status: str = "200") -> dict:
+    """The documented answer's top-level properties, by name, references followed."""
+    answer = documented_answer_of(schema, method, path, status)["schema"]
+    properties = _component(schema, answer["$ref"])["properties"]
+    return {name: _resolved(schema, field) for name, field in properties.items()}
+
+
+ANSWERS_OF_READS = [
+    # method, path, the top-level fields of the answer
+    (
+        "get",
+        "/api/campaigns/{id}/report/",
+        {"campaign", "totals", "variants", "holdout", "uplift", "excluded", "excluded_total"}
+        | {"promotion_redemptions", "redemption_cap", "progress"},
+    ),
+    (
+        "get",
+        "/api/campaigns/{id}/audience-size/",
+        {"targeted", "recipients", "holdout", "excluded"},
+    ),
+    (
+        "post",
+        "/api/campaigns/audience-estimate/",
+        {"targeted", "recipients", "holdout", "excluded", "holdout_estimated"},
+    ),
+    (
+        "get",
+        "/api/campaigns/promotion-codes/{code}/",
+        {"code", "valid", "reason", "message", "campaign", "discount", "value"}
+        | {"discount_display", "expires_at", "customer", "redemptions", "redemption_cap"},
+    ),
+    (
+        "get",
+        "/api/segments/catalogue/",
+        {"version", "fields", "attr_operators", "metrics", "consent_states", "channels"},
+    ),
+    ("get", "/api/scores/rfm/", {"last_run", "classes", "grid"}),
+    ("get", "/api/scores/churn/", {"model", "last_job"}),
+]
+
+
+@pytest.mark.parametrize(
+    "method,path,fields",
+    ANSWERS_OF_READS,
+    ids=[f"{method.upper()} {path}" for method, path, _ in ANSWERS_OF_READS],
+)
+def test_answer_documents_its_fields_not_a_bare_object(schema, method, path, fields):
+    assert set(documented_fields(schema, method, path)) == fields
+
+
+def test_unknown_promotion_code_documents_only_the_verdict_as_required(schema):
+    answer = documented_answer_of(schema, "get", "/api/campaigns/promotion-codes/{code}/")
+
+    required = _component(schema, answer["schema"]["$ref"])["required"]
+    assert set(required) == {"code", "valid", "reason", "message"}
+
+
+def test_rfm_and_churn_document_the_nested_run_model_and_job(schema):
+    rfm = documented_fields(schema, "get", "/api/scores/rfm/")
+    churn = documented_fields(schema, "get", "/api/scores/churn/")
+
+    assert {"reference_date", "customers", "moved", "thresholds"} <= set(
+        rfm["last_run"]["properties"]
+    )
+    assert {"trained_at", "horizon_days", "metrics"} <= set(churn["model"]["properties"])
+    assert {"id", "status", "progress"} <= set(churn["last_job"]["properties"])
+    for path, name in [("rfm", "last_run"), ("churn", "model"), ("churn", "last_job")]:
+        answer = documented_answer_of(schema, "get", f"/api/scores/{path}/")["schema"]
+        assert _component(schema, answer["$ref"])["properties"][name].get("nullable") is True
+
+
+def test_customer_detail_documents_consents_as_nullable(schema):
+    answer = documented_answer_of(schema, "get", "/api/customers/{id}/")["schema"]
+
+    consents = _component(schema, answer["$ref"])["properties"]["consents"]
+    assert consents.get("nullable") is True
+
+
+@pytest.fixture
+def delivered_campaign_with_holdout(settings, django_capture_on_commit_callbacks, marketing_user):
+    """A campaign sent to consenting members of its segment, a share of them held out."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CAMPAIGNS_SITE_URL = "http://testserver"
+    settings.CAMPAIGNS_RATE_PER_SECOND = 0
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    segment = StaticSegmentFactory(name="Newsletter readers")
+    customers = CustomerFactory.create_batch(12)
+    members_add(segment, customers)
+    consent_grant_all(customers)
+    campaign = CampaignFactory(created_by=marketing_user, holdout_percent=30)
+    campaign.target_segments.add(segment)
+    VariantFactory(campaign=campaign, name="A")
+    VariantFactory(campaign=campaign, name="B")
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_launch(campaign=campaign, actor=marketing_user)
+    return campaign
+
+
+def _documented_vs_answered(schema: dict, documented: dict, answered: dict, at: str) -> list:
+    """Where the documented fields and an answer's keys differ, nested objects included."""
+    differences = []
+    if set(documented) != set(answered):
+        differences.append((at, set(documented) ^ set(answered)))
+    for name in set(documented) & set(answered):
+        field, value = _resolved(schema, documented[name]), answered[name]
+        if field.get("type") == "array" and "$ref" in field.get("items", {}):
+            field = _resolved(schema, field["items"])
+            value = value[0] if value else None
+        if isinstance(value, dict) and "properties" in field:
+            differences += _documented_vs_answered(
+                schema, field["properties"], value, f"{at}.{name}"
+            )
+    return differences
+
+
+@pytest.mark.django_db
+def test_campaign_report_answers_exactly_the_documented_fields(
+    schema, api_client_for, marketing_user, delivered_campaign_with_holdout
+):
+    campaign = delivered_campaign_with_holdout
+
+    report = api_client_for(marketing_user).get(f"/api/campaigns/{campaign.pk}/report/").json()
+
+    answer = documented_answer_of(schema, "get", "/api/campaigns/{id}/report/")["schema"]
+    documented = _component(schema, answer["$ref"])["properties"]
+    assert report["variants"] and report["progress"]["sent"] > 0
+    assert _documented_vs_answered(schema, documented, report, "report") == []
