@@ -181,30 +181,6 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=list(columns))
 
 
-def _binary_rows(raw: bytes | bytearray, kinds: list[str]) -> np.ndarray | None:
-    """The rows of a binary COPY of 8-byte columns (`kinds` as numeric_frame_from_sql takes
-    them) as one structured array, or None when a row does not have that shape (a NULL)."""
-    if not raw.startswith(_COPY_SIGNATURE) or raw[-2:] != b"\xff\xff":
-        raise ValueError("binary COPY: unexpected header or trailer")
-    extension = int.from_bytes(raw[15:19], "big")
-    body = memoryview(raw)[19 + extension : len(raw) - 2]
-    row_dtype = np.dtype(
-        [("n", ">i2")]
-        + [
-            item
-            for i, kind in enumerate(kinds)
-            for item in ((f"l{i}", ">i4"), (f"v{i}", ">f8" if kind == "float64" else ">i8"))
-        ]
-    )
-    if len(body) % row_dtype.itemsize:
-        return None
-    rows = np.frombuffer(body, dtype=row_dtype)
-    fields = len(kinds)
-    if (rows["n"] != fields).any() or any((rows[f"l{i}"] != 8).any() for i in range(fields)):
-        return None
-    return rows
-
-
 def _window(reference: dt.datetime, window_days: int, column: str) -> str:
     start = reference - dt.timedelta(days=window_days)
     return f"{column} >= {_literal(start)} AND {column} < {_literal(reference)}"

@@ -82,7 +82,9 @@ def test_null_values_come_back_as_missing_not_as_garbage(buyers):
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "row by row"])
 def test_both_ways_from_postgresql_give_the_same_frame(buyers, monkeypatch, packed):
     if not packed:  # as for a database with more customers than one byte string can carry
-        monkeypatch.setattr(features, "PACK_MAX_CUSTOMERS", -1)
+        monkeypatch.setattr(
+            features, "_customers_estimate", lambda: features.PACK_MAX_CUSTOMERS + 1
+        )
     reference = timezone.now()
 
     loaded = features.purchase_aggregates(reference=reference, window_days=365)
@@ -100,4 +102,10 @@ def test_both_ways_from_postgresql_give_the_same_frame(buyers, monkeypatch, pack
         c.pk: int(c.purchases.order_by("-purchased_at")[0].purchased_at.timestamp()) for c in buyers
     }
     assert loaded["last_at"].tolist() == [last[c] for c in loaded["customer_id"]]
+    c_start = reference - dt.timedelta(days=365)
+    total = {
+        c.pk: float(sum(p.amount for p in c.purchases.filter(purchased_at__gte=c_start)))
+        for c in buyers
+    }
+    assert loaded["monetary"].tolist() == pytest.approx([total[c] for c in loaded["customer_id"]])
     assert spend.isna().sum() == 3
