@@ -63,12 +63,36 @@ def compile_rule(rule: Any, *, now: dt.datetime | None = None) -> QuerySet[Custo
         raise RuleInvalid(errors)
     compiler = _Compiler(now or timezone.now())
     # Erased customers stay as anonymised rows for revenue figures; no segment selects them.
-    return Customer.objects.filter(erased_at__isnull=True).filter(compiler.node(rule)).order_by()
+    live = Customer.objects.filter(erased_at__isnull=True)
+    conditions = _conjuncts(rule)
+    for i, condition in enumerate(conditions):
+        # Over all of a customer's rows (no window, no filter) PostgreSQL tends to hash-join and
+        # aggregate every purchase at once, which measured slower than one index probe per
+        # customer, even when another condition leaves few customers.
+        narrowed = condition.get("window") or condition.get("filter")
+        if "metric" in condition and narrowed and compiler.joinable(condition):
+            others = compiler.node({"all": conditions[:i] + conditions[i + 1 :]})
+            return compiler.joined(live.filter(others), condition).order_by()
+    return live.filter(compiler.node(rule)).order_by()
+
+
+def _conjuncts(rule: dict) -> list[dict]:
+    """The conditions a rule requires all of: the children of its top-level `all` groups."""
+    if "all" not in rule:
+        return [rule]
+    return [condition for child in rule["all"] for condition in _conjuncts(child)]
+
+
+class _Constant(Cast):
+    """A cast constant: nothing to group by when it is compared with an aggregate (HAVING)."""
+
+    def get_group_by_cols(self):
+        return []
 
 
 def number(value: Any) -> Cast:
     """A rule number as an SQL decimal (a bare parameter would compare as text on SQLite)."""
-    return Cast(Value(str(to_decimal(value))), MONEY)
+    return _Constant(Value(str(to_decimal(value))), MONEY)
 
 
 class AttrValue(Func):
@@ -353,10 +377,11 @@ class _Compiler:
         return _two_valued(lookup(expr, cast(value)))
 
     # Behaviour ------------------------------------------------------------------------------
-    def rows(self, node: dict, spec: rules.MetricSpec) -> QuerySet:
-        """The customer's purchases or events that the condition's window and filter select."""
+    def row_conditions(self, node: dict, spec: rules.MetricSpec, prefix: str = "") -> Q:
+        """The condition's window and filter on purchase or event columns (`prefix` leads to
+        them from elsewhere, such as `purchases__` from the customer)."""
         if spec.source == "purchase":
-            rows, at = Purchase.objects.filter(customer_id=OuterRef("pk")), "purchased_at"
+            at = "purchased_at"
             paths = {
                 "category": "category",
                 "product_sku": "product__sku",
@@ -364,25 +389,27 @@ class _Compiler:
                 "promotion_code": "promotion_code",
             }
         else:
-            rows, at = Event.objects.filter(customer_id=OuterRef("pk")), "occurred_at"
-            paths = {"event_type": "type"}
+            at, paths = "occurred_at", {"event_type": "type"}
+        q = Q()
         for key, value in (node.get("filter") or {}).items():
             values = value if isinstance(value, list) else [value]
-            rows = rows.filter(**{f"{paths[key]}__in": values})
+            q &= Q(**{f"{prefix}{paths[key]}__in": values})
         window = node.get("window") or {}
         if "last_days" in window:
-            rows = rows.filter(
-                **{
-                    f"{at}__gte": self.now - dt.timedelta(days=window["last_days"]),
-                    f"{at}__lte": self.now,
-                }
-            )
+            since = self.now - dt.timedelta(days=window["last_days"])
+            q &= Q(**{f"{prefix}{at}__gte": since, f"{prefix}{at}__lte": self.now})
         if window.get("from"):
-            rows = rows.filter(**{f"{at}__gte": self.day_start(rules.parse_date(window["from"]))})
+            q &= Q(**{f"{prefix}{at}__gte": self.day_start(rules.parse_date(window["from"]))})
         if window.get("to"):
             end = self.day_start(rules.parse_date(window["to"]) + dt.timedelta(days=1))
-            rows = rows.filter(**{f"{at}__lt": end})
-        return rows.order_by()
+            q &= Q(**{f"{prefix}{at}__lt": end})
+        return q
+
+    def rows(self, node: dict, spec: rules.MetricSpec) -> QuerySet:
+        """The customer's purchases or events that the condition's window and filter select."""
+        model = Purchase if spec.source == "purchase" else Event
+        rows = model.objects.filter(customer_id=OuterRef("pk"))
+        return rows.filter(self.row_conditions(node, spec)).order_by()
 
     def metric(self, node: dict) -> Q:
         spec = rules.METRICS[node["metric"]]
@@ -403,7 +430,7 @@ class _Compiler:
             if (op, value) in (("eq", 0), ("lt", 1), ("lte", 0)):
                 return ~Exists(rows)
         if spec.kind == rules.INTEGER:
-            aggregate, cast, zero = Count("pk"), (lambda v: Value(v)), Value(0)
+            aggregate, cast, zero = Count("*"), (lambda v: Value(v)), Value(0)
             output = IntegerField()
         else:
             aggregate, cast, zero = Round(Sum("amount"), 2), number, number(0)
@@ -415,6 +442,55 @@ class _Compiler:
             output_field=output,
         )
         return self.compare(value_sql, op, value, cast)
+
+    def joinable(self, node: dict) -> bool:
+        """Whether a count or total condition can be evaluated as a join (see `joined`): only
+        where a customer without matching rows (a count or total of 0) cannot match, and not
+        for "at least one" / "none", which are cheaper as (anti-)semi-joins."""
+        spec = rules.METRICS[node["metric"]]
+        op, value = node["op"], node.get("value")
+        if spec.zero is None or op not in ("eq", "in", "between", "gt", "gte", "lt", "lte"):
+            return False
+        if spec.kind == rules.INTEGER and (op, value) in (("gte", 1), ("gt", 0)):
+            return False
+        zero = spec.zero if spec.kind == rules.INTEGER else to_decimal(spec.zero)
+        cast = (lambda v: v) if spec.kind == rules.INTEGER else to_decimal
+        if op == "in":
+            return zero not in [cast(v) for v in value]
+        if op == "between":
+            return not cast(value[0]) <= zero <= cast(value[1])
+        holds = {
+            "eq": zero == cast(value),
+            "gt": zero > cast(value),
+            "gte": zero >= cast(value),
+            "lt": zero < cast(value),
+            "lte": zero <= cast(value),
+        }
+        return not holds[op]
+
+    def joined(self, customers: QuerySet, node: dict) -> QuerySet:
+        """The customers who also meet a count or total condition, as one join of their matching
+        purchases (or events) grouped by customer, the condition tested on each group (HAVING).
+
+        A condition that every match of the rule needs (a child of its top-level `all`) is
+        compiled this way when a customer without matching rows cannot meet it: such customers
+        drop out of the join just as their 0 fails the comparison. It gives PostgreSQL a plan it
+        can run in parallel and that tests the other conditions (a consent, a country) before it
+        reads any purchase, where a correlated subquery per customer can do neither.
+        """
+        spec = rules.METRICS[node["metric"]]
+        relation = "purchases" if spec.source == "purchase" else "events"
+        rows = self.row_conditions(node, spec, prefix=f"{relation}__")
+        # One filter() call: the window and the filter apply to the same joined row, and the
+        # aggregate below reuses that join. Without either, the join is still an inner one.
+        joined = customers.filter(rows or Q(**{f"{relation}__isnull": False}))
+        if spec.kind == rules.INTEGER:
+            aggregate, cast = Count("*"), (lambda v: Value(v))
+        else:
+            aggregate, cast = Round(Sum(f"{relation}__amount"), 2, output_field=MONEY), number
+        return joined.annotate(rule_metric=aggregate).filter(
+            self.compare(F("rule_metric"), node["op"], node.get("value"), cast)
+        )
 
     @staticmethod
     def compare(expr, op: str, value: Any, cast) -> Q:
@@ -434,7 +510,7 @@ class _Compiler:
 
     def average(self, rows: QuerySet, op: str, value: Any) -> Q:
         """avg op v  <=>  sum op v * count (exact in decimals; no average for no purchases)."""
-        grouped = rows.values("customer_id").annotate(total=Round(Sum("amount"), 2), n=Count("pk"))
+        grouped = rows.values("customer_id").annotate(total=Round(Sum("amount"), 2), n=Count("*"))
 
         def scaled(v: Any):
             return Round(Cast(F("n"), MONEY) * number(v), 2)

@@ -324,6 +324,20 @@ rule_trees = st.recursive(
     max_leaves=6,
 )
 
+# A count or total that the whole rule needs (under its top-level `all`, possibly nested) is
+# compiled as a join grouped by customer instead of a subquery per customer; these rules make
+# sure the examples take that path often.
+conjunctions = st.builds(
+    lambda metric, others, nest: (
+        {"all": [{"all": [metric, *others[:1]]}, *others[1:]]}
+        if nest
+        else {"all": [*others[:1], metric, *others[1:]]}
+    ),
+    metric_condition,
+    st.lists(rule_trees, max_size=2),
+    st.booleans(),
+)
+
 
 def bind_segments(node, ids):
     """Segment references in generated rules are indexes; point them at the example's segments."""
@@ -411,7 +425,7 @@ class _Rollback(Exception):
 )
 @given(
     people=st.lists(customer_data, min_size=1, max_size=6),
-    rules_=st.lists(rule_trees, min_size=1, max_size=6),
+    rules_=st.lists(st.one_of(rule_trees, conjunctions), min_size=1, max_size=6),
 )
 def test_compiled_rules_select_exactly_what_the_reference_evaluator_selects(db, people, rules_):
     try:
@@ -429,3 +443,30 @@ def test_compiled_rules_select_exactly_what_the_reference_evaluator_selects(db, 
             raise _Rollback
     except _Rollback:
         pass
+
+
+def test_spend_that_the_whole_rule_needs_is_one_join_and_selects_the_same_customers(db):
+    from tests.customers.factories import CustomerFactory, PurchaseFactory
+
+    recent, old = NOW - dt.timedelta(days=10), NOW - dt.timedelta(days=100)
+    big_spender = CustomerFactory(country="DE")
+    PurchaseFactory(customer=big_spender, purchased_at=recent, amount=Decimal("60"))
+    PurchaseFactory(customer=big_spender, purchased_at=recent, amount=Decimal("50"))
+    long_ago = CustomerFactory(country="DE")
+    PurchaseFactory(customer=long_ago, purchased_at=old, amount=Decimal("500"))
+    french = CustomerFactory(country="FR")
+    PurchaseFactory(customer=french, purchased_at=recent, amount=Decimal("500"))
+    never_bought = CustomerFactory(country="DE")
+    spend = {"metric": "purchase_total", "window": {"last_days": 90}, "op": "gt", "value": 100}
+    germans = {"field": "country", "op": "eq", "value": "DE"}
+
+    rule = {"all": [germans, spend]}
+    sql = str(compile_rule(rule, now=NOW).query)
+    assert " JOIN " in sql and "GROUP BY" in sql and "HAVING" in sql
+    assert set(compile_rule(rule, now=NOW)) == {big_spender}
+
+    # Where a customer without purchases matches (spend under 100), the spend stays a subquery
+    # per customer, so those who never bought are kept.
+    low = {"all": [germans, {**spend, "op": "lt"}]}
+    assert "HAVING" not in str(compile_rule(low, now=NOW).query)
+    assert set(compile_rule(low, now=NOW)) == {long_ago, never_bought}
