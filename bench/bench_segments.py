@@ -6,11 +6,18 @@
 purchase in the last 365 days; (c) (a) minus the members of another segment (income band high).
 Each full refresh (from an empty membership) is timed against one hand-written
 `INSERT INTO segments_membership ... SELECT` building the same membership, alternately in the same
-run; the member sets must be equal or the figure is void. Also: a refresh when nothing changed,
+run; the member sets must be equal or the figure is void. The hand-written statements take the
+fastest form measured: the spend of (a) and (c) a join grouped by customer, as the compiler
+writes it, not a subquery per customer. Also: a refresh when nothing changed,
 the preview count of (a), and a Mautic-style rebuild of (a) (the rule's query run again for every
 batch of 300 new members, one INSERT and COMMIT per member, as Mautic's segment rebuild does; see
 `mautic_style`) on the first 100k customers and, unless --baseline-100k-only, on all of them.
 Writes bench/results/segments.json.
+
+    python -m bench.bench_segments --forms [--tier M]
+
+counts a few rules both ways the compiler can write a windowed total or count (one join grouped by
+customer, or a subquery per customer) and writes bench/results/segments-forms.json.
 """
 
 import argparse
@@ -35,7 +42,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.generator import ensure_dataset  # noqa: E402
-from customers.models import Customer  # noqa: E402
+from customers.models import Customer, Purchase  # noqa: E402
 from segments.compiler import compile_rule  # noqa: E402
 from segments.models import Membership, MembershipChange, RefreshRun, Segment  # noqa: E402
 from segments.services import segment_refresh  # noqa: E402
@@ -58,12 +65,13 @@ RULE_OTHER = {"field": "income_band", "op": "eq", "value": "high"}
 SQL_A = """
     INSERT INTO segments_membership (segment_id, customer_id, since)
     SELECT %(segment)s, c.id, %(now)s FROM customers_customer c
+    JOIN customers_purchase p ON p.customer_id = c.id
+     AND p.purchased_at >= %(since90)s AND p.purchased_at <= %(now)s
     WHERE c.country = 'DE'
       AND EXISTS (SELECT 1 FROM privacy_consentstate s WHERE s.customer_id = c.id
                   AND s.purpose_id = 'email_marketing' AND s.state = 'granted')
-      AND (SELECT sum(p.amount) FROM customers_purchase p WHERE p.customer_id = c.id
-           AND p.purchased_at >= %(since90)s AND p.purchased_at <= %(now)s) > 500
       {extra}
+    GROUP BY c.id HAVING sum(p.amount) > 500
 """
 SQL_B = """
     INSERT INTO segments_membership (segment_id, customer_id, since)
@@ -357,6 +365,86 @@ def run(tier: str, reps: int, seed: int, full: bool = True) -> list[dict]:
     return rows
 
 
+def _forms_rules(category: str) -> dict[str, dict]:
+    germans = {"field": "country", "op": "eq", "value": "DE"}
+    return {
+        "(a) spend>500/90d, DE, email consent": RULE_A,
+        "spend>2000/365d": {
+            "metric": "purchase_total",
+            "window": {"last_days": 365},
+            "op": "gt",
+            "value": 2000,
+        },
+        "spend 100..200/90d in the top category": {
+            "metric": "purchase_total",
+            "window": {"last_days": 90},
+            "filter": {"category": category},
+            "op": "between",
+            "value": [100, 200],
+        },
+        ">=3 purchases/30d, FR": {
+            "all": [
+                {"metric": "purchase_count", "window": {"last_days": 30}, "op": "gte", "value": 3},
+                {"field": "country", "op": "eq", "value": "FR"},
+            ]
+        },
+        ">=2 events/30d": {
+            "metric": "event_count",
+            "window": {"last_days": 30},
+            "op": "gte",
+            "value": 2,
+        },
+        "spend>300/730d, DE": {
+            "all": [
+                {
+                    "metric": "purchase_total",
+                    "window": {"last_days": 730},
+                    "op": "gt",
+                    "value": 300,
+                },
+                germans,
+            ]
+        },
+    }
+
+
+def forms(tier: str, reps: int, seed: int) -> list[dict]:
+    """Counts of rules whose total or count the compiler evaluates as one join grouped by
+    customer, against the same rules with every condition a subquery per customer
+    (`compile_rule(joins=False)`): same customers, medians of `reps` after a warm-up."""
+    customers, purchases = TIERS[tier]
+    ensure_dataset(customers, purchases, seed)
+    settings.DEBUG = False
+    now = timezone.now()
+    top = Purchase.objects.values("category").annotate(n=Count("pk")).order_by("-n").first()
+    rows = []
+    for name, rule in _forms_rules(top["category"] if top else "").items():
+        times = {}
+        for joins in (True, False):
+            queryset = compile_rule(rule, now=now, joins=joins)
+            runs = []
+            for _ in range(reps + 1):
+                start = time.perf_counter()
+                counted = queryset.count()
+                runs.append(time.perf_counter() - start)
+            times[joins] = (statistics.median(runs[1:]), counted)
+        (joined, n), (subqueries, m) = times[True], times[False]
+        if n != m:
+            raise SystemExit(f"VOID: {name}: the two forms select {n:,} and {m:,} customers")
+        rows.append(
+            _row(
+                f"count {name}",
+                tier,
+                joined,
+                "subquery per customer",
+                subqueries,
+                "reported",
+                members=n,
+            )
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tier", choices=sorted(TIERS), default="M")
@@ -367,10 +455,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the batch-of-300 baseline on the first 100k customers only (faster)",
     )
+    parser.add_argument(
+        "--forms",
+        action="store_true",
+        help="instead: count rules compiled with a join against subqueries per customer",
+    )
     args = parser.parse_args(argv)
     if args.reps < 3:
         parser.error("--reps: at least 3 measured repetitions")
-    rows = run(args.tier, args.reps, args.seed, full=not args.baseline_100k_only)
+    if args.forms:
+        rows = forms(args.tier, args.reps, args.seed)
+    else:
+        rows = run(args.tier, args.reps, args.seed, full=not args.baseline_100k_only)
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(
         f"machine: {os.cpu_count()} cores, {memory:.0f} GiB; "
@@ -387,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{'' if r.get('met', True) else '  (NOT MET)'}"
         )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "segments.json").write_text(json.dumps(rows, indent=2))
+    name = "segments-forms.json" if args.forms else "segments.json"
+    (RESULTS / name).write_text(json.dumps(rows, indent=2))
     return 0
 
 

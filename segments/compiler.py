@@ -56,8 +56,13 @@ TRUE = ~Q(pk__in=[])
 FALSE = Q(pk__in=[])
 
 
-def compile_rule(rule: Any, *, now: dt.datetime | None = None) -> QuerySet[Customer]:
-    """The customers a rule selects, as one lazy QuerySet (validate the rule first)."""
+def compile_rule(
+    rule: Any, *, now: dt.datetime | None = None, joins: bool = True
+) -> QuerySet[Customer]:
+    """The customers a rule selects, as one lazy QuerySet (validate the rule first).
+
+    With `joins=False` no condition is compiled as a join (see `_Compiler.joined`), only as
+    per-customer subqueries: the same customers, the other plan (`bench_segments --forms`)."""
     errors = rules.validate(rule)
     if errors:
         raise RuleInvalid(errors)
@@ -70,7 +75,7 @@ def compile_rule(rule: Any, *, now: dt.datetime | None = None) -> QuerySet[Custo
         # aggregate every purchase at once, which measured slower than one index probe per
         # customer, even when another condition leaves few customers.
         narrowed = condition.get("window") or condition.get("filter")
-        if "metric" in condition and narrowed and compiler.joinable(condition):
+        if joins and "metric" in condition and narrowed and compiler.joinable(condition):
             others = compiler.node({"all": conditions[:i] + conditions[i + 1 :]})
             return compiler.joined(live.filter(others), condition).order_by()
     return live.filter(compiler.node(rule)).order_by()
