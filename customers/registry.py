@@ -138,3 +138,29 @@ def merge_hook_register(hook: MergeHook) -> None:
 
 def merge_hooks() -> list[MergeHook]:
     return list(_merge_hooks)
+
+
+# Asked before an email or phone is recorded on a customer (a form, the API, an import): given
+# the salted hashes (customers.contact_hashes) of the addresses about to be written, a higher
+# app answers the ones it refuses, {(kind, hash): reason}, kind "email" or "phone". privacy
+# refuses the addresses of people erased at their request.
+AddressCheck = Callable[[set[str], set[str]], dict[tuple[str, str], str]]
+
+_address_checks: list[AddressCheck] = []
+
+
+def address_check_register(check: AddressCheck) -> None:
+    if check not in _address_checks:
+        _address_checks.append(check)
+
+
+def addresses_refused(
+    *, email_hashes: Iterable[str] = (), phone_hashes: Iterable[str] = ()
+) -> dict[tuple[str, str], str]:
+    """The addresses among these hashes that a registered check refuses, with the reason."""
+    emails, phones = {h for h in email_hashes if h}, {h for h in phone_hashes if h}
+    refused: dict[tuple[str, str], str] = {}
+    if emails or phones:
+        for check in _address_checks:
+            refused.update(check(emails, phones))
+    return refused

@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.roles import Role, user_edits_customers, user_has_role
+from customers.contact_hashes import email_hash, phone_hash
 from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
-from customers.registry import access_record, merge_hooks
+from customers.registry import access_record, addresses_refused, merge_hooks
 
 
 def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
@@ -105,6 +106,15 @@ def _require_editor(actor: AbstractBaseUser | None) -> None:
         )
 
 
+def _refuse_addresses(*, email: str | None, phone: str | None) -> None:
+    """Refuse an email or phone that a higher app forbids recording (an erased person's)."""
+    refused = addresses_refused(email_hashes=[email_hash(email)], phone_hashes=[phone_hash(phone)])
+    if refused:
+        raise ValidationError(
+            {kind: f"This address {reason}." for (kind, _hash), reason in sorted(refused.items())}
+        )
+
+
 def _normalise_customer_fields(fields: dict) -> dict:
     """Blank unique identifiers become NULL (the constraints forbid ""), codes are upper-cased."""
     for key in ("external_id", "email"):
@@ -126,9 +136,13 @@ def customer_create(
     *,
     actor: AbstractBaseUser | None = None,
     tags: Iterable[Tag] | None = None,
+    by_the_person: bool = False,
     **fields,
 ) -> Customer:
-    """Create a customer after validating every field; the owner defaults to the creating user."""
+    """Create a customer after validating every field; the owner defaults to the creating user.
+
+    An address a higher app refuses (an erased person's) is refused, unless `by_the_person`: the
+    person gave it themselves (the sign-up form), so they may come back."""
     _require_editor(actor)
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
     fields = _normalise_customer_fields(fields)
@@ -136,6 +150,8 @@ def customer_create(
         fields["owner"] = actor
     customer = Customer(**fields)
     customer.full_clean()
+    if not by_the_person:
+        _refuse_addresses(email=customer.email, phone=customer.phone)
     with transaction.atomic():
         customer.save(force_insert=True)
         if tags is not None:
@@ -162,9 +178,12 @@ def customer_update(
     _require_editor(actor)
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
     fields = _normalise_customer_fields(fields)
+    new_email = fields.get("email") if fields.get("email") != customer.email else None
+    new_phone = fields.get("phone") if fields.get("phone") != customer.phone else None
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.full_clean()
+    _refuse_addresses(email=new_email, phone=new_phone)
     with transaction.atomic():
         customer.save(update_fields=[*fields, "updated_at"])
         if tags is not None:

@@ -227,12 +227,14 @@ def customer_hooks_register() -> None:
     from customers.registry import (
         CustomerPanel,
         access_hook_register,
+        address_check_register,
         customer_panel_register,
         merge_hook_register,
         timeline_source_register,
     )
     from privacy.audit import audit_access_hook
     from privacy.panels import consent_merge_hook, consent_panel_context, consent_timeline
+    from privacy.suppression import erased_addresses_refused
 
     customer_panel_register(
         CustomerPanel(
@@ -246,6 +248,7 @@ def customer_hooks_register() -> None:
     timeline_source_register("consent", consent_timeline)
     access_hook_register(audit_access_hook)
     merge_hook_register(consent_merge_hook)
+    address_check_register(erased_addresses_refused)
 
 
 def dashboard_cards_register() -> None:

@@ -122,7 +122,11 @@ def _customer_for_signup(*, email: str, first_name: str, last_name: str) -> tupl
     try:
         with transaction.atomic():
             return customer_create(
-                email=email, first_name=first_name, last_name=last_name, source=SIGNUP_SOURCE
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                source=SIGNUP_SOURCE,
+                by_the_person=True,
             ), True
     except (IntegrityError, ValidationError):  # the same address signed up at the same moment
         customer = existing()

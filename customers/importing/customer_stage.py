@@ -29,6 +29,7 @@ from customers.importing.reading import (
     RowError,
 )
 from customers.models import Customer, Tag
+from customers.registry import addresses_refused
 
 STAGE = "import_customer_rows"
 MATCH = "import_customer_match"
@@ -65,6 +66,8 @@ class _Chunk:
         self.last = False
         self.count = 0
         self.bytes_done = 0
+        self.email_hashes: set[str] = set()
+        self.phone_hashes: set[str] = set()
 
 
 class CustomerStage:
@@ -142,8 +145,10 @@ class CustomerStage:
                     json.dumps(row.attributes, ensure_ascii=False) if row.attributes else None
                 )
                 cells.append(json.dumps(row.tags, ensure_ascii=False) if row.tags else None)
-                cells.append(email_hash(email))
-                cells.append(phone_hash(values.get("phone")))
+                hashes = (email_hash(email), phone_hash(values.get("phone")))
+                cells += hashes
+                chunk.email_hashes.add(hashes[0])
+                chunk.phone_hashes.add(hashes[1])
                 probe = "".join(c for c in cells if c is not None)
                 if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe:
                     cells = [c if c is None else c.translate(escapes) for c in cells]
@@ -200,6 +205,11 @@ class CustomerStage:
         # Temporary tables have no statistics otherwise; the statements join on these columns.
         cursor.execute(f"ANALYZE {STAGE} (line, external_id, email_lower)")
         self._match(cursor, skipped)
+        refused = addresses_refused(
+            email_hashes=chunk.email_hashes, phone_hashes=chunk.phone_hashes
+        )
+        if refused:
+            self._refuse(cursor, refused)
         cursor.execute(
             f"SELECT EXISTS (SELECT FROM {MATCH} WHERE customer_id IS NOT NULL AND col IS NULL "
             "GROUP BY customer_id HAVING count(*) > 1)"
@@ -277,6 +287,34 @@ class CustomerStage:
                 "restricted_to": self.restricted_to,
                 "another_user": _ANOTHER_USER,
                 "skipped": skipped,
+            },
+        )
+
+    def _refuse(self, cursor, refused: dict[tuple[str, str], str]) -> None:
+        """Refuse the new customers whose email or phone may not be recorded, as the row-by-row
+        import does (customers._refused_drop): the email's reason first, no address kept."""
+        (kinds, hashes), reasons = zip(*refused, strict=True), list(refused.values())
+        cursor.execute(
+            f"""
+            UPDATE {MATCH} m SET action = NULL, value = '',
+              col = CASE x.kind WHEN 'email' THEN %(email_col)s ELSE %(phone_col)s END,
+              reason = 'this address ' || x.reason
+            FROM (
+              SELECT DISTINCT ON (s.line) s.line, r.kind, r.reason
+              FROM {STAGE} s
+              JOIN unnest(%(kinds)s::text[], %(hashes)s::text[], %(reasons)s::text[])
+                AS r (kind, hash, reason)
+                ON r.hash = CASE r.kind WHEN 'email' THEN s.email_hash ELSE s.phone_hash END
+              ORDER BY s.line, r.kind
+            ) x
+            WHERE m.line = x.line AND m.action = 'create'
+            """,
+            {
+                "email_col": self.columns.column.get("email", "email"),
+                "phone_col": self.columns.column.get("phone", "phone"),
+                "kinds": list(kinds),
+                "hashes": list(hashes),
+                "reasons": reasons,
             },
         )
 

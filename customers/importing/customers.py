@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from crm.roles import user_sees_all_customers
-from customers.contact_hashes import contact_hashes
+from customers.contact_hashes import contact_hashes, email_hash, phone_hash
 from customers.importing.batches import SeenKeys, copy_rows, is_postgres
 from customers.importing.customer_stage import CustomerStage, customers_import_sql
 from customers.importing.reading import (
@@ -39,6 +39,7 @@ from customers.importing.values import (
     parse_email,
 )
 from customers.models import Customer, Tag
+from customers.registry import addresses_refused
 
 # The model fields a file may set, in the order they are written.
 CUSTOMER_VALUE_FIELDS = (
@@ -384,12 +385,46 @@ def _match(
         row.new_tags = [t for t in row.tags if t not in tags_of.get(customer.pk, set())]
         if changed or row.new_tags:
             updates.append(row)
+    creates = _refused_drop(creates, rejected, columns)
     if is_postgres():
         _write_postgres(creates, updates, rejected, owner_id)
     else:
         _write_orm(creates, updates, owner_id)
     failed = {e.line for e in rejected}
     return [r for r in creates if r.line not in failed], updates
+
+
+def _refused_drop(
+    creates: list[CustomerRow], rejected: list[RowError], columns: Columns
+) -> list[CustomerRow]:
+    """Refuse the new customers whose email or phone may not be recorded (an erased person's;
+    customers.registry.addresses_refused), in one lookup for the batch. The address is left out
+    of the error, so the report does not keep it either."""
+    hashes = [
+        (email_hash(r.values.get("email")), phone_hash(r.values.get("phone"))) for r in creates
+    ]
+    refused = addresses_refused(
+        email_hashes=[e for e, _p in hashes], phone_hashes=[p for _e, p in hashes]
+    )
+    if not refused:
+        return creates
+    kept = []
+    for row, (email, phone) in zip(creates, hashes, strict=True):
+        kind = (
+            "email"
+            if ("email", email) in refused
+            else "phone"
+            if ("phone", phone) in refused
+            else None
+        )
+        if kind is None:
+            kept.append(row)
+            continue
+        reason = refused[(kind, email if kind == "email" else phone)]
+        rejected.append(
+            RowError(row.line, columns.column.get(kind, kind), f"this address {reason}")
+        )
+    return kept
 
 
 def _rows_write(

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from customers.importing import customers_import
 from customers.models import Customer, Tag
+from privacy.models import Suppression
+from privacy.suppression import suppression_add
 
 pytestmark = [
     pytest.mark.django_db,
@@ -28,7 +30,10 @@ pytestmark = [
 HEADER = ["external_id", "email", "first_name", "country", "phone", "tags", "attr.tier"]
 CELLS = {
     "external_id": ["", "", "C1", "C2", "C3", "C4", "C5"],
-    "email": ["", "", "a@example.com", "A@Example.com", "b@example.com", "c@example.com", "x@@"],
+    "email": [
+        *("", "", "a@example.com", "A@Example.com", "b@example.com", "c@example.com", "x@@"),
+        "Gone@example.com",  # erased: a new customer with it is refused
+    ],
     "first_name": ["", "Ann", "Bob", " Émile "],
     "country": ["", "DE", "fr", "Germany"],
     "phone": ["", "+49 30 1234", "030-1234"],
@@ -97,6 +102,7 @@ def stored_customers(sales_user, other_sales_user):
     Customer.objects.create(email="b@example.com", first_name="Bea", owner=other_sales_user)
     Customer.objects.create(external_id="C3", first_name="Cem", owner=sales_user)
     Customer.objects.create(external_id="C4", email="c@example.com", owner=other_sales_user)
+    suppression_add(reason=Suppression.Reason.ERASURE, email="gone@example.com", phone="030-1234")
 
 
 @settings(
