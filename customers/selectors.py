@@ -3,8 +3,19 @@
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from crm.roles import user_roles, user_sees_all_customers
+from crm.roles import Role, user_has_role, user_roles, user_sees_all_customers
 from customers.models import Account, Customer
+
+# Profile fields a marketer does not need to target customers, and their export leaves out:
+# shown to sales staff, privacy officers and admins only. Marketers see the age instead.
+CONTACT_DETAILS = frozenset({"phone", "birth_date"})
+
+
+def customer_fields_hidden_from(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+    """The profile fields of a customer that the user may not read."""
+    if user_has_role(user, Role.SALES, Role.PRIVACY):
+        return frozenset()
+    return CONTACT_DETAILS
 
 
 def customers_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Customer]:

@@ -9,7 +9,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import Account, Customer, Event, Note, Product, Purchase
-from customers.selectors import accounts_visible_to, customers_visible_to
+from customers.selectors import (
+    CONTACT_DETAILS,
+    accounts_visible_to,
+    customer_fields_hidden_from,
+    customers_visible_to,
+)
 from customers.services import CUSTOMER_EDITABLE_FIELDS
 
 # Sections higher apps add to the customer detail (privacy adds "consents"), by field name.
@@ -170,11 +175,21 @@ class CustomerDetailSerializer(serializers.ModelSerializer):
 
     def get_fields(self):
         fields = super().get_fields()
+        for name in CONTACT_DETAILS:
+            fields[name].allow_null = True  # null for a marketer (customer_fields_hidden_from)
         for name, field in _detail_fields.items():
             fields[name] = field()
             # Null for a user lacking the section's permission (consent states, say).
             fields[name].allow_null = True
         return fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is not None:
+            for name in customer_fields_hidden_from(request.user):
+                data[name] = None
+        return data
 
 
 class CustomerWriteSerializer(serializers.ModelSerializer):

@@ -19,7 +19,11 @@ from customers.registry import (
     timeline_events_shown_by_sources,
     timeline_sources,
 )
-from customers.selectors import accounts_visible_to, customers_visible_to
+from customers.selectors import (
+    accounts_visible_to,
+    customer_fields_hidden_from,
+    customers_visible_to,
+)
 from customers.views.access import staff_required
 from customers.views.pagination import KeysetOrder, KeysetPage, cursor_encode, keyset_page
 
@@ -130,6 +134,17 @@ def notes_context(
     }
 
 
+def _age(birth_date: date | None) -> int | None:
+    if birth_date is None:
+        return None
+    today = timezone.localdate()
+    return (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )
+
+
 @staff_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(
@@ -157,6 +172,8 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     context = {
         "customer": customer,
+        "hidden": customer_fields_hidden_from(request.user),
+        "age": _age(customer.birth_date),
         "figures": customer_figures(customer),
         "tags": list(customer.tags.all()),
         "purchases": purchases,

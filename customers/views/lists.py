@@ -21,7 +21,11 @@ from customers.search import (
     customers_search,
     customers_search_ready,
 )
-from customers.selectors import accounts_visible_to, customers_visible_to
+from customers.selectors import (
+    accounts_visible_to,
+    customer_fields_hidden_from,
+    customers_visible_to,
+)
 from customers.views.access import staff_required
 from customers.views.pagination import keyset_page
 
@@ -146,7 +150,12 @@ def global_search(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "customers/_global_search.html",
-        {"term": term, "customers": customers, "accounts": accounts},
+        {
+            "term": term,
+            "customers": customers,
+            "accounts": accounts,
+            "hidden": customer_fields_hidden_from(request.user),
+        },
     )
 
 
