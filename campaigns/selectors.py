@@ -19,7 +19,7 @@ from customers.search import (
     customer_search_conditions,
     customers_search_ready,
 )
-from customers.selectors import customers_visible_to
+from customers.selectors import customer_fields_hidden_from, customers_visible_to
 from customers.views.pagination import KeysetPage, keyset_page
 from segments.models import Membership
 
@@ -115,7 +115,9 @@ def campaign_audience_search(
         order=CUSTOMER_ORDERS["name"],
         cursor=cursor,
         size=PREVIEW_PAGE_SIZE,
-        any_of=customer_search_conditions(term),
+        any_of=customer_search_conditions(
+            term, by_phone="phone" not in customer_fields_hidden_from(user)
+        ),
     )
 
 

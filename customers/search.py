@@ -33,17 +33,20 @@ def prefix_q(field: str, prefix: str) -> Q:
     return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper, f"{field}__startswith": prefix})
 
 
-def customer_search_conditions(term: str) -> list[Q]:
+def customer_search_conditions(term: str, *, by_phone: bool = True) -> list[Q]:
     """Index-friendly search, one condition per index range: prefixes of last name (first name
-    with a second word), email, phone and external id. Prefix ranges use the b-tree indexes; a
-    contains-match would read every row of a million-customer table. The conditions need the
-    `email_lower` alias (see `customers_search`)."""
+    with a second word), email, phone (unless `by_phone` is off: for a user who may not read
+    phone numbers) and external id. Prefix ranges use the b-tree indexes; a contains-match would
+    read every row of a million-customer table. The conditions need the `email_lower` alias (see
+    `customers_search`)."""
     term = term.strip()
     if not term:
         return []
     conditions = [Q(external_id=term), prefix_q("email_lower", term.lower())]
     if any(ch.isdigit() for ch in term):
-        conditions += [prefix_q("phone", term), prefix_q("external_id", term)]
+        if by_phone:
+            conditions.append(prefix_q("phone", term))
+        conditions.append(prefix_q("external_id", term))
     words = term.split()
     if len(words) >= 2:
         first, last = " ".join(words[:-1]), words[-1]

@@ -10,7 +10,11 @@ from crm.roles import Role, user_sees_all_customers
 from customers.api import filters, serializers
 from customers.models import Event, Note, Product, Purchase
 from customers.registry import access_record
-from customers.selectors import accounts_visible_to, customers_visible_to
+from customers.selectors import (
+    accounts_visible_to,
+    customer_fields_hidden_from,
+    customers_visible_to,
+)
 from customers.services import (
     account_create,
     account_update,
@@ -103,7 +107,6 @@ class CustomerViewSet(
     update_serializer_class = serializers.CustomerWriteSerializer
     write_roles = (Role.SALES,)
     filterset_class = filters.CustomerFilter
-    search_fields = ["first_name", "last_name", "^email", "=external_id", "phone"]
     ordering_fields = [
         "id",
         "created_at",
@@ -113,6 +116,14 @@ class CustomerViewSet(
         "average_order_value",
     ]
     ordering = "-id"
+
+    @property
+    def search_fields(self) -> list[str]:
+        fields = ["first_name", "last_name", "^email", "=external_id"]
+        request = getattr(self, "request", None)
+        if request is None or "phone" not in customer_fields_hidden_from(request.user):
+            fields.append("phone")  # not for a marketer, who may not read phone numbers
+        return fields
 
     def get_serializer_class(self):
         if self.action == "list":

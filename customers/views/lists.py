@@ -78,7 +78,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         order=CUSTOMER_ORDERS[sort],
         cursor=request.GET.get("after", ""),
         size=size,
-        any_of=customer_search_conditions(data.get("q") or ""),
+        any_of=customer_search_conditions(
+            data.get("q") or "", by_phone="phone" not in customer_fields_hidden_from(request.user)
+        ),
     )
     query = request.GET.copy()
     query.pop("after", None)
@@ -140,7 +142,9 @@ def global_search(request: HttpRequest) -> HttpResponse:
             order=CUSTOMER_ORDERS["name"],
             cursor="",
             size=8,
-            any_of=customer_search_conditions(term),
+            any_of=customer_search_conditions(
+                term, by_phone="phone" not in customer_fields_hidden_from(request.user)
+            ),
         ).rows
         accounts = list(
             accounts_visible_to(request.user)

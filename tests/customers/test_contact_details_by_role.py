@@ -63,3 +63,26 @@ def test_the_api_detail_gives_a_marketer_null_for_birth_date_and_phone(
     assert (as_marketer["phone"], as_marketer["birth_date"]) == (None, None)
     assert as_marketer["first_name"] == "Greta"
     assert (as_owner["phone"], as_owner["birth_date"]) == (PHONE, customer.birth_date.isoformat())
+
+
+def test_a_marketer_cannot_find_a_customer_by_phone_number(
+    client, api_client_for, marketing_user, sales_user, customer
+):
+    client.force_login(marketing_user)
+    by_phone = "+49 30 555"
+
+    assert "Greta" not in client.get(reverse("customers:search"), {"q": by_phone}).content.decode()
+    assert (
+        "Greta"
+        not in client.get(reverse("customers:customer_list"), {"q": by_phone}).content.decode()
+    )
+    api = api_client_for(marketing_user).get("/api/customers/", {"search": "555 0199"}).data
+    assert api["results"] == []
+    # The owner finds her by phone.
+    owner = api_client_for(sales_user).get("/api/customers/", {"search": "555 0199"}).data
+    assert [c["id"] for c in owner["results"]] == [customer.pk]
+    client.force_login(sales_user)
+    assert "Greta" in client.get(reverse("customers:search"), {"q": by_phone}).content.decode()
+    assert (
+        "Greta" in client.get(reverse("customers:customer_list"), {"q": by_phone}).content.decode()
+    )
