@@ -372,11 +372,22 @@ def _match(
             creates.append(row)
             continue
         row.customer = customer
+        old_email = (customer.email or "").lower()
         changed = False
         for name, value in row.values.items():
             if getattr(customer, name) != value:
                 setattr(customer, name, value)
                 changed = True
+        # The later rows of the batch see this row's change, as they would one after the other:
+        # a customer who moved to another email no longer owns the old one.
+        new_email = (customer.email or "").lower()
+        if new_email != old_email:
+            if by_email.get(old_email) is customer:
+                del by_email[old_email]
+            if new_email:
+                by_email[new_email] = customer
+        if customer.external_id:
+            by_external_id[customer.external_id] = customer
         if row.attributes:
             merged = {**(customer.attributes or {}), **row.attributes}
             if merged != customer.attributes:
@@ -471,16 +482,17 @@ def _write_orm(
             created_at=now,
         )
         new.append(row.customer)
-    Customer.objects.bulk_create(new, batch_size=500)
     changed = [r.customer for r in updates if r.customer is not None]
     for customer in changed:
         customer.updated_at = now
         for name, value in contact_hashes(email=customer.email, phone=customer.phone).items():
             setattr(customer, name, value)
+    # Updates first: a row may take over the email a customer updated before it gave up.
     if changed:
         Customer.objects.bulk_update(
             changed, [*_WRITTEN_FIELDS, "attributes", "updated_at"], batch_size=200
         )
+    Customer.objects.bulk_create(new, batch_size=500)
 
 
 _STAGE = "import_customer_stage"
@@ -518,6 +530,13 @@ def _write_postgres(
     copy_rows(table=_STAGE, columns=_STAGE_COLUMNS, rows=rows, not_null=_TEXT_NOT_NULL)
     fields = ", ".join(_WRITTEN_FIELDS)
     with connection.cursor() as cursor:
+        # Updates first: a row may take over the email a customer updated before it gave up.
+        if updates:
+            cursor.execute(
+                f"UPDATE {table} c SET "
+                + ", ".join(f"{f} = s.{f}" for f in _WRITTEN_FIELDS)
+                + f", attributes = s.attributes, updated_at = now() FROM {_STAGE} s WHERE c.id = s.id"
+            )
         if creates:
             cursor.execute(
                 f"INSERT INTO {table} ({fields}, attributes, owner_id, created_at, updated_at, "
@@ -548,12 +567,6 @@ def _write_postgres(
                     )
                 else:
                     row.customer = Customer(pk=pk)
-        if updates:
-            cursor.execute(
-                f"UPDATE {table} c SET "
-                + ", ".join(f"{f} = s.{f}" for f in _WRITTEN_FIELDS)
-                + f", attributes = s.attributes, updated_at = now() FROM {_STAGE} s WHERE c.id = s.id"
-            )
 
 
 def _stage_row(

@@ -8,6 +8,7 @@ in line order, so the errors are compared as sets of lines and reasons.)
 
 import csv
 import io
+import os
 from unittest import mock
 
 import pytest
@@ -106,7 +107,9 @@ def stored_customers(sales_user, other_sales_user):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("IMPORT_PROPERTY_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     rows=rows_of_cells,
