@@ -210,9 +210,17 @@ class CustomerStage:
         )
         if refused:
             self._refuse(cursor, refused)
+        # Rows that depend on each other go through the row-by-row rules, in file order: two
+        # rows reaching the same customer, or a row moving a customer to another email while
+        # another row of the chunk carries the email it gives up.
+        table = Customer._meta.db_table
         cursor.execute(
             f"SELECT EXISTS (SELECT FROM {MATCH} WHERE customer_id IS NOT NULL AND col IS NULL "
-            "GROUP BY customer_id HAVING count(*) > 1)"
+            "GROUP BY customer_id HAVING count(*) > 1) "
+            f"OR EXISTS (SELECT FROM {MATCH} m JOIN {STAGE} s USING (line) "
+            f"JOIN {table} c ON c.id = m.customer_id "
+            f"JOIN {STAGE} other ON other.email_lower = lower(c.email) AND other.line <> s.line "
+            "WHERE m.action = 'existing' AND s.email_lower <> lower(c.email))"
         )
         if cursor.fetchone()[0]:
             return self.rows_write(kept, rejected)
