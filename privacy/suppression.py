@@ -6,8 +6,6 @@ address at a time (`suppression_contains`) or set-based in SQL (`suppression_exc
 joins on the hashes every customer row keeps of its own address (customers.contact_hashes).
 """
 
-from collections.abc import Iterable
-
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
@@ -66,29 +64,18 @@ ERASED_ADDRESS = (
 )
 
 
-def erased_addresses(
-    *, email_hashes: Iterable[str] = (), phone_hashes: Iterable[str] = ()
-) -> set[tuple[str, str]]:
-    """The (kind, hash) pairs among these address hashes that were suppressed by an erasure,
-    in one query. A person erased at their request is not re-created from an import or a form;
-    an address suppressed because its owner unsubscribed may still be recorded (and is never
-    targeted)."""
-    emails, phones = {h for h in email_hashes if h}, {h for h in phone_hashes if h}
-    if not emails and not phones:
-        return set()
-    wanted = Q(kind=Suppression.Kind.EMAIL, value_hash__in=emails) | Q(
-        kind=Suppression.Kind.PHONE, value_hash__in=phones
-    )
-    erased = Suppression.objects.filter(wanted, reason=Suppression.Reason.ERASURE)
-    return set(erased.values_list("kind", "value_hash"))
-
-
 def erased_addresses_refused(
     email_hashes: set[str], phone_hashes: set[str]
 ) -> dict[tuple[str, str], str]:
-    """customers.registry's address check: the addresses of erased people are not recorded."""
-    found = erased_addresses(email_hashes=email_hashes, phone_hashes=phone_hashes)
-    return {pair: ERASED_ADDRESS for pair in found}
+    """customers.registry's address check, in one query: the (kind, hash) pairs among these
+    hashes that an erasure suppressed. A person erased at their request is not re-created from
+    an import or a form; an address suppressed because its owner unsubscribed may still be
+    recorded (and is never targeted)."""
+    wanted = Q(kind=Suppression.Kind.EMAIL, value_hash__in=email_hashes) | Q(
+        kind=Suppression.Kind.PHONE, value_hash__in=phone_hashes
+    )
+    erased = Suppression.objects.filter(wanted, reason=Suppression.Reason.ERASURE)
+    return {pair: ERASED_ADDRESS for pair in erased.values_list("kind", "value_hash")}
 
 
 def suppression_exclude(queryset: QuerySet, *, customer_path: str = "") -> QuerySet:

@@ -75,7 +75,7 @@ def test_a_suppressed_address_imported_again_never_becomes_eligible_for_a_campai
                 elif op == "import":
                     existed = customer is not None
                     customer = _import(email)
-                    assert (customer is None) == (not existed and email in erased)
+                    assert (customer is None) == (not existed and email in erased), ops
                     if customer is None:
                         continue
                     present.add(email)
