@@ -223,7 +223,7 @@ class CustomerStage:
             "WHERE m.action = 'existing' AND s.email_lower <> lower(c.email))"
         )
         if cursor.fetchone()[0]:
-            return self.rows_write(kept, rejected)
+            return self.rows_write(kept, rejected, refused)
         created = self._create(cursor)
         updated = self._update(cursor)
         self._tag(cursor)
@@ -299,9 +299,12 @@ class CustomerStage:
         )
 
     def _refuse(self, cursor, refused: dict[tuple[str, str], str]) -> None:
-        """Refuse the new customers whose email or phone may not be recorded, as the row-by-row
-        import does (customers._refused_drop): the email's reason first, no address kept."""
+        """Refuse the rows that would record an email or phone that may not be recorded, as
+        the row-by-row import does (customers._address_refusal): a new customer with it or a
+        stored one moved to it (one who already has it keeps it), the email's reason first, no
+        address kept."""
         (kinds, hashes), reasons = zip(*refused, strict=True), list(refused.values())
+        table = Customer._meta.db_table
         cursor.execute(
             f"""
             UPDATE {MATCH} m SET action = NULL, value = '',
@@ -309,13 +312,18 @@ class CustomerStage:
               reason = 'this address ' || x.reason
             FROM (
               SELECT DISTINCT ON (s.line) s.line, r.kind, r.reason
-              FROM {STAGE} s
+              FROM {STAGE} s JOIN {MATCH} row_match USING (line)
+              LEFT JOIN {table} c ON row_match.action = 'existing'
+                AND c.id = row_match.customer_id
               JOIN unnest(%(kinds)s::text[], %(hashes)s::text[], %(reasons)s::text[])
                 AS r (kind, hash, reason)
                 ON r.hash = CASE r.kind WHEN 'email' THEN s.email_hash ELSE s.phone_hash END
+                AND r.hash IS DISTINCT FROM
+                  CASE r.kind WHEN 'email' THEN c.email_hash ELSE c.phone_hash END
+              WHERE row_match.action IN ('create', 'existing')
               ORDER BY s.line, r.kind
             ) x
-            WHERE m.line = x.line AND m.action = 'create'
+            WHERE m.line = x.line
             """,
             {
                 "email_col": self.columns.column.get("email", "email"),

@@ -191,8 +191,8 @@ def customers_import(
             parse=lambda line, fields: _row_parse(line, fields, columns, date_format),
             rejection=_RowRejected,
             duplicates_drop=_duplicates_drop,
-            rows_write=lambda rows, rejected: _rows_write(
-                rows, rejected, columns, owner_id, restricted_to
+            rows_write=lambda rows, rejected, refused: _rows_write(
+                rows, rejected, refused, columns, owner_id, restricted_to
             ),
             owner_id=owner_id,
             restricted_to=restricted_to,
@@ -321,8 +321,12 @@ def _match(
     columns: Columns,
     restricted_to: int | None,
     owner_id: int | None,
+    refused: dict[tuple[str, str], str] | None = None,
 ) -> tuple[list[CustomerRow], list[CustomerRow]]:
-    """Find each row's stored customer and decide: create, update, unchanged or refuse."""
+    """Find each row's stored customer and decide: create, update, unchanged or refuse.
+
+    `refused` is the answer of customers.registry.addresses_refused for the rows' addresses
+    when the caller already asked; otherwise it is asked here, once for the batch."""
     external_ids = [r.values["external_id"] for r in rows if r.values.get("external_id")]
     emails = [r.values["email"].lower() for r in rows if r.values.get("email")]
     # Two lookups, each on its own index.
@@ -337,6 +341,15 @@ def _match(
         customer_id__in=[c.pk for c in found]
     ).values_list("customer_id", "tag__name"):
         tags_of.setdefault(customer_id, set()).add(name)
+    hashes = {
+        row.line: (email_hash(row.values.get("email")), phone_hash(row.values.get("phone")))
+        for row in rows
+    }
+    if refused is None:
+        refused = addresses_refused(
+            email_hashes=[e for e, _p in hashes.values()],
+            phone_hashes=[p for _e, p in hashes.values()],
+        )
 
     creates, updates = [], []
     for row in rows:
@@ -368,6 +381,14 @@ def _match(
                 RowError(row.line, columns.column.get(name, name), reason, row.values.get(name, ""))
             )
             continue
+        refusal = _address_refusal(hashes[row.line], customer, refused)
+        if refusal is not None:
+            # The address is left out of the error, so the report does not keep it either.
+            name, reason = refusal
+            rejected.append(
+                RowError(row.line, columns.column.get(name, name), f"this address {reason}")
+            )
+            continue
         if customer is None:
             creates.append(row)
             continue
@@ -396,7 +417,6 @@ def _match(
         row.new_tags = [t for t in row.tags if t not in tags_of.get(customer.pk, set())]
         if changed or row.new_tags:
             updates.append(row)
-    creates = _refused_drop(creates, rejected, columns)
     if is_postgres():
         _write_postgres(creates, updates, rejected, owner_id)
     else:
@@ -405,49 +425,34 @@ def _match(
     return [r for r in creates if r.line not in failed], updates
 
 
-def _refused_drop(
-    creates: list[CustomerRow], rejected: list[RowError], columns: Columns
-) -> list[CustomerRow]:
-    """Refuse the new customers whose email or phone may not be recorded (an erased person's;
-    customers.registry.addresses_refused), in one lookup for the batch. The address is left out
-    of the error, so the report does not keep it either."""
-    hashes = [
-        (email_hash(r.values.get("email")), phone_hash(r.values.get("phone"))) for r in creates
-    ]
-    refused = addresses_refused(
-        email_hashes=[e for e, _p in hashes], phone_hashes=[p for _e, p in hashes]
-    )
-    if not refused:
-        return creates
-    kept = []
-    for row, (email, phone) in zip(creates, hashes, strict=True):
-        kind = (
-            "email"
-            if ("email", email) in refused
-            else "phone"
-            if ("phone", phone) in refused
-            else None
-        )
-        if kind is None:
-            kept.append(row)
+def _address_refusal(
+    hashes: tuple[str, str], customer: Customer | None, refused: dict[tuple[str, str], str]
+) -> tuple[str, str] | None:
+    """Why a row may not record its email or phone (an erased person's;
+    customers.registry.addresses_refused), the email's reason first: a new customer with it, or
+    a stored one moved to it. A stored customer who already has the address keeps it."""
+    for kind, new in zip(("email", "phone"), hashes, strict=True):
+        if (kind, new) not in refused:
             continue
-        reason = refused[(kind, email if kind == "email" else phone)]
-        rejected.append(
-            RowError(row.line, columns.column.get(kind, kind), f"this address {reason}")
-        )
-    return kept
+        if customer is not None:
+            current = customer.email if kind == "email" else customer.phone
+            if new == (email_hash(current) if kind == "email" else phone_hash(current)):
+                continue
+        return kind, refused[(kind, new)]
+    return None
 
 
 def _rows_write(
     rows: list[CustomerRow],
     rejected: list[RowError],
+    refused: dict[tuple[str, str], str],
     columns: Columns,
     owner_id: int | None,
     restricted_to: int | None,
 ) -> tuple[int, int]:
     """Match and write rows already free of duplicates, one after the other as the file has
-    them; returns (created, updated)."""
-    creates, updates = _match(rows, rejected, columns, restricted_to, owner_id)
+    them, given the addresses among them that may not be recorded; returns (created, updated)."""
+    creates, updates = _match(rows, rejected, columns, restricted_to, owner_id, refused)
     _tags_attach(creates, updates)
     return len(creates), len(updates)
 

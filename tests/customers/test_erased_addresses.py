@@ -9,6 +9,8 @@ import io
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -82,6 +84,95 @@ def test_an_import_still_updates_a_stored_customer_whose_row_carries_no_erased_a
     assert result.counts()["updated"] == 1
     stored.refresh_from_db()
     assert stored.first_name == "Anna"
+
+
+def test_an_import_refuses_to_move_a_stored_customer_to_an_erased_email_or_phone(erased_person):
+    ann = CustomerFactory(external_id="C1", email="ann@example.com", phone="", first_name="Ann")
+    bob = CustomerFactory(external_id="C2", email="bob@example.com", phone="", first_name="Bob")
+    cy = CustomerFactory(external_id="C3", email="cy@example.com", phone="", first_name="Cy")
+    text = (
+        "external_id,email,phone,first_name\n"
+        "C1, gone@EXAMPLE.com ,,Ann Gone\n"
+        "C2,,+49 (30) 123-4567,Bob Gone\n"
+        "C3,cy.new@example.com,030 555,Cy New\n"
+    )
+
+    result = customers_import(stream=io.BytesIO(text.encode()))
+
+    assert result.counts() == {"read": 3, "created": 0, "updated": 1, "unchanged": 0, "failed": 2}
+    failed = {e.line: e for e in result.errors}
+    assert (failed[2].column, failed[3].column) == ("email", "phone")
+    assert ERASED in failed[2].reason and ERASED in failed[3].reason
+    # The report keeps no trace of the erased address.
+    assert failed[2].value == "" and failed[3].value == ""
+    for customer in (ann, bob, cy):
+        customer.refresh_from_db()
+    assert (ann.email, ann.first_name) == ("ann@example.com", "Ann")
+    assert (bob.phone, bob.first_name) == ("", "Bob")
+    assert (cy.email, cy.phone, cy.first_name) == ("cy.new@example.com", "030 555", "Cy New")
+
+
+def test_an_import_matching_by_email_refuses_an_erased_phone_and_reports_the_email_first(
+    erased_person,
+):
+    ann = CustomerFactory(external_id=None, email="ann@example.com", phone="")
+    CustomerFactory(external_id="C2", email="bob@example.com", phone="")
+    text = (
+        "external_id,email,phone\n"
+        ",ANN@example.com,+49 30 1234567\n"
+        "C2,gone@example.com,+49 30 1234567\n"
+    )
+
+    result = customers_import(stream=io.BytesIO(text.encode()))
+
+    assert [(e.line, e.column, e.value) for e in result.errors] == [
+        (2, "phone", ""),
+        (3, "email", ""),
+    ]
+    ann.refresh_from_db()
+    assert (ann.email, ann.phone) == ("ann@example.com", "")
+
+
+def test_a_stored_customer_who_already_has_an_erased_address_keeps_it_when_a_row_repeats_it(
+    erased_person,
+):
+    # A household phone shared with the erased person, and the person who signed up again.
+    shared = CustomerFactory(external_id="C1", email="ann@example.com", phone="+49 30 123 4567")
+    back = CustomerFactory(external_id="C2", email="gone@example.com", phone="")
+    text = (
+        "external_id,email,phone,first_name\nC1,,+49 (30) 1234567,Ann\nC2,GONE@example.com,,Gone\n"
+    )
+
+    result = customers_import(stream=io.BytesIO(text.encode()))
+
+    assert result.counts() == {"read": 2, "created": 0, "updated": 2, "unchanged": 0, "failed": 0}
+    shared.refresh_from_db()
+    back.refresh_from_db()
+    assert (shared.phone, shared.first_name) == ("+49 (30) 1234567", "Ann")
+    assert (back.email, back.first_name) == ("GONE@example.com", "Gone")
+
+
+def test_an_import_asks_the_suppression_list_once_per_batch_whatever_the_rows(erased_person):
+    for n in range(40):
+        CustomerFactory(external_id=f"C{n}", email=f"c{n}@example.com", phone="")
+    rows = [f"C{n},,+49 30 {n:07d}" for n in range(38)]
+    rows += ["C38,gone@example.com,", "C39,,+49 30 1234567", "C40,new@example.com,"]
+    # Two rows of the first batch reach C0: on PostgreSQL that batch takes the row-by-row rules.
+    rows.insert(1, ",c0@example.com,+49 30 7654321")
+    text = "external_id,email,phone\n" + "\n".join(rows) + "\n"
+    suppression = Suppression._meta.db_table
+
+    with CaptureQueriesContext(connection) as queries:
+        result = customers_import(stream=io.BytesIO(text.encode()), batch_size=25)
+
+    assert result.counts() == {
+        "read": 42,
+        "created": 1,
+        "updated": 39,
+        "unchanged": 0,
+        "failed": 2,
+    }
+    assert len([q for q in queries if suppression in q["sql"]]) == 2  # two batches
 
 
 def test_the_service_refuses_to_create_or_move_a_customer_to_an_erased_address(

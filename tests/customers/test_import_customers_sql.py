@@ -30,14 +30,18 @@ pytestmark = [
 
 HEADER = ["external_id", "email", "first_name", "country", "phone", "tags", "attr.tier"]
 CELLS = {
-    "external_id": ["", "", "C1", "C2", "C3", "C4", "C5"],
+    "external_id": ["", "", "C1", "C2", "C3", "C4", "C5", "C6"],
     "email": [
         *("", "", "a@example.com", "A@Example.com", "b@example.com", "c@example.com", "x@@"),
-        "Gone@example.com",  # erased: a new customer with it is refused
+        # Erased: a new customer with it, or a stored one moved to it, is refused.
+        "Gone@example.com",
+        # Erased, yet stored again (the person signed up themselves): C5 keeps it.
+        "Back@example.com",
     ],
     "first_name": ["", "Ann", "Bob", " Émile "],
     "country": ["", "DE", "fr", "Germany"],
-    "phone": ["", "+49 30 1234", "030-1234"],
+    # The last two are one erased phone, written two ways; C5 shares it.
+    "phone": ["", "+49 30 1234", "030-1234", "(030) 1234"],
     "tags": ["", "vip", "vip;new", "new; new"],
     "attr.tier": ["", "gold", "silver"],
 }
@@ -103,7 +107,11 @@ def stored_customers(sales_user, other_sales_user):
     Customer.objects.create(email="b@example.com", first_name="Bea", owner=other_sales_user)
     Customer.objects.create(external_id="C3", first_name="Cem", owner=sales_user)
     Customer.objects.create(external_id="C4", email="c@example.com", owner=other_sales_user)
+    Customer.objects.create(
+        external_id="C5", email="back@example.com", phone="030 1234", owner=sales_user
+    )
     suppression_add(reason=Suppression.Reason.ERASURE, email="gone@example.com", phone="030-1234")
+    suppression_add(reason=Suppression.Reason.ERASURE, email="back@example.com")
 
 
 @settings(
