@@ -23,7 +23,10 @@ from privacy.models import Suppression
 def suppression_add(
     *, reason: str, email: str | None = None, phone: str | None = None, hashes: dict | None = None
 ) -> int:
-    """Suppress an email and/or phone (or already computed hashes {kind: hash}); returns rows added."""
+    """Suppress an email and/or phone (or already computed hashes {kind: hash}); returns rows added.
+
+    An erasure turns an address already suppressed for another reason into an erasure; any
+    other reason leaves an existing suppression as it is."""
     wanted = dict(hashes or {})
     if email_hash(email):
         wanted[Suppression.Kind.EMAIL] = email_hash(email)
@@ -32,6 +35,13 @@ def suppression_add(
     rows = [Suppression(kind=k, value_hash=h, reason=reason) for k, h in wanted.items() if h]
     before = Suppression.objects.count()
     Suppression.objects.bulk_create(rows, ignore_conflicts=True)
+    if reason == Suppression.Reason.ERASURE and rows:
+        # An erasure outranks an earlier suppression of the same address (the person had
+        # unsubscribed first): the reason is what refuses the address to an import or a form.
+        pairs = Q()
+        for row in rows:
+            pairs |= Q(kind=row.kind, value_hash=row.value_hash)
+        Suppression.objects.filter(pairs).exclude(reason=reason).update(reason=reason)
     return Suppression.objects.count() - before
 
 

@@ -1,15 +1,21 @@
+import datetime as dt
+import importlib
 import io
+import os
 
 import pytest
+from django.apps import apps
 from django.core.cache import cache
 from django.db import transaction
 from django.test import override_settings
-from hypothesis import HealthCheck, given, settings
+from django.utils import timezone
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from customers.importing import customers_import
 from customers.models import Customer
 from privacy.erasure import customer_erase
+from privacy.models import ErasureLog, Suppression
 from privacy.selectors import customers_eligible_for
 from privacy.services import (
     consent_confirm,
@@ -18,7 +24,13 @@ from privacy.services import (
     consent_withdraw,
 )
 from privacy.signup import signup_subscribe
-from privacy.suppression import suppression_add, suppression_contains, suppression_exclude
+from privacy.suppression import (
+    email_hash,
+    phone_hash,
+    suppression_add,
+    suppression_contains,
+    suppression_exclude,
+)
 from tests.customers.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,9 +66,20 @@ class _Rollback(Exception):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("SUPPRESSION_PROPERTY_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ops=operations)
+# Unsubscribed, then erased: the erasure must still refuse the address to a file (found once).
+@example(
+    ops=[
+        ("import", "ann@example.com", False),
+        ("unsubscribe", "ann@example.com", ""),
+        ("erase", "ann@example.com", ""),
+        ("import", "ann@example.com", False),
+    ]
+)
 def test_a_suppressed_address_imported_again_never_becomes_eligible_for_a_campaign(ops):
     cache.clear()  # the signup limits count in the cache
     try:
@@ -119,6 +142,56 @@ def test_a_suppressed_address_imported_again_never_becomes_eligible_for_a_campai
             raise _Rollback
     except _Rollback:
         pass
+
+
+def test_a_person_who_unsubscribed_and_was_then_erased_is_not_recreated_by_an_import():
+    customer = _import("ann@example.com")
+    consent_unsubscribe_all(customer=customer)
+
+    customer_erase(customer=customer)
+
+    assert _import("ann@example.com") is None
+    assert set(Suppression.objects.values_list("reason", flat=True)) == {Suppression.Reason.ERASURE}
+
+
+def test_an_unsubscribe_after_an_erasure_does_not_weaken_the_erasure():
+    suppression_add(reason=Suppression.Reason.ERASURE, email="ann@example.com")
+
+    added = suppression_add(reason=Suppression.Reason.UNSUBSCRIBE, email="Ann@Example.com")
+
+    assert added == 0
+    assert Suppression.objects.get().reason == Suppression.Reason.ERASURE
+
+
+def test_the_migration_turns_suppressions_an_erasure_left_as_unsubscribes_into_erasures():
+    migration = importlib.import_module("privacy.migrations.0005_suppression_erasure_reason")
+    now = timezone.now()
+    suppression_add(reason=Suppression.Reason.UNSUBSCRIBE, email="ann@example.com", phone="0301")
+    suppression_add(reason=Suppression.Reason.UNSUBSCRIBE, email="bob@example.com")
+    Suppression.objects.update(created_at=now - dt.timedelta(days=2))
+    ErasureLog.objects.create(
+        customer_id=1,
+        email_hash=email_hash("ann@example.com"),
+        phone_hash=phone_hash("0301"),
+        reason=Suppression.Reason.ERASURE,
+        erased_at=now - dt.timedelta(days=1),
+    )
+    # Bob was erased, lifted the suppression himself, then unsubscribed again.
+    ErasureLog.objects.create(
+        customer_id=2,
+        email_hash=email_hash("bob@example.com"),
+        reason=Suppression.Reason.ERASURE,
+        erased_at=now - dt.timedelta(days=3),
+    )
+
+    migration.erasures_restore(apps, None)
+
+    reasons = {(s.kind, s.value_hash): s.reason for s in Suppression.objects.all()}
+    assert reasons == {
+        ("email", email_hash("ann@example.com")): Suppression.Reason.ERASURE,
+        ("phone", phone_hash("0301")): Suppression.Reason.ERASURE,
+        ("email", email_hash("bob@example.com")): Suppression.Reason.UNSUBSCRIBE,
+    }
 
 
 def test_suppression_exclude_filters_customers_set_based_by_email_or_phone(
