@@ -5,14 +5,17 @@ so segment rules on behaviour can use them.
 """
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import MessageEvent, Send
-from customers.services import event_create
-from privacy.models import ConsentSource
-from privacy.services import consent_withdraw
+from customers.models import Event
+from customers.services import event_create, events_create
+from privacy.models import ConsentSource, ConsentState, ConsentStatus
+from privacy.services import ConsentChange, consent_record_many, consent_withdraw
 
 EVENT_TYPES = {
     MessageEvent.Kind.OPEN: "email_open",
@@ -42,8 +45,6 @@ def message_event_record(
 
 def send_unsubscribe(*, send: Send, ip_address: str | None = None) -> bool:
     """Withdraw the campaign's consent purpose at once; returns False when already withdrawn."""
-    from privacy.models import ConsentState, ConsentStatus
-
     purpose = send.campaign.purpose_code
     already = ConsentState.objects.filter(
         customer_id=send.customer_id, purpose_id=purpose, state=ConsentStatus.WITHDRAWN
@@ -62,25 +63,134 @@ def send_unsubscribe(*, send: Send, ip_address: str | None = None) -> bool:
     return not already
 
 
+@dataclass(frozen=True)
+class ProviderEvent:
+    """A bounce or complaint the provider reported, by its message id or else the send id."""
+
+    kind: str
+    message_id: str = ""
+    send_id: int | None = None
+    detail: str = ""
+
+
 def provider_event_record(
     *, kind: str, message_id: str = "", send_id: int | None = None, detail: str = ""
 ) -> MessageEvent | None:
     """A bounce or complaint from the provider's webhook; None when no send matches."""
     if kind not in (MessageEvent.Kind.BOUNCE, MessageEvent.Kind.COMPLAINT):
         raise ValueError(f"kind: expected bounce or complaint, got {kind!r}")
-    sends = Send.objects.select_related("customer", "campaign")
-    send = None
-    if message_id:
-        send = sends.filter(provider_message_id=message_id.strip()).first()
-    if send is None and send_id is not None:
-        send = sends.filter(pk=send_id).first()
-    if send is None:
-        return None
-    event = message_event_record(send=send, kind=kind, detail=detail)
-    if kind == MessageEvent.Kind.COMPLAINT:
-        # A spam complaint is a withdrawal: never mail this person for the purpose again.
-        send_unsubscribe(send=send)
-    return event
+    event = ProviderEvent(kind=kind, message_id=message_id, send_id=send_id, detail=detail)
+    return provider_events_apply(events=[event])[0]
+
+
+def _sends_find(events: Sequence[ProviderEvent]) -> list[Send | None]:
+    """The send of each event: by the provider's message id, else by send id; two queries."""
+    sends = Send.objects.select_related("campaign")
+    # No stored message id is blank or holds a NUL (which PostgreSQL refuses even in a lookup).
+    message_ids = {
+        event.message_id.strip() for event in events if "\x00" not in event.message_id
+    } - {""}
+    by_message: dict[str, Send] = {}
+    if message_ids:
+        # In the sends' order (campaign, id): the first send wins where a message id repeats.
+        for send in sends.filter(provider_message_id__in=message_ids):
+            by_message.setdefault(send.provider_message_id, send)
+    # An id beyond the column's range matches nothing (an IN list would fail on it).
+    low, high = connection.ops.integer_field_range(Send._meta.pk.get_internal_type())
+    send_ids = {
+        event.send_id
+        for event in events
+        if event.send_id is not None
+        and event.message_id.strip() not in by_message
+        and (low is None or event.send_id >= low)
+        and (high is None or event.send_id <= high)
+    }
+    by_id = {send.pk: send for send in sends.filter(pk__in=send_ids)} if send_ids else {}
+    return [
+        by_message.get(event.message_id.strip()) or by_id.get(event.send_id) for event in events
+    ]
+
+
+def provider_events_apply(*, events: Sequence[ProviderEvent]) -> list[MessageEvent | None]:
+    """Record a batch of bounces and complaints set-based, in one transaction; per event, its
+    MessageEvent or None when no send matches.
+
+    Each is a MessageEvent and a customer Event, as message_event_record writes them; a
+    complaint also does what send_unsubscribe does: the purpose withdrawn unless it already
+    is, and the send's UNSUBSCRIBE event unless it has one. The events of a batch see each
+    other as if recorded one after the other: a second complaint on the same send or for the
+    same customer and purpose withdraws nothing more.
+    """
+    if not events:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        found = _sends_find(events)
+        complained = [
+            send
+            for event, send in zip(events, found, strict=True)
+            if send is not None and event.kind == MessageEvent.Kind.COMPLAINT
+        ]
+        withdrawn: set[tuple[int, str]] = set()
+        unsubscribed: set[int] = set()
+        if complained:
+            pairs = {(send.customer_id, send.campaign.purpose_code) for send in complained}
+            withdrawn = pairs & set(
+                ConsentState.objects.filter(
+                    customer_id__in={customer for customer, _purpose in pairs},
+                    purpose_id__in={purpose for _customer, purpose in pairs},
+                    state=ConsentStatus.WITHDRAWN,
+                ).values_list("customer_id", "purpose_id")
+            )
+            unsubscribed = set(
+                MessageEvent.objects.filter(
+                    send_id__in={send.pk for send in complained},
+                    kind=MessageEvent.Kind.UNSUBSCRIBE,
+                ).values_list("send_id", flat=True)
+            )
+        recorded: list[MessageEvent | None] = []
+        rows: list[MessageEvent] = []
+        withdrawals: list[ConsentChange] = []
+        for event, send in zip(events, found, strict=True):
+            if send is None:
+                recorded.append(None)
+                continue
+            # PostgreSQL cannot store a NUL; the provider's detail is text for people to read.
+            detail = event.detail.replace("\x00", "")[:300]
+            row = MessageEvent(send=send, kind=event.kind, at=now, detail=detail)
+            recorded.append(row)
+            rows.append(row)
+            if event.kind != MessageEvent.Kind.COMPLAINT:
+                continue
+            # A spam complaint is a withdrawal: never mail this person for the purpose again.
+            pair = (send.customer_id, send.campaign.purpose_code)
+            if pair not in withdrawn:
+                withdrawn.add(pair)
+                withdrawals.append(
+                    ConsentChange(
+                        customer_id=send.customer_id,
+                        purpose=pair[1],
+                        state=ConsentStatus.WITHDRAWN,
+                        evidence=f"campaign {send.campaign_id}, send {send.pk}",
+                    )
+                )
+            if send.pk not in unsubscribed:
+                unsubscribed.add(send.pk)
+                rows.append(MessageEvent(send=send, kind=MessageEvent.Kind.UNSUBSCRIBE, at=now))
+        MessageEvent.objects.bulk_create(rows)
+        events_create(
+            events=[
+                Event(
+                    customer_id=row.send.customer_id,
+                    type=EVENT_TYPES[row.kind],
+                    occurred_at=row.at,
+                    properties={"campaign": row.send.campaign_id, "send": row.send_id},
+                )
+                for row in rows
+            ]
+        )
+        consent_record_many(changes=withdrawals, source=ConsentSource.UNSUBSCRIBE)
+    return recorded
 
 
 def provider_events_record(items: object) -> dict:
@@ -88,10 +198,11 @@ def provider_events_record(items: object) -> dict:
     [{"type": "bounce"|"complaint", "message_id": "<...>", "send_id": 1, "detail": "..."}].
 
     Returns {"recorded", "unknown" (no such message), "errors" (by position and field)}.
+    Invalid events are left out and the others recorded, set-based, in one transaction.
     """
     if not isinstance(items, list):
         return {"recorded": 0, "unknown": 0, "errors": ["events: expected a list of events"]}
-    recorded, unknown, errors = 0, 0, []
+    events, errors = [], []
     for index, item in enumerate(items[:1000]):
         if not isinstance(item, dict) or item.get("type") not in ("bounce", "complaint"):
             errors.append(f"events[{index}].type: expected bounce or complaint")
@@ -100,14 +211,13 @@ def provider_events_record(items: object) -> dict:
         if not item.get("message_id") and not isinstance(send_id, int):
             errors.append(f"events[{index}].message_id: give the message id or the send id")
             continue
-        event = provider_event_record(
-            kind=item["type"],
-            message_id=str(item.get("message_id") or ""),
-            send_id=send_id if isinstance(send_id, int) else None,
-            detail=str(item.get("detail", ""))[:300],
+        events.append(
+            ProviderEvent(
+                kind=item["type"],
+                message_id=str(item.get("message_id") or ""),
+                send_id=send_id if isinstance(send_id, int) else None,
+                detail=str(item.get("detail", ""))[:300],
+            )
         )
-        if event is None:
-            unknown += 1
-        else:
-            recorded += 1
-    return {"recorded": recorded, "unknown": unknown, "errors": errors}
+    recorded = sum(1 for event in provider_events_apply(events=events) if event is not None)
+    return {"recorded": recorded, "unknown": len(events) - recorded, "errors": errors}

@@ -522,6 +522,25 @@ def event_create(
     return event
 
 
+def events_create(*, events: Iterable[Event], actor: AbstractBaseUser | None = None) -> list[Event]:
+    """Record many things customers did at once: event_create's checks, one insert."""
+    _require_role(actor, Role.MARKETING, doing="record behaviour events")
+    events = list(events)
+    if not events:
+        return []
+    for event in events:
+        event.type = event.type.strip()
+        # The customer is checked below for the whole batch, not with one query per event.
+        event.full_clean(exclude=["customer"])
+    wanted = {event.customer_id for event in events}
+    found = set(Customer.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    if missing := sorted(wanted - found):
+        raise ValidationError(
+            {"customer": [f"customer instance with id {pk} does not exist." for pk in missing]}
+        )
+    return Event.objects.bulk_create(events)
+
+
 def note_update(*, note: Note, actor: AbstractBaseUser | None = None, **fields) -> Note:
     """Change a note's text, kind or due date, or mark a follow-up done or open again."""
     _require_editor(actor)

@@ -34,12 +34,14 @@ from privacy.suppression import suppression_add, suppression_lift
 
 @dataclass(frozen=True)
 class ConsentChange:
-    """One change for consent_record_many: which customer, which purpose, granted or not."""
+    """One change for consent_record_many: which customer, which purpose, granted or not, and
+    what proves it when that differs from change to change (else the batch's evidence)."""
 
     customer_id: int
     purpose: str
     state: str
     recorded_at: datetime | None = None
+    evidence: str = ""
 
 
 def consent_record(
@@ -134,7 +136,7 @@ def consent_record_many(
             recorded_at=c.recorded_at or now,
             source=source,
             actor_id=actor_id,
-            evidence=evidence,
+            evidence=c.evidence or evidence,
         )
         for c in changes
     ]
