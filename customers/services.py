@@ -178,8 +178,14 @@ def customer_update(
     _require_editor(actor)
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
     fields = _normalise_customer_fields(fields)
-    new_email = fields.get("email") if fields.get("email") != customer.email else None
-    new_phone = fields.get("phone") if fields.get("phone") != customer.phone else None
+    # Only an address the customer does not already have is checked: one written another way
+    # (case, spacing, punctuation) is the same address, kept even if an erased person shared it.
+    new_email = fields.get("email")
+    if email_hash(new_email) == email_hash(customer.email):
+        new_email = None
+    new_phone = fields.get("phone")
+    if phone_hash(new_phone) == phone_hash(customer.phone):
+        new_phone = None
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.full_clean()

@@ -190,6 +190,21 @@ def test_the_service_refuses_to_create_or_move_a_customer_to_an_erased_address(
     assert customer.phone == ""
 
 
+def test_a_customer_who_shares_an_erased_phone_may_rewrite_it_but_not_take_another_erased_one(
+    erased_person, superuser
+):
+    # A household phone shared with the erased person, stored before the erasure.
+    shared = CustomerFactory(email="ann@example.com", phone="+49 30 123 4567")
+
+    customer_update(customer=shared, actor=superuser, phone="+49 (30) 1234567")
+
+    shared.refresh_from_db()
+    assert shared.phone == "+49 (30) 1234567"
+    with pytest.raises(ValidationError) as refused:
+        customer_update(customer=shared, actor=superuser, email="GONE@example.com ")
+    assert list(refused.value.message_dict) == ["email"]
+
+
 def test_the_form_shows_the_refusal_next_to_the_email_field(erased_person, client, sales_user):
     client.force_login(sales_user)
 
