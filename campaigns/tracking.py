@@ -193,15 +193,11 @@ def provider_events_apply(*, events: Sequence[ProviderEvent]) -> list[MessageEve
     return recorded
 
 
-def provider_events_record(items: object) -> dict:
-    """A provider's batch of bounces and complaints:
-    [{"type": "bounce"|"complaint", "message_id": "<...>", "send_id": 1, "detail": "..."}].
-
-    Returns {"recorded", "unknown" (no such message), "errors" (by position and field)}.
-    Invalid events are left out and the others recorded, set-based, in one transaction.
-    """
+def provider_events_parse(items: object) -> tuple[list[ProviderEvent], list[str]]:
+    """The valid events of a provider's batch, at most 1,000, and the errors of the others by
+    position and field (`events[3].type: expected bounce or complaint`)."""
     if not isinstance(items, list):
-        return {"recorded": 0, "unknown": 0, "errors": ["events: expected a list of events"]}
+        return [], ["events: expected a list of events"]
     events, errors = [], []
     for index, item in enumerate(items[:1000]):
         if not isinstance(item, dict) or item.get("type") not in ("bounce", "complaint"):
@@ -219,5 +215,16 @@ def provider_events_record(items: object) -> dict:
                 detail=str(item.get("detail", ""))[:300],
             )
         )
+    return events, errors
+
+
+def provider_events_record(items: object) -> dict:
+    """A provider's batch of bounces and complaints:
+    [{"type": "bounce"|"complaint", "message_id": "<...>", "send_id": 1, "detail": "..."}].
+
+    Returns {"recorded", "unknown" (no such message), "errors" (by position and field)}.
+    Invalid events are left out and the others recorded, set-based, in one transaction.
+    """
+    events, errors = provider_events_parse(items)
     recorded = sum(1 for event in provider_events_apply(events=events) if event is not None)
     return {"recorded": recorded, "unknown": len(events) - recorded, "errors": errors}

@@ -9,6 +9,7 @@ from campaigns.models import MessageEvent, Send
 from campaigns.tracking import (
     message_event_record,
     provider_event_record,
+    provider_events_parse,
     provider_events_record,
     send_unsubscribe,
 )
@@ -72,27 +73,20 @@ def test_a_batch_takes_the_same_statements_whatever_its_size(delivered):
 def _one_by_one(items: list) -> dict:
     """The batch as it was recorded before, event after event, for comparison (a message id of
     blanks now matches nothing: it used to match any email without one, such as a pending one)."""
-    recorded, unknown, errors = 0, 0, []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or item.get("type") not in ("bounce", "complaint"):
-            errors.append(f"events[{index}].type: expected bounce or complaint")
-            continue
-        send_id = item.get("send_id")
-        if not item.get("message_id") and not isinstance(send_id, int):
-            errors.append(f"events[{index}].message_id: give the message id or the send id")
-            continue
-        message_id = str(item.get("message_id") or "").strip()
+    events, errors = provider_events_parse(items)
+    recorded = 0
+    for event in events:
+        message_id = event.message_id.strip()
         send = Send.objects.filter(provider_message_id=message_id).first() if message_id else None
-        if send is None and isinstance(send_id, int):
-            send = Send.objects.filter(pk=send_id).first()
+        if send is None and event.send_id is not None:
+            send = Send.objects.filter(pk=event.send_id).first()
         if send is None:
-            unknown += 1
             continue
-        message_event_record(send=send, kind=item["type"], detail=str(item.get("detail", "")))
-        if item["type"] == "complaint":
+        message_event_record(send=send, kind=event.kind, detail=event.detail)
+        if event.kind == "complaint":
             send_unsubscribe(send=send)
         recorded += 1
-    return {"recorded": recorded, "unknown": unknown, "errors": errors}
+    return {"recorded": recorded, "unknown": len(events) - recorded, "errors": errors}
 
 
 def _outcome(record) -> tuple:
