@@ -25,12 +25,24 @@ def _case_variants(term: str) -> set[str]:
     return {term, term.lower(), term.capitalize(), term.title(), term.upper()}
 
 
+def searchable(term: str) -> str:
+    """A typed term as text the database can compare: without NUL characters (PostgreSQL
+    refuses them, and no stored text holds one) and without lone surrogates, which no request
+    yields but a forged one might."""
+    return term.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8").strip()
+
+
 def prefix_q(field: str, prefix: str) -> Q:
     """`field` starts with `prefix`, written as a range (prefix <= field < next prefix) that a
     b-tree index serves under any collation, plus the LIKE that keeps it exact. PostgreSQL uses
     an index for a bare LIKE 'x%' only under the "C" collation or with pattern_ops indexes."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper, f"{field}__startswith": prefix})
+    bound = {f"{field}__gte": prefix, f"{field}__startswith": prefix}
+    following = ord(prefix[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters: skip them
+        following = 0xE000
+    if following <= 0x10FFFF:  # past the last code point there is no upper end
+        bound[f"{field}__lt"] = prefix[:-1] + chr(following)
+    return Q(**bound)
 
 
 def customer_search_conditions(term: str, *, by_phone: bool = True) -> list[Q]:
@@ -39,7 +51,7 @@ def customer_search_conditions(term: str, *, by_phone: bool = True) -> list[Q]:
     phone numbers) and external id. Prefix ranges use the b-tree indexes; a contains-match would
     read every row of a million-customer table. The conditions need the `email_lower` alias (see
     `customers_search`)."""
-    term = term.strip()
+    term = searchable(term)
     if not term:
         return []
     conditions = [Q(external_id=term), prefix_q("email_lower", term.lower())]
@@ -75,7 +87,7 @@ def customers_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Custom
 
 def account_search_q(term: str) -> Q:
     condition = Q()
-    for variant in _case_variants(term.strip()):
+    for variant in _case_variants(searchable(term)):
         if variant:
             condition |= prefix_q("name", variant)
     return condition

@@ -73,6 +73,11 @@ def cursor_decode(cursor: str, *, model: type[Model], order: KeysetOrder) -> tup
                     return None
                 key.append(None)
             else:
+                if isinstance(value, str):
+                    # No stored text holds a NUL or a lone surrogate (encoding it raises a
+                    # ValueError): the cursor is forged.
+                    if "\x00" in value.encode("utf-8").decode("utf-8"):
+                        return None
                 key.append(model._meta.get_field(name).to_python(value))
         return tuple(key)
     except (binascii.Error, ValueError, TypeError, ValidationError):

@@ -1,6 +1,7 @@
 """The customers REST API as a client sees it: filters, search, ordering, pages, sign-in,
 figures, consent, validation and query counts."""
 
+import base64
 import datetime as dt
 from decimal import Decimal
 
@@ -169,6 +170,30 @@ def test_cursor_pages_ordered_by_a_value_with_ties_still_walk_every_customer_onc
 
     assert sorted(seen) == sorted(c.pk for c in customers)
     assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize(
+    ("ordering", "position"),
+    [("-id", "abc"), ("-id", "1\x00"), ("last_name", "Lind\x00"), ("lifetime_value", "many")],
+)
+def test_a_cursor_forged_with_a_position_of_another_type_is_an_invalid_cursor(
+    admin_client, ordering, position
+):
+    CustomerFactory.create_batch(2)
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+
+    response = admin_client.get("/api/customers/", {"ordering": ordering, "cursor": cursor})
+
+    assert response.status_code == 404
+    assert response.data["detail"] == "Invalid cursor"
+
+
+def test_a_cursor_by_text_still_walks_every_customer_once(admin_client):
+    customers = CustomerFactory.create_batch(5)
+
+    seen = all_pages(admin_client, "/api/customers/?page_size=2&ordering=last_name")
+
+    assert sorted(seen) == sorted(c.pk for c in customers)
 
 
 def test_a_page_carries_a_cursor_not_a_page_number(admin_client):

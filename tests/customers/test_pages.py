@@ -1,5 +1,6 @@
 """The customer and account pages as staff use them."""
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -268,6 +269,30 @@ def test_a_forged_cursor_starts_from_the_first_page(sales_client, owned_customer
 
     assert response.status_code == 200
     assert owned_customer in response.context["page"].rows
+
+
+@pytest.mark.parametrize("after", ['["Lind\\u0000", "", 1]', '["\\ud800", "", 1]'])
+def test_a_cursor_forged_with_text_no_customer_can_hold_starts_from_the_first_page(
+    sales_client, owned_customer, after
+):
+    cursor = base64.urlsafe_b64encode(after.encode()).decode()
+
+    response = sales_client.get(reverse("customers:customer_list"), {"after": cursor})
+
+    assert response.status_code == 200
+    assert owned_customer in response.context["page"].rows
+
+
+@pytest.mark.parametrize("term", ["Lind\x00", "Lind\U0010ffff", "Lind\ud7ff"])
+def test_a_search_term_with_characters_no_name_holds_is_answered_not_an_error(
+    sales_client, owned_customer, term
+):
+    found = sales_client.get(reverse("customers:search"), {"q": term})
+    listed = sales_client.get(reverse("customers:customer_list"), {"q": term})
+
+    assert found.status_code == listed.status_code == 200
+    # The NUL is dropped, so the term is still a prefix of her name; the others find no one.
+    assert ("Lindqvist" in found.content.decode()) == (term == "Lind\x00")
 
 
 def test_global_search_finds_visible_customers_and_accounts_only(
