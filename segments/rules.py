@@ -237,13 +237,33 @@ def to_decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+# Dates a rule may name: wide enough for any birth date or purchase, narrow enough that a day
+# more or less, in any time zone, is still a date.
+DATE_MIN, DATE_MAX = dt.date(1000, 1, 1), dt.date(9998, 12, 31)
+DATE_EXPECTED = f"expected a date YYYY-MM-DD from {DATE_MIN} to {DATE_MAX}"
+
+
 def parse_date(value: Any) -> dt.date | None:
+    """The date a rule names, or None when it names none a rule may use."""
     if not isinstance(value, str):
         return None
     try:
-        return dt.date.fromisoformat(value) if len(value) == 10 else None
+        day = dt.date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
         return None
+    return day if day is not None and DATE_MIN <= day <= DATE_MAX else None
+
+
+def text_problem(value: str) -> str | None:
+    """Why a text cannot be compared with stored text: no stored text holds a NUL (PostgreSQL
+    refuses one) or a lone surrogate (no encoding has one)."""
+    if "\x00" in value:
+        return "the text contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the text contains a lone surrogate"
+    return None
 
 
 class _Validator:
@@ -377,7 +397,7 @@ class _Validator:
             if key in window:
                 dates[key] = parse_date(window[key])
                 if dates[key] is None:
-                    self.error(_join(path, key), "expected a date YYYY-MM-DD")
+                    self.error(_join(path, key), DATE_EXPECTED)
         if dates.get("from") and dates.get("to") and dates["from"] > dates["to"]:
             self.error(path, '"from" is after "to"')
 
@@ -396,6 +416,8 @@ class _Validator:
                 self.error(_join(path, key), f"expected 1 to {MAX_LIST} values")
             elif not all(isinstance(v, str) and v for v in values):
                 self.error(_join(path, key), "expected a non-empty text or a list of texts")
+            elif problems := [p for v in values if (p := text_problem(v))]:
+                self.error(_join(path, key), problems[0])
             elif key == "channel" and not set(values) <= set(CHANNELS):
                 self.error(_join(path, key), f"expected one of {', '.join(CHANNELS)}")
 
@@ -473,6 +495,9 @@ class _Validator:
             if len(value) > 255:
                 self.error(path, "expected at most 255 characters")
                 return False
+            if problem := text_problem(value):
+                self.error(path, problem)
+                return False
         elif kind == CHOICE:
             if value not in choices:
                 self.error(path, f"expected one of {', '.join(choices)}")
@@ -500,12 +525,15 @@ class _Validator:
                 return False
         elif kind == DATE:
             if parse_date(value) is None:
-                self.error(path, "expected a date YYYY-MM-DD")
+                self.error(path, DATE_EXPECTED)
                 return False
         elif kind == ATTR:
             if isinstance(value, bool) or isinstance(value, str):
                 if isinstance(value, str) and len(value) > 255:
                     self.error(path, "expected at most 255 characters")
+                    return False
+                if isinstance(value, str) and (problem := text_problem(value)):
+                    self.error(path, problem)
                     return False
                 return True
             if not _is_number(value) or isinstance(value, str):

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from segments.models import RefreshRun, Segment
@@ -33,6 +35,41 @@ def test_invalid_rule_is_refused_with_the_path_of_each_error(api_client_for, mar
 
     assert response.status_code == 400
     assert response.data["rule"] == ["all[1].any[0].value: expected a whole number"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "error"),
+    [
+        ({"field": "city", "op": "eq", "value": "Ber\x00lin"}, "value: the text contains a NUL"),
+        ({"field": "tags", "op": "in", "value": ["vip", "\x00"]}, "value[1]: the text contains"),
+        ({"field": "attr.tier", "op": "eq", "value": "\ud800"}, "value: the text contains a lone"),
+        (
+            {"metric": "purchase_count", "filter": {"category": "a\x00"}, "op": "gt", "value": 1},
+            "filter.category: the text contains a NUL",
+        ),
+        ({"field": "created_at", "op": "after", "value": "9999-12-31"}, "value: expected a date"),
+        (
+            {"metric": "purchase_total", "window": {"from": "0001-01-01"}, "op": "gt", "value": 1},
+            "window.from: expected a date YYYY-MM-DD from 1000-01-01 to 9998-12-31",
+        ),
+    ],
+)
+def test_a_rule_naming_text_or_a_date_no_customer_can_have_is_refused_by_path(
+    api_client_for, marketing_user, rule, error
+):
+    client = api_client_for(marketing_user)
+
+    def post(url: str, body: dict):
+        # As a client sends it: JSON escapes (\u0000, \ud800), which the server decodes.
+        return client.post(url, json.dumps(body), content_type="application/json")
+
+    preview = post("/api/segments/preview/", {"rule": rule})
+    created = post("/api/segments/", {"name": "Odd", "rule": rule})
+
+    assert preview.status_code == created.status_code == 400
+    assert preview.data["rule"][0].startswith(error)
+    assert created.data["rule"][0].startswith(error)
+    assert not Segment.objects.filter(name="Odd").exists()
 
 
 def test_preview_counts_and_samples_an_unsaved_rule(api_client_for, marketing_user):
