@@ -59,7 +59,7 @@ class SeenKeys:
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute(
                 f"CREATE TEMP TABLE {SEEN_TABLE} "
-                f"(key varchar(200){collate} PRIMARY KEY, line integer NOT NULL)"
+                f"(key text{collate} PRIMARY KEY, line integer NOT NULL)"
             )
             if is_postgres():
                 # Emptied at each commit without the cost of a TRUNCATE.
@@ -124,7 +124,9 @@ def copy_rows(
 ) -> None:
     """COPY rows into a PostgreSQL table in CSV form; '' is NULL except in the not_null columns."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    # With CRLF ending the lines the csv module quotes a value holding a lone CR too, which
+    # COPY would otherwise take for the end of the line.
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     options = "FORMAT csv"
     if not_null:
         options += ", FORCE_NOT_NULL (" + ", ".join(not_null) + ")"

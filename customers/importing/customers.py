@@ -29,6 +29,7 @@ from customers.importing.reading import (
     ImportResult,
     ProgressCallback,
     RowError,
+    row_nul_error,
 )
 from customers.importing.values import (
     CellError,
@@ -37,6 +38,7 @@ from customers.importing.values import (
     parse_choice,
     parse_date,
     parse_email,
+    shown,
 )
 from customers.models import Customer, Tag
 from customers.registry import addresses_refused
@@ -97,7 +99,9 @@ def _cell_value(name: str, text: str, date_format: str | None):
         return parse_choice(text, choices=_INCOME_BANDS, what="income band")
     if name == "country":
         if len(text) != 2 or not text.isalpha() or not text.isascii():
-            raise CellError(f"'{text}' is not a country: use an ISO 3166-1 alpha-2 code (DE)")
+            raise CellError(
+                f"'{shown(text)}' is not a country: use an ISO 3166-1 alpha-2 code (DE)"
+            )
         return text.upper()
     if name == "language":
         text = check_length(text, max_length=8).lower()
@@ -106,10 +110,12 @@ def _cell_value(name: str, text: str, date_format: str | None):
 
 
 def _row_parse(
-    line: int, fields: list[str] | None, columns: Columns, date_format: str | None
+    line: int, fields: list[str] | RowError | None, columns: Columns, date_format: str | None
 ) -> CustomerRow:
     if fields is None:
         raise _RowRejected(RowError(line, "", "the line is not valid UTF-8"))
+    if isinstance(fields, RowError):
+        raise _RowRejected(fields)
     if len(fields) != len(columns.header):
         raise _RowRejected(
             RowError(
@@ -118,6 +124,9 @@ def _row_parse(
                 f"expected {len(columns.header)} fields as in the header, found {len(fields)}",
             )
         )
+    nul = row_nul_error(line, fields, columns)
+    if nul is not None:
+        raise _RowRejected(nul)
     values: dict = {}
     name = ""
     try:

@@ -96,7 +96,7 @@ def import_job_create(
         job = ImportJob.objects.create(
             kind=kind,
             file=file,
-            original_name=(file.name or "")[:255],
+            original_name=(file.name or "").replace("\x00", "")[:255],
             total_bytes=file.size or 0,
             created_by=user,
             options={
@@ -196,7 +196,7 @@ def _job_finish(
             )
         import_files_scrub_erased(job=job)
         job.status = status
-        job.message = message
+        job.message = message.replace("\x00", "\\x00")  # PostgreSQL stores no NUL
         job.finished_at = timezone.now()
         job.save(
             update_fields=[

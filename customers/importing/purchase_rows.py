@@ -5,12 +5,12 @@ every row here, so a bad row gets the same error, with the same column and reaso
 runs. Cells are checked in the order of the fields, and the first bad one is reported.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.utils import timezone
 
-from customers.importing.reading import Columns, RowError
+from customers.importing.reading import Columns, RowError, row_nul_error, shown
 from customers.importing.values import (
     CellError,
     choice_lookup,
@@ -82,15 +82,20 @@ class PurchaseParser:
             "customer_external_id" if columns.has("customer_external_id") else "customer_email"
         )
 
-    def values(self, line: int, fields: list[str] | None) -> PurchaseValues:
+    def values(self, line: int, fields: list[str] | RowError | None) -> PurchaseValues:
         if fields is None:
             raise RowRejected(RowError(line, "", "the line is not valid UTF-8"))
+        if isinstance(fields, RowError):
+            raise RowRejected(fields)
         if len(fields) != self.width:
             raise RowRejected(
                 RowError(
                     line, "", f"expected {self.width} fields as in the header, found {len(fields)}"
                 )
             )
+        nul = row_nul_error(line, fields, self.columns)
+        if nul is not None:
+            raise RowRejected(nul)
         name = ""
         try:
             name = "customer_external_id"
@@ -116,6 +121,11 @@ class PurchaseParser:
             if not text:
                 raise CellError("required")
             purchased_at = parse_datetime(text, date_format=self.date_format, tz=self.tz)
+            if purchased_at.year in (1, 9999):
+                try:
+                    purchased_at.astimezone(UTC)  # the upsert key and the database hold UTC
+                except OverflowError:
+                    raise CellError(f"'{shown(text)}' is out of the range of dates") from None
             name = "amount"
             text = fields[self._amount].strip()
             if not text:
@@ -135,7 +145,7 @@ class PurchaseParser:
             if text:
                 channel = _CHANNELS.get(text.lower())
                 if channel is None:
-                    raise CellError(f"'{text}' is not a channel: use one of {_CHANNEL_LIST}")
+                    raise CellError(f"'{shown(text)}' is not a channel: use one of {_CHANNEL_LIST}")
             else:
                 channel = Purchase.Channel.ONLINE
             name = "product_sku"

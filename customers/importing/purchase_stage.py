@@ -14,7 +14,6 @@ import queue
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connection, transaction
@@ -246,20 +245,8 @@ class _PurchaseStage:
                     category,
                     promotion_code,
                 ) = parse(line, fields)
-                if purchased_at.year in (1, 9999):
-                    purchased_at.astimezone(UTC)  # the upsert key needs the moment in UTC
             except RowRejected as rejected:
                 read_errors.append(rejected.error)
-            except OverflowError:
-                i = self.columns.index["purchased_at"]
-                read_errors.append(
-                    RowError(
-                        line,
-                        self.columns.column["purchased_at"],
-                        f"'{fields[i].strip()}' is out of the range of dates",
-                        fields[i],
-                    )
-                )
             else:
                 values = (
                     customer_external_id,

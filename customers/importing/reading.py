@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
+from customers.importing.values import shown
+
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported (no header, a mapped column is missing, ...)."""
@@ -164,16 +166,78 @@ class Columns:
     def require_one_of(self, *field_names: str) -> None:
         if not any(self.has(f) for f in field_names):
             wanted = " or ".join(f"'{f}'" for f in field_names)
+            found = ", ".join(shown(name, 40) for name in self.header[:20])
+            more = len(self.header) - 20
             raise ImportFileError(
-                f"the header needs a column {wanted} (or a --map for it); found: "
-                + ", ".join(self.header)
+                f"the header needs a column {wanted} (or a --map for it); found: {found}"
+                + (f" and {more} more" if more > 0 else "")
             )
+
+
+# What a file that is not CSV text starts with, and what to tell whoever uploaded it.
+_NOT_TEXT = (
+    (b"\xff\xfe", "the file is UTF-16 text, not UTF-8"),
+    (b"\xfe\xff", "the file is UTF-16 text, not UTF-8"),
+    (b"PK\x03\x04", "the file is an Excel workbook (.xlsx) or another ZIP archive, not CSV text"),
+    (b"\xd0\xcf\x11\xe0", "the file is an Excel 97-2003 workbook (.xls), not CSV text"),
+    (b"%PDF", "the file is a PDF document, not CSV text"),
+    (b"\x89PNG", "the file is a PNG image, not CSV text"),
+    (b"\xff\xd8\xff", "the file is a JPEG image, not CSV text"),
+    (b"\x1f\x8b", "the file is gzip-compressed, not CSV text"),
+)
+SAVE_AS_CSV = 'save it as "CSV UTF-8" and upload that'
+
+
+def file_not_text(start: bytes) -> str | None:
+    """Why a file whose first bytes are `start` is not CSV text, or None when it may be."""
+    for magic, reason in _NOT_TEXT:
+        if start.startswith(magic):
+            return f"{reason}: {SAVE_AS_CSV}"
+    if b"\x00" in start:
+        return f"the file holds NUL bytes, as binary files do, not CSV text: {SAVE_AS_CSV}"
+    return None
+
+
+def row_nul_error(line: int, fields: list[str], columns: "Columns") -> RowError | None:
+    """The first cell the import would keep that holds a NUL character (PostgreSQL stores none)."""
+    attributes = ((f"attr.{key}", i) for key, i in columns.attributes.items())
+    for name, i in (*columns.index.items(), *attributes):
+        if "\x00" in fields[i]:
+            return RowError(
+                line,
+                columns.column.get(name, name),
+                "the cell holds a NUL character (\\x00), which cannot be stored: "
+                "remove it, or check that the file is CSV text",
+                fields[i].replace("\x00", "\\x00"),
+            )
+    return None
+
+
+_LONE_CR = (
+    "line 1: a carriage return (CR) outside quotes; lines that end in CR alone (old Mac files) "
+    "cannot be read: save the file with Windows (CRLF) or Unix (LF) line endings"
+)
+_QUOTE_OPEN = (
+    'a quoted cell is not closed: its opening quote (") takes in the rest of the file; '
+    "close it or remove it"
+)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a cell is longer than {csv.field_size_limit():,} characters"
+    if "new-line character seen in unquoted field" in text:
+        return "a carriage return (CR) inside a cell that is not quoted"
+    return text
 
 
 class CsvSource:
     """A UTF-8 CSV file (with or without BOM) read as a stream, counting bytes and lines.
 
     Memory stays constant: one physical line at a time is decoded and handed to the csv module.
+    A row the csv module cannot read (a cell over its size limit, a stray carriage return) is
+    reported as a bad row and reading goes on with the next line.
     """
 
     def __init__(self, stream: BinaryIO):
@@ -181,29 +245,54 @@ class CsvSource:
         self.bytes_read = 0
         self._physical_line = 0
         self._bad_lines: set[int] = set()
+        self._start = b""
+        self._ended = False
         self._reader = csv.reader(self._lines())
         try:
             header = next(self._reader)
         except StopIteration:
             raise ImportFileError("the file is empty: expected a header row") from None
         except csv.Error as exc:
-            raise ImportFileError(f"line 1: the header is not valid CSV ({exc})") from None
+            lone_cr = "new-line character" in str(exc) and self._physical_line == 1
+            raise ImportFileError(
+                self._not_text()
+                or (_LONE_CR if lone_cr else None)
+                or f"line 1: the header is not valid CSV ({_csv_problem(exc)})"
+            ) from None
+        not_text = self._not_text(header)
+        if not_text:
+            raise ImportFileError(not_text)
         if self._bad_lines:
-            raise ImportFileError("line 1: the header is not valid UTF-8")
+            raise ImportFileError(
+                "line 1: the header is not valid UTF-8 (Latin-1 or Windows-1252 text?): "
+                + SAVE_AS_CSV
+            )
+        if self._ended:
+            raise ImportFileError(f"line 1: {_QUOTE_OPEN}")
         self.header = [name.strip() for name in header]
         if not any(self.header):
             raise ImportFileError("line 1: the header row is empty")
         seen: set[str] = set()
         for name in self.header:
             if name and name in seen:
-                raise ImportFileError(f"line 1: the column '{name}' appears twice in the header")
+                raise ImportFileError(
+                    f"line 1: the column '{shown(name)}' appears twice in the header"
+                )
             seen.add(name)
+
+    def _not_text(self, header: list[str] | None = None) -> str | None:
+        problem = file_not_text(self._start)
+        if problem is None and header is not None and any("\x00" in name for name in header):
+            problem = f"the header holds NUL bytes, as binary files do: {SAVE_AS_CSV}"
+        return f"line 1: {problem}" if problem else None
 
     def _lines(self) -> Iterator[str]:
         first = True
         for raw in self._stream:
             self.bytes_read += len(raw)
             self._physical_line += 1
+            if first:
+                self._start = raw[:16]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -213,9 +302,11 @@ class CsvSource:
                 text = text.removeprefix("\ufeff")
                 first = False
             yield text
+        self._ended = True
 
-    def rows(self) -> Iterator[tuple[int, list[str] | None]]:
-        """(line where the row starts, its fields); fields are None when the line is not UTF-8."""
+    def rows(self) -> Iterator[tuple[int, list[str] | RowError | None]]:
+        """(line where the row starts, its fields); fields are None when the line is not UTF-8,
+        and the row's error when the csv module cannot read it."""
         reader = self._reader
         previous_end = reader.line_num
         while True:
@@ -224,7 +315,11 @@ class CsvSource:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise ImportFileError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+                # The reader starts afresh on the next line.
+                start, previous_end = previous_end + 1, reader.line_num
+                self._bad_lines -= {n for n in self._bad_lines if n <= previous_end}
+                yield start, RowError(start, "", f"not valid CSV: {_csv_problem(exc)}")
+                continue
             start, previous_end = previous_end + 1, reader.line_num
             if not fields or fields == [""]:
                 continue
@@ -234,4 +329,10 @@ class CsvSource:
                 if bad:
                     yield start, None
                     continue
+            if self._ended:
+                # The csv module waits for the end of the file to finish a row only when a
+                # quoted cell is still open: the lines after its opening quote went into it.
+                column = self.header[len(fields) - 1] if len(fields) <= len(self.header) else ""
+                yield start, RowError(start, column, _QUOTE_OPEN)
+                continue
             yield start, fields

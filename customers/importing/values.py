@@ -17,6 +17,12 @@ _CURRENCY = re.compile(r"[A-Za-z]{3}")
 CENT = Decimal("0.01")
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """A cell as an error message quotes it: a NUL made visible, a long one cut short."""
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def parse_datetime(text: str, *, date_format: str | None, tz: tzinfo) -> datetime:
     """ISO 8601 (also YYYYMMDD) or the given strptime format; naive values are in `tz`."""
     try:
@@ -26,9 +32,11 @@ def parse_datetime(text: str, *, date_format: str | None, tz: tzinfo) -> datetim
             value = datetime.fromisoformat(text)
     except ValueError:
         if date_format:
-            raise CellError(f"'{text}' does not match the date format '{date_format}'") from None
+            raise CellError(
+                f"'{shown(text)}' does not match the date format '{date_format}'"
+            ) from None
         raise CellError(
-            f"'{text}' is not a date: use ISO 8601 (2024-03-31, 2024-03-31T14:05:00+02:00) "
+            f"'{shown(text)}' is not a date: use ISO 8601 (2024-03-31, 2024-03-31T14:05:00+02:00) "
             "or YYYYMMDD"
         ) from None
     if value.tzinfo is None:
@@ -45,34 +53,38 @@ def parse_date(text: str, *, date_format: str | None) -> date:
         return date.fromisoformat(text)
     except ValueError:
         if date_format:
-            raise CellError(f"'{text}' does not match the date format '{date_format}'") from None
-        raise CellError(f"'{text}' is not a date: use ISO 8601 (2024-03-31) or YYYYMMDD") from None
+            raise CellError(
+                f"'{shown(text)}' does not match the date format '{date_format}'"
+            ) from None
+        raise CellError(
+            f"'{shown(text)}' is not a date: use ISO 8601 (2024-03-31) or YYYYMMDD"
+        ) from None
 
 
 def parse_amount(text: str) -> Decimal:
     """A non-negative amount with '.' decimals and at most two of them (12.50)."""
     if _AMOUNT.fullmatch(text) is None:
         if text.startswith("-"):
-            raise CellError(f"'{text}' is negative: amounts must be 0 or more")
+            raise CellError(f"'{shown(text)}' is negative: amounts must be 0 or more")
         raise CellError(
-            f"'{text}' is not an amount: use digits with '.' for decimals, at most 2 decimals "
+            f"'{shown(text)}' is not an amount: use digits with '.' for decimals, at most 2 decimals "
             "and 10 digits before the point (1234.50)"
         )
     try:
         return Decimal(text).quantize(CENT)
     except InvalidOperation:  # pragma: no cover - the pattern already excludes it
-        raise CellError(f"'{text}' is not an amount") from None
+        raise CellError(f"'{shown(text)}' is not an amount") from None
 
 
 def parse_quantity(text: str) -> int:
     if not text.isdigit() or not text.isascii() or len(text) > 9 or int(text) < 1:
-        raise CellError(f"'{text}' is not a quantity: use a whole number of 1 or more")
+        raise CellError(f"'{shown(text)}' is not a quantity: use a whole number of 1 or more")
     return int(text)
 
 
 def parse_currency(text: str) -> str:
     if _CURRENCY.fullmatch(text) is None:
-        raise CellError(f"'{text}' is not a currency: use a 3-letter ISO 4217 code (EUR)")
+        raise CellError(f"'{shown(text)}' is not a currency: use a 3-letter ISO 4217 code (EUR)")
     return text.upper()
 
 
@@ -80,7 +92,7 @@ def parse_email(text: str) -> str:
     try:
         validate_email(text)
     except ValidationError:
-        raise CellError(f"'{text}' is not a valid email address") from None
+        raise CellError(f"'{shown(text)}' is not a valid email address") from None
     if len(text) > 254:
         raise CellError("the email address is longer than 254 characters")
     return text
@@ -91,7 +103,7 @@ def parse_choice(text: str, *, choices: dict[str, str], what: str) -> str:
     value = choices.get(text.lower())
     if value is None:
         allowed = ", ".join(sorted(set(choices.values())))
-        raise CellError(f"'{text}' is not a {what}: use one of {allowed}")
+        raise CellError(f"'{shown(text)}' is not a {what}: use one of {allowed}")
     return value
 
 

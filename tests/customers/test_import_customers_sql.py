@@ -30,20 +30,24 @@ pytestmark = [
 
 HEADER = ["external_id", "email", "first_name", "country", "phone", "tags", "attr.tier"]
 CELLS = {
-    "external_id": ["", "", "C1", "C2", "C3", "C4", "C5", "C6"],
+    "external_id": ["", "", "C1", "C2", "C3", "C4", "C5", "C6", "C\x007", "X" * 101],
     "email": [
         *("", "", "a@example.com", "A@Example.com", "b@example.com", "c@example.com", "x@@"),
+        # A NUL; an address longer than 254 characters.
+        "a\x00@example.com",
+        "a" * 64 + "@" + ("b" * 60 + ".") * 4 + "com",
         # Erased: a new customer with it, or a stored one moved to it, is refused.
         "Gone@example.com",
         # Erased, yet stored again (the person signed up themselves): C5 keeps it.
         "Back@example.com",
     ],
-    "first_name": ["", "Ann", "Bob", " Émile "],
+    # A NUL, a lone CR (quoted by the writer), a cell too long for the field.
+    "first_name": ["", "Ann", "Bob", " Émile ", "An\x00n", "A\rB", "F" * 101],
     "country": ["", "DE", "fr", "Germany"],
     # The last two are one erased phone, written two ways; C5 shares it.
     "phone": ["", "+49 30 1234", "030-1234", "(030) 1234"],
-    "tags": ["", "vip", "vip;new", "new; new"],
-    "attr.tier": ["", "gold", "silver"],
+    "tags": ["", "vip", "vip;new", "new; new", "v\x00ip"],
+    "attr.tier": ["", "gold", "silver", "go\x00ld"],
 }
 rows_of_cells = st.lists(
     st.fixed_dictionaries({name: st.sampled_from(v) for name, v in CELLS.items()}),

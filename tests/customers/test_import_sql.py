@@ -154,7 +154,7 @@ def test_imported_purchases_carry_the_key_of_purchase_dedup_key_in_a_local_time_
 
 
 CELLS = {
-    "customer_external_id": ["C1", " C1 ", "C1\u00a0", "", "X" * 101, "\u3000C1"],
+    "customer_external_id": ["C1", " C1 ", "C1\u00a0", "", "X" * 101, "\u3000C1", "C\x001"],
     "customer_email": ["", "ann@example.com", "not-an-email", " ANN@example.com "],
     "external_id": ["", "", "O1", " O2 ", "Z" * 101],
     "purchased_at": [
@@ -166,13 +166,30 @@ CELLS = {
         " 2024-03-31 ",
         "2024-01-02T10:00:00.123456Z",
         "31.12.2023",
+        # Past the range of dates once in UTC.
+        "9999-12-31T23:59:00-05:00",
+        "0001-01-01T00:00:00+05:00",
     ],
-    "amount": ["10", "12.5", ".5", "-3", "1,5", "", "12345678901", "1.234", " 7 ", "1.", "0.00"],
+    "amount": [
+        "10",
+        "12.5",
+        ".5",
+        "-3",
+        "1,5",
+        "",
+        "12345678901",
+        "1.234",
+        " 7 ",
+        "1.",
+        "0.00",
+        "1e309",
+        "nan",
+    ],
     "currency": ["", "eur", "EURO", "u$d", " usd "],
     "quantity": ["", "1", "0", "007", "1234567890", "-1", "1.0"],
     "channel": ["", "online", "Store", "PHONE", "fax", " marketplace "],
     "product_sku": ["", "SKU-1", "S" * 65],
-    "category": ["", "shoes", "c" * 101],
+    "category": ["", "shoes", "c" * 101, "sh\x00oes"],
     "promotion_code": ["", "SPRING", "p" * 65],
 }
 row_of_cells = st.fixed_dictionaries({name: st.sampled_from(v) for name, v in CELLS.items()})
