@@ -24,6 +24,7 @@ from campaigns import services
 from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
 from campaigns.models import Campaign, Promotion, Variant
+from campaigns.rendering import RenderFailed
 from campaigns.results import campaign_report
 from campaigns.selectors import (
     audience_estimate_for_settings,
@@ -458,7 +459,10 @@ class CampaignViewSet(viewsets.ModelViewSet):
         )
         if customer is None:
             raise ValidationError({"customer": ["no such customer in the campaign's audience"]})
-        rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+        try:
+            rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+        except RenderFailed as exc:
+            raise ValidationError({"variant": [str(exc)]}) from exc
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
 
     @extend_schema(responses=PromotionCodeStatusSerializer)

@@ -19,7 +19,7 @@ delivered, the sweeper re-queues the rows) or among the dots right after it.
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -37,7 +37,7 @@ from campaigns.channels import (
 )
 from campaigns.links import MessageLinks
 from campaigns.models import Campaign, Channel, Promotion, PromotionCode, Send, Variant
-from campaigns.rendering import CompiledVariant
+from campaigns.rendering import CompiledVariant, RenderFailed
 from customers.models import Customer, Product, Purchase
 from privacy.models import ConsentState, ConsentStatus, Purpose, Suppression
 from privacy.suppression import email_hash, phone_hash, suppression_contains
@@ -272,6 +272,9 @@ class _WrittenGroup:
     gone: list[Send]  # the customer or the variant was deleted since the launch
     messages: list[tuple[Send, Customer, OutgoingMessage]]
     prepared: dict[int, PreparedEmail]
+    # Messages that could not be written for their customer (a filter failed on their data),
+    # with the reason: failed on their own, the rest of the group goes.
+    unwritten: list[tuple[Send, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -329,18 +332,22 @@ class _GroupWriter:
             if customer is None or variant is None:
                 self.written.gone.append(send)
                 continue
-            message = _outgoing(
-                campaign=batch.campaign,
-                send=send,
-                customer=customer,
-                variant=variant,
-                variant_name=batch.variants[send.variant_id].name,
-                code=batch.codes.get(customer.pk, ""),
-                promotion=batch.promotion,
-                recommendations=batch.recommendations.get(customer.pk),
-                from_email=batch.from_email,
-                links=batch.links,
-            )
+            try:
+                message = _outgoing(
+                    campaign=batch.campaign,
+                    send=send,
+                    customer=customer,
+                    variant=variant,
+                    variant_name=batch.variants[send.variant_id].name,
+                    code=batch.codes.get(customer.pk, ""),
+                    promotion=batch.promotion,
+                    recommendations=batch.recommendations.get(customer.pk),
+                    from_email=batch.from_email,
+                    links=batch.links,
+                )
+            except RenderFailed as exc:
+                self.written.unwritten.append((send, str(exc)[:300]))
+                continue
             self.written.messages.append((send, customer, message))
             if grouped and customer.email:
                 self.written.prepared[send.pk] = batch.channel.prepare(message)
@@ -431,6 +438,9 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
             for send in written.gone:
                 _finish(send, status=Send.Status.SKIPPED, reason="customer or variant is gone")
                 result.skipped += 1
+            for send, reason in written.unwritten:
+                _finish(send, status=Send.Status.FAILED, reason=reason)
+                result.failed += 1
             if index + 1 < len(groups):
                 upcoming = _GroupWriter(batch, groups[index + 1])
             if step > 1:

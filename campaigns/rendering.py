@@ -7,8 +7,14 @@ is always escaped in HTML: `autoescape off` and the `safe` filters are refused. 
 the node tree and reports, with the line number, every syntax error, forbidden tag and variable
 the context does not offer, wherever a tag takes one (if, for, with, firstof, cycle, ...): the
 marketer learns about it on save, never at send time.
+
+A message is rendered once per recipient, so validation also refuses what would make one
+rendering huge or endless: a loop over anything but a list of the context (looping over the
+letters of a name), loops nested deeper than MAX_LOOP_DEPTH, and sizes beyond a message's
+(padding to a billion characters, a million words of lorem ipsum, a thousand decimals).
 """
 
+import re
 from dataclasses import dataclass
 
 from django.template import Context, Engine, TemplateSyntaxError
@@ -21,6 +27,7 @@ from django.template.defaulttags import (
     ForNode,
     IfNode,
     LoadNode,
+    LoremNode,
     RegroupNode,
     URLNode,
     WithNode,
@@ -43,6 +50,16 @@ FORBIDDEN_NODES = (
 TAG_NAMES = {AutoEscapeControlNode: "autoescape", CsrfTokenNode: "csrf_token"}
 # Filters that would put customer data into the HTML unescaped.
 FORBIDDEN_FILTERS = {"safe", "safeseq"}
+# The largest literal argument of filters whose output grows with it, and what it means.
+SIZE_LIMITS = {
+    "ljust": (1000, "pads to at most 1000 characters"),
+    "rjust": (1000, "pads to at most 1000 characters"),
+    "center": (1000, "pads to at most 1000 characters"),
+    "floatformat": (20, "shows at most 20 decimals"),
+    "stringformat": (1000, "takes a width and precision of at most 1000"),
+}
+MAX_LOREM = 100
+MAX_LOOP_DEPTH = 3
 # Node attributes that hold the template's own structure, never an expression to check.
 _STRUCTURE = {"token", "origin", "nodelist", "child_nodelists", "parent", "must_be_first"}
 
@@ -115,17 +132,33 @@ def _check_expression(expr, scope: dict, line: int, field: str, out: list) -> No
             name = getattr(func, "_filter_name", getattr(func, "__name__", ""))
             if name in FORBIDDEN_FILTERS:
                 out.append(TemplateProblem(field, line, f"the '{name}' filter is not allowed"))
+            if name in SIZE_LIMITS and _literal_beyond(args, SIZE_LIMITS[name][0]):
+                message = f"the '{name}' filter {SIZE_LIMITS[name][1]}"
+                out.append(TemplateProblem(field, line, message))
             for _lookup, arg in args:
                 if isinstance(arg, Variable):
                     _check_variable(arg, scope, line, field, out)
 
 
-def _shape_of(expr, scope: dict):
-    """What a valid expression refers to in the schema (a dict, a list of dicts, or None)."""
+def _literal_beyond(args: list, limit: int) -> bool:
+    """Whether a literal argument holds a number above `limit` ("1000000", "-30", "%09999d")."""
+    for _lookup, arg in args:
+        # A constant is stored resolved; a Variable may still hold a literal.
+        literal = arg.literal if isinstance(arg, Variable) else arg
+        if literal is None:
+            continue
+        if any(int(n) > limit for n in re.findall(r"\d+", str(literal))):
+            return True
+    return False
+
+
+def _shape_of(expr, scope: dict, *, filtered: bool = False):
+    """What a valid expression refers to in the schema (a dict, a list of dicts, or None);
+    with `filtered`, a filtered list counts as that list (`recommendations|slice:":2"`)."""
     var = expr.var if isinstance(expr, FilterExpression) else expr
     if not isinstance(var, Variable) or var.literal is not None or not var.lookups:
         return None
-    if isinstance(expr, FilterExpression) and expr.filters:
+    if isinstance(expr, FilterExpression) and expr.filters and not filtered:
         return None
     shape = scope.get(var.lookups[0])
     for attr in var.lookups[1:]:
@@ -166,7 +199,7 @@ def _condition_expressions(condition) -> list:
     return found
 
 
-def _walk(nodelist, scope: dict, field: str, out: list) -> None:
+def _walk(nodelist, scope: dict, field: str, out: list, depth: int = 0) -> None:
     scope = dict(scope)  # names a tag defines with "as" hold until the end of this block
     for node in nodelist:
         line = _line(node)
@@ -178,27 +211,40 @@ def _walk(nodelist, scope: dict, field: str, out: list) -> None:
             _check_expression(node.filter_expression, scope, line, field, out)
         elif isinstance(node, ForNode):
             _check_expression(node.sequence, scope, line, field, out)
-            sequence = _shape_of(node.sequence, scope)
+            sequence = _shape_of(node.sequence, scope, filtered=True)
+            if not isinstance(sequence, list):
+                out.append(TemplateProblem(
+                    field, line, "the 'for' tag loops over a list, such as recommendations"
+                ))  # fmt: skip
+            elif depth >= MAX_LOOP_DEPTH:
+                out.append(TemplateProblem(
+                    field, line, f"loops may be nested at most {MAX_LOOP_DEPTH} deep"
+                ))  # fmt: skip
             item_shape = sequence[0] if isinstance(sequence, list) else None
             inner = {**scope, "forloop": {"counter": None, "counter0": None, "first": None,
                                           "last": None}}  # fmt: skip
             for name in node.loopvars:
                 inner[name] = item_shape
-            _walk(node.nodelist_loop, inner, field, out)
-            _walk(node.nodelist_empty, scope, field, out)
+            _walk(node.nodelist_loop, inner, field, out, depth + 1)
+            _walk(node.nodelist_empty, scope, field, out, depth)
+            continue
+        elif isinstance(node, LoremNode) and _literal_beyond([(None, node.count.var)], MAX_LOREM):
+            out.append(TemplateProblem(
+                field, line, f"the 'lorem' tag writes at most {MAX_LOREM} words or paragraphs"
+            ))  # fmt: skip
             continue
         elif isinstance(node, IfNode):
             for condition, body in node.conditions_nodelists:
                 for expr in _condition_expressions(condition):
                     _check_expression(expr, scope, line, field, out)
-                _walk(body, scope, field, out)
+                _walk(body, scope, field, out, depth)
             continue
         elif isinstance(node, WithNode):
             inner = dict(scope)
             for name, expr in node.extra_context.items():
                 _check_expression(expr, scope, line, field, out)
                 inner[name] = _shape_of(expr, scope)
-            _walk(node.nodelist, inner, field, out)
+            _walk(node.nodelist, inner, field, out, depth)
             continue
         elif isinstance(node, FilterNode):
             # {% filter f %} compiles to "var|f": "var" is the block's own output.
@@ -217,7 +263,7 @@ def _walk(nodelist, scope: dict, field: str, out: list) -> None:
         for attr in getattr(node, "child_nodelists", ()):
             child = getattr(node, attr, None)
             if child:
-                _walk(child, scope, field, out)
+                _walk(child, scope, field, out, depth)
 
 
 def template_problems(source: str, *, field: str, html: bool = True) -> list[TemplateProblem]:
@@ -233,7 +279,30 @@ def template_problems(source: str, *, field: str, html: bool = True) -> list[Tem
         return [TemplateProblem(field, int(info.get("line", 1)), message)]
     out: list[TemplateProblem] = []
     _walk(template.nodelist, SCHEMA, field, out)
+    if not out:
+        # What the tree cannot tell: a filter given a text where it needs a number
+        # (`center:customer.city`), a division by zero. Written once for a sample customer.
+        try:
+            template.render(Context(SAMPLE_CONTEXT, autoescape=html))
+        except Exception as exc:  # noqa: BLE001 - any failure of a filter or tag is reported
+            line = int((getattr(exc, "template_debug", None) or {}).get("line", 1))
+            out.append(TemplateProblem(field, line, f"cannot be written for a customer: {exc}"))
     return out
+
+
+class RenderFailed(ValueError):
+    """A message could not be written for one customer (a filter failed on their data)."""
+
+
+def _sample(shape):
+    if isinstance(shape, list):
+        return [_sample(shape[0]) for _ in range(3)]
+    if isinstance(shape, dict):
+        return {key: _sample(value) for key, value in shape.items()}
+    return "Sample"
+
+
+SAMPLE_CONTEXT = _sample(SCHEMA)
 
 
 def variant_problems(*, subject: str, html: str, text: str) -> list[TemplateProblem]:
@@ -258,8 +327,18 @@ class CompiledVariant:
         self.needs_recommendations = uses_recommendations(subject, html, text)
 
     def render(self, context: dict) -> tuple[str, str, str]:
-        ctx = Context(context, autoescape=False)
-        subject = " ".join(self.subject.render(ctx).split())
-        text = self.text.render(Context(context, autoescape=False))
-        html = self.html.render(Context(context)) if self.html is not None else ""
-        return subject, html, text
+        """Subject, HTML and text for one customer; RenderFailed names the field that failed
+        (validation renders a sample customer, but a customer's own data may still fail)."""
+        rendered = []
+        for field, template, autoescape in (
+            ("subject", self.subject, False),
+            ("html", self.html, True),
+            ("text", self.text, False),
+        ):
+            try:
+                text = template.render(Context(context, autoescape=autoescape)) if template else ""
+            except Exception as exc:  # noqa: BLE001 - any failure of a filter or tag
+                raise RenderFailed(f"{field}: cannot be written for this customer: {exc}") from exc
+            rendered.append(text)
+        subject, html, text = rendered
+        return " ".join(subject.split()), html, text

@@ -30,7 +30,7 @@ from campaigns.models import (
     Send,
     Variant,
 )
-from campaigns.rendering import CompiledVariant
+from campaigns.rendering import CompiledVariant, RenderFailed
 from campaigns.results import COMPARED_AT_MOST, campaign_report, campaigns_overview
 from campaigns.selectors import (
     PREVIEW_PAGE_SIZE,
@@ -367,7 +367,10 @@ def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if customer is None:
         return HttpResponse("customer: not in the campaign's audience.", status=404)
-    rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+    try:
+        rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+    except RenderFailed as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
     return render(request, "campaigns/_preview.html", rendered)
 
 

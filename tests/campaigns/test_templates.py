@@ -4,8 +4,10 @@ sandbox offers only the customer's safe fields and keeps customer data escaped."
 import pytest
 from django.core import mail
 
-from campaigns.models import Variant
+from campaigns.models import Campaign, Send, Variant
 from campaigns.rendering import CompiledVariant, template_problems
+from campaigns.services import campaign_launch
+from tests.campaigns.factories import consent_grant_all, members_add
 from tests.customers.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +196,78 @@ def test_message_step_removes_a_variant(client, marketing_user, campaign):
     client.post(f"/campaigns/{campaign.pk}/edit/message/", {"delete_variant": extra.pk})
 
     assert list(campaign.variants.values_list("name", flat=True)) == ["A"]
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("{{ customer.first_name|ljust:'1000000000' }}", "'ljust' filter pads to at most 1000"),
+        ("{{ customer.city|center:99999 }}", "'center' filter pads to at most 1000"),
+        ("{{ customer.city|stringformat:'09999s' }}", "'stringformat' filter takes a width"),
+        ("{{ promotion.discount|floatformat:'-500' }}", "'floatformat' filter shows at most 20"),
+        ("{% lorem 99999999 w %}", "the 'lorem' tag writes at most 100 words"),
+        ("{% for c in customer.first_name %}{{ c }}{% endfor %}", "'for' tag loops over a list"),
+        (
+            "{% for a in recommendations %}{% for b in recommendations %}"
+            "{% for c in recommendations %}{% for d in recommendations %}"
+            "{% endfor %}{% endfor %}{% endfor %}{% endfor %}",
+            "loops may be nested at most 3 deep",
+        ),
+        ("Hi\n{{ customer.first_name|center:customer.city }}", "line 2: cannot be written"),
+        ("{{ 5|divisibleby:0 }}", "cannot be written for a customer: integer modulo by zero"),
+    ],
+)
+def test_a_template_that_would_make_every_message_huge_or_fail_is_refused(source, expected):
+    problems = _messages(source)
+
+    assert any(expected in p for p in problems), problems
+
+
+def test_loops_over_a_slice_of_the_recommendations_and_sizes_of_a_message_pass():
+    source = (
+        "{% for p in recommendations|slice:':2' %}{{ p.name|ljust:20 }}"
+        "{% for q in recommendations %}{% for r in recommendations %}{{ r.price }}{% endfor %}"
+        "{% endfor %}{% endfor %}{% lorem 3 p %}{{ promotion.discount|floatformat:2 }}"
+    )
+
+    assert _messages(source) == []
+
+
+def test_a_message_that_cannot_be_written_for_one_customer_fails_alone(
+    campaign, segment, marketing_user, django_capture_on_commit_callbacks
+):
+    # Validation writes every template for a sample customer; whatever still fails while
+    # writing one customer's message (here a template changed under a launched campaign, whose
+    # widthratio needs a number that only some last names are) fails that send alone.
+    numbered = CustomerFactory.create_batch(2, last_name="100")
+    named = CustomerFactory(last_name="Lindqvist")
+    members_add(segment, [*numbered, named])
+    consent_grant_all([*numbered, named])
+    with django_capture_on_commit_callbacks() as delivery:
+        campaign_launch(campaign=campaign, actor=marketing_user)
+    campaign.variants.update(html="{% widthratio 10 1 customer.last_name %} points")
+
+    for callback in delivery:
+        callback()
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(c.email for c in numbered)
+    failed = Send.objects.get(campaign=campaign, customer=named)
+    assert failed.status == Send.Status.FAILED
+    assert failed.reason.startswith("html: cannot be written for this customer")
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
+
+
+def test_the_preview_of_a_message_that_cannot_be_written_for_the_customer_says_why(
+    campaign, segment, api_client_for, marketing_user
+):
+    campaign.variants.update(text="{% widthratio 10 1 customer.last_name %}")
+    customer = CustomerFactory(last_name="<b>Lindqvist</b>")
+    members_add(segment, [customer])
+    consent_grant_all([customer])
+
+    api = api_client_for(marketing_user).post(
+        f"/api/campaigns/{campaign.pk}/preview/", {"customer": customer.pk}, format="json"
+    )
+
+    assert api.status_code == 400
+    assert api.json()["variant"][0].startswith("text: cannot be written for this customer")
