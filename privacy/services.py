@@ -2,6 +2,7 @@
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from customers.importing.reading import csv_problem
 from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.links import confirmation_url
@@ -363,12 +365,27 @@ def consent_gpc_honour(
 def _identifiers_parse(text: str) -> list[str]:
     """Emails or external ids from a CSV: the first column of each row, header row skipped."""
     values = []
-    for i, row in enumerate(csv.reader(io.StringIO(text.lstrip("\ufeff")))):
+    # Universal newlines: lines may end in CR alone, as old Mac files do.
+    rows = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=None))
+    for i in itertools.count():
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ValueError(
+                f"file: line {rows.line_num} is not valid CSV ({csv_problem(exc)})"
+            ) from None
         if not row or not row[0].strip():
             continue
         value = row[0].strip()
         if i == 0 and value.lower() in {"email", "external_id", "id", "customer"}:
             continue
+        if "\x00" in value:
+            # PostgreSQL stores no NUL, and no customer's email or external id holds one.
+            raise ValueError(
+                f"file: line {rows.line_num} holds a NUL character (\\x00); is the file CSV text?"
+            )
         values.append(value)
     return values
 

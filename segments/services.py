@@ -16,6 +16,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
+from customers.importing.reading import csv_problem, file_not_text
+from customers.importing.values import shown
 from customers.models import Customer
 from privacy.models import Purpose
 from segments.compiler import compile_rule
@@ -533,6 +535,18 @@ class CsvMembersReport:
     unmatched: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _may_name_a_customer(value: str) -> bool:
+    """Whether a value could be a stored email or external id: the database holds no NUL or
+    lone surrogate, and nothing longer than an email may be."""
+    if len(value) > 254 or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def segment_members_from_csv(
     *, segment: Segment, content: bytes | str, remove: bool = False
 ) -> CsvMembersReport:
@@ -541,14 +555,32 @@ def segment_members_from_csv(
     The first column of each line is used; a header `email` or `external_id` is skipped.
     """
     _require_static(segment)
+    if isinstance(content, bytes):
+        not_text = file_not_text(content[:16])
+        if not_text:
+            raise ValidationError({"file": not_text})
     text = content.decode("utf-8-sig", errors="replace") if isinstance(content, bytes) else content
     wanted: list[tuple[int, str]] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    report = CsvMembersReport()
+    # Universal newlines: lines may end in CR alone, as old Mac files do.
+    rows = csv.reader(io.StringIO(text, newline=None))
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ValidationError(
+                {"file": f"line {rows.line_num}: not valid CSV ({csv_problem(exc)})"}
+            ) from None
+        number = rows.line_num
         value = row[0].strip() if row else ""
         if not value or (number == 1 and value.lower() in ("email", "external_id", "id")):
             continue
+        if not _may_name_a_customer(value):
+            report.unmatched.append((number, shown(value)))
+            continue
         wanted.append((number, value))
-    report = CsvMembersReport()
     found: dict[str, int] = {}
     values = [v for _, v in wanted]
     for i in range(0, len(values), BATCH):
@@ -568,9 +600,10 @@ def segment_members_from_csv(
     for number, value in wanted:
         pk = found.get(value.lower()) or found.get(value)
         if pk is None:
-            report.unmatched.append((number, value))
+            report.unmatched.append((number, shown(value)))
         else:
             ids.add(pk)
+    report.unmatched.sort()
     report.matched = len(ids)
     change = segment_remove_members if remove else segment_add_members
     report.run = change(segment=segment, customers=ids)

@@ -223,7 +223,8 @@ _QUOTE_OPEN = (
 )
 
 
-def _csv_problem(exc: csv.Error) -> str:
+def csv_problem(exc: csv.Error) -> str:
+    """What a csv.Error means, in words for whoever made the file."""
     text = str(exc)
     if "field larger than field limit" in text:
         return f"a cell is longer than {csv.field_size_limit():,} characters"
@@ -257,7 +258,7 @@ class CsvSource:
             raise ImportFileError(
                 self._not_text()
                 or (_LONE_CR if lone_cr else None)
-                or f"line 1: the header is not valid CSV ({_csv_problem(exc)})"
+                or f"line 1: the header is not valid CSV ({csv_problem(exc)})"
             ) from None
         not_text = self._not_text(header)
         if not_text:
@@ -318,7 +319,7 @@ class CsvSource:
                 # The reader starts afresh on the next line.
                 start, previous_end = previous_end + 1, reader.line_num
                 self._bad_lines -= {n for n in self._bad_lines if n <= previous_end}
-                yield start, RowError(start, "", f"not valid CSV: {_csv_problem(exc)}")
+                yield start, RowError(start, "", f"not valid CSV: {csv_problem(exc)}")
                 continue
             start, previous_end = previous_end + 1, reader.line_num
             if not fields or fields == [""]:
