@@ -22,7 +22,7 @@ import datetime as dt
 import io
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -252,12 +252,36 @@ def _rewrite(
     blanked: set[int] = set()
     with tempfile.TemporaryFile() as out:
         with field.storage.open(field.name, "rb") as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+            # Lines end at LF alone, as the import counts them (CsvSource).
+            text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="\n")
             writer_text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-            reader = csv.reader(text)
+            row_lines: list[str] = []
+
+            def lines() -> Iterator[str]:
+                for text_line in text:
+                    row_lines.append(text_line)
+                    yield text_line
+
+            reader = csv.reader(lines())
             writer = csv.writer(writer_text, lineterminator="\n")
             line = 1
-            for cells in reader:
+            while True:
+                row_lines.clear()
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    # A row the csv module cannot read (a cell over its size limit, a stray
+                    # CR), as the import reported it: matched on its text, kept as it was or
+                    # blanked line for line.
+                    raw = "".join(row_lines)
+                    if blank(line, [raw, *(c.strip('"') for c in re.split(r"[,\r\n]", raw))]):
+                        blanked.add(line)
+                        raw = "" if drop else "\n" * len(row_lines)
+                    writer_text.write(raw)
+                    line = reader.line_num + 1
+                    continue
                 if blank(line, cells):
                     blanked.add(line)
                     cells = None if drop else [""] * len(cells)

@@ -464,3 +464,43 @@ def test_a_job_whose_file_turns_out_unreadable_fails_with_the_reason(sales_user)
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.message.startswith("line 1: the header holds NUL bytes")
+
+
+# Erasure rewrites the stored uploads: a line the csv module cannot read must not stop it.
+
+
+def test_an_erasure_scrubs_an_upload_holding_lines_the_csv_module_cannot_read(settings):
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from privacy.erasure import customer_erase
+
+    person = CustomerFactory(external_id="EXT-ZQ-1", email="zq@example.org", first_name="Zeb")
+    huge = "H" * 200_000
+    upload = (
+        HEADER
+        + f"EXT-OP-1,olga@example.com,{huge}\n"
+        + f"EXT-ZQ-1,,{huge}\n"
+        + "EXT-ZQ-1,zq@example.org,A\rB\n"
+        + "EXT-OP-2,oleg@example.com,Oleg\n"
+    )
+    job = ImportJob.objects.create(
+        kind=ImportJob.Kind.CUSTOMERS,
+        status=ImportJob.Status.DONE,
+        file=ContentFile(upload.encode(), name="people.csv"),
+        finished_at=timezone.now(),
+    )
+
+    customer_erase(customer=person)
+
+    job.refresh_from_db()
+    with job.file.open("rb") as stored:
+        lines = stored.read().decode().split("\n")
+    assert lines == [
+        HEADER.strip(),
+        f"EXT-OP-1,olga@example.com,{huge}",
+        "",
+        "",
+        "EXT-OP-2,oleg@example.com,Oleg",
+        "",
+    ]
