@@ -170,14 +170,20 @@ def test_an_error_quotes_a_long_cell_cut_short_and_a_nul_visibly(import_path):
     assert result.errors[1].value == "D\\x00E"
 
 
-def test_latin1_and_invalid_utf8_lines_are_reported_one_by_one(import_path):
-    data = HEADER.encode() + "C1,ann@example.com,José\n".encode("latin-1") + b"C2,b@x.com,\xff\n"
+def test_latin1_invalid_utf8_and_encoded_surrogate_lines_are_reported_one_by_one(import_path):
+    data = (
+        HEADER.encode()
+        + "C1,ann@example.com,José\n".encode("latin-1")
+        + b"C2,b@x.com,\xff\n"
+        + b"C3,c@x.com,\xed\xa0\x80\n"  # a lone surrogate, which PostgreSQL refuses
+    )
 
     result = import_customers(data + GOOD.encode())
 
     assert reported(result) == [
         (2, "", "the line is not valid UTF-8"),
         (3, "", "the line is not valid UTF-8"),
+        (4, "", "the line is not valid UTF-8"),
     ]
     assert result.created == 1
 
