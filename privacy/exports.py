@@ -16,6 +16,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.spreadsheet import spreadsheet_safe
 from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.models import DataExport, DataSubjectRequest
@@ -53,9 +54,9 @@ def _csv_bytes(fields: list[str], rows: list[dict]) -> bytes:
     for row in rows:
         writer.writerow(
             [
-                json.dumps(v, cls=DjangoJSONEncoder)
-                if isinstance(v, dict | list)
-                else ("" if v is None else v)
+                spreadsheet_safe(
+                    json.dumps(v, cls=DjangoJSONEncoder) if isinstance(v, dict | list) else v
+                )
                 for v in (row.get(f) for f in fields)
             ]
         )
@@ -70,6 +71,10 @@ def _summary_text(document: dict) -> str:
         f"Customer number: {document['customer_id']}",
         f"Generated at:    {document['generated_at']:%Y-%m-%d %H:%M %Z}",
         f"Format:          {EXPORT_SCHEMA} version {EXPORT_SCHEMA_VERSION} (data.json)",
+        "",
+        "The CSV files are for spreadsheets: a value starting with = + - or @ is written with",
+        "an apostrophe before it, so that no spreadsheet runs it; data.json has every value",
+        "exactly as we hold it.",
         "",
         "What we hold, by category:",
     ]

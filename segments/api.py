@@ -22,6 +22,7 @@ from rest_framework.reverse import reverse
 from rest_framework.routers import DefaultRouter
 
 from crm.roles import Role, user_has_role
+from crm.spreadsheet import spreadsheet_safe
 from customers.models import Customer
 from customers.registry import access_record
 from segments import rules
@@ -294,15 +295,6 @@ def _sample(customers: list[Customer] | None) -> list[dict] | None:
     return [{"id": c.pk, "name": str(c), "email": c.email, "country": c.country} for c in customers]
 
 
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> str:
-    """A cell that spreadsheet programs will not run as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(CSV_FORMULA_START) else text
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -466,7 +458,7 @@ class SegmentViewSet(
             writer = csv.writer(_Echo())
             yield writer.writerow(columns)
             for row in members.values_list(*columns).iterator(chunk_size=2000):
-                yield writer.writerow([csv_safe(v) for v in row])
+                yield writer.writerow([spreadsheet_safe(v) for v in row])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="segment-{segment.slug}.csv"'

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
+from crm.spreadsheet import spreadsheet_safe
 from customers.importing.values import shown
 
 
@@ -87,7 +88,8 @@ class ErrorLog:
         if len(self.first) < self._keep:
             self.first.append(error)
         if self._writer is not None:
-            self._writer.writerow([error.line, error.column, error.value[:200], error.reason])
+            cells = [error.line, error.column, error.value[:200], error.reason]
+            self._writer.writerow([spreadsheet_safe(cell) for cell in cells])
         if self._on_error is not None:
             self._on_error(error)
 

@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
+from crm.spreadsheet import spreadsheet_unescape
 from customers.contact_hashes import (
     PHONE_NOISE,
     email_hash,
@@ -321,11 +322,12 @@ def _job_scrub(
     quoted_lines = lines | blank
 
     def in_report(line: int, cells: list[str]) -> bool:
-        # A report row quotes the upload's line, the column, the bad value and the reason.
+        # A report row quotes the upload's line, the column, the bad value and the reason (as
+        # text a spreadsheet does not run: "+49 30 ..." is written "'+49 30 ...").
         if line == 1:
             return False
         quoted = bool(cells) and cells[0].isdigit() and int(cells[0]) in quoted_lines
-        return quoted or match(cells)
+        return quoted or match([spreadsheet_unescape(cell) for cell in cells])
 
     # The person's rows leave the report (nobody needs a blank line in a list of failures).
     report_lines = _rewrite(job.error_report, in_report, drop=True)

@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from crm.roles import Role, user_edits_customers, user_roles
+from crm.spreadsheet import spreadsheet_safe
 from customers.forms import AccountFilterForm, CustomerFilterForm, customers_with_consent
 from customers.models import Customer
 from customers.registry import access_record
@@ -217,7 +218,6 @@ EXPORT_COLUMNS = {
         "created_at",
     ],
 }
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_columns_for(user) -> list[str]:
@@ -227,14 +227,6 @@ def export_columns_for(user) -> list[str]:
     if Role.MARKETING in roles:
         return EXPORT_COLUMNS[Role.MARKETING]
     return EXPORT_COLUMNS[Role.PRIVACY]
-
-
-def spreadsheet_safe(value) -> str:
-    """A cell a spreadsheet shows as text: a leading = + - @ tab or CR would start a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 class _Echo:

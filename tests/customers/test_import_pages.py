@@ -1,5 +1,8 @@
 """The import pages: upload, progress, error report, who may use them."""
 
+import csv
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -166,3 +169,16 @@ def test_list_page_shows_the_form_and_recent_imports(signed_in, sales_user):
 
     assert 'enctype="multipart/form-data"' in body
     assert "may.csv" in body
+
+
+def test_the_error_report_keeps_cells_that_would_run_as_formulas_as_text(
+    signed_in, sales_user, upload
+):
+    client = signed_in(sales_user)
+    upload(client, 'external_id,email\nC1,"=HYPERLINK(""http://x"")"\nC2,+49 not an email\n')
+    job = ImportJob.objects.get()
+
+    report = client.get(reverse("customer_import:report", args=[job.pk]))
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(report.streaming_content).decode())))
+    assert [row["value"] for row in rows] == ['\'=HYPERLINK("http://x")', "'+49 not an email"]

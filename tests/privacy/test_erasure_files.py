@@ -301,3 +301,23 @@ def test_an_import_finishing_while_an_erasure_commits_waits_for_it_and_drops_the
     job.refresh_from_db()
     assert _lines(job.error_report) == ["line,column,value,reason"]
     assert _lines(job.file) == [HEADER, ",,,,", ",,,,"]
+
+
+def test_an_erasure_drops_the_persons_rows_from_an_error_report_that_keeps_their_phone_as_text(
+    person,
+):
+    # The report writes "+49 ..." as "'+49 ..." so that no spreadsheet runs it; the erasure
+    # still knows the phone, even where the report quotes a line the upload no longer has.
+    naming = _finished_job(
+        "email\nolga.petrova@example.com\n",
+        report="line,column,value,reason\n7,tel,'+49 30 5550199,this number is too short\n"
+        "8,tel,'+49 30 1111,this number is too short\n",
+    )
+
+    customer_erase(customer=person)
+
+    naming.refresh_from_db()
+    assert _lines(naming.error_report) == [
+        "line,column,value,reason",
+        "8,tel,'+49 30 1111,this number is too short",
+    ]

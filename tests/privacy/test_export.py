@@ -1,3 +1,4 @@
+import csv
 import io
 import json
 import zipfile
@@ -116,3 +117,26 @@ def test_other_roles_cannot_download_an_export(exported, client, marketing_user)
 
     assert client.get(data_export_url(export=export)).status_code == 403
     assert reverse("privacy:request_queue")
+
+
+def test_the_csv_files_keep_text_that_would_run_as_a_formula_as_text(
+    person_with_data_everywhere,  # noqa: F811
+    privacy_user,
+    django_capture_on_commit_callbacks,
+):
+    person = person_with_data_everywhere
+    person.city, person.phone = '=HYPERLINK("http://x")', "+49 30 1234567"
+    person.save(update_fields=["city", "phone"])
+    with django_capture_on_commit_callbacks(execute=True):
+        export = data_export_request(customer=person, actor=privacy_user)
+
+    archive = _zip(export)
+    rows = list(
+        csv.DictReader(io.StringIO(archive.read("customers_customer.csv").decode("utf-8-sig")))
+    )
+    document = json.loads(archive.read("data.json"))
+
+    assert (rows[0]["city"], rows[0]["phone"]) == ('\'=HYPERLINK("http://x")', "'+49 30 1234567")
+    profile = document["tables"]["customers.customer"]["rows"][0]
+    assert (profile["city"], profile["phone"]) == ('=HYPERLINK("http://x")', "+49 30 1234567")
+    assert "apostrophe" in archive.read("summary.txt").decode()
