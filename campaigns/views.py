@@ -118,7 +118,7 @@ class VariantForm(forms.Form):
     subject = forms.CharField(max_length=300)
     html = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False)
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
-    share = forms.IntegerField(min_value=1, initial=1)
+    share = forms.IntegerField(min_value=1, max_value=2**31 - 1, initial=1)
 
 
 class PromotionForm(forms.Form):

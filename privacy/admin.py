@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 
 from privacy.models import (
     AuditEntry,
@@ -10,13 +11,23 @@ from privacy.models import (
 )
 
 
+class FilteredAdmin(admin.ModelAdmin):
+    """A list whose filter or search holds a NUL character, which no stored text holds and
+    PostgreSQL refuses, is answered as any invalid filter is (the list without it, ?e=1)."""
+
+    def get_changelist_instance(self, request):
+        if any("\x00" in value for _, values in request.GET.lists() for value in values):
+            raise IncorrectLookupParameters("a filter holds a NUL character")
+        return super().get_changelist_instance(request)
+
+
 @admin.register(Purpose)
-class PurposeAdmin(admin.ModelAdmin):
+class PurposeAdmin(FilteredAdmin):
     list_display = ["code", "name"]
 
 
 @admin.register(ConsentWording)
-class ConsentWordingAdmin(admin.ModelAdmin):
+class ConsentWordingAdmin(FilteredAdmin):
     """Admins manage the versions of the consent texts; a used version is never edited."""
 
     list_display = ["purpose", "version", "effective_from", "created_at"]
@@ -28,7 +39,7 @@ class ConsentWordingAdmin(admin.ModelAdmin):
         return []
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(FilteredAdmin):
     def has_add_permission(self, request):
         return False
 

@@ -23,7 +23,10 @@ class SegmentForm(forms.Form):
         help_text="Empty for manual refresh only",
     )
     min_size_warning = forms.IntegerField(
-        min_value=0, initial=100, help_text="Warn when the segment has fewer members than this"
+        min_value=0,
+        max_value=10**9,
+        initial=100,
+        help_text="Warn when the segment has fewer members than this",
     )
 
     def clean_rule(self):
@@ -47,11 +50,15 @@ class MembersUploadForm(forms.Form):
         raw = self.cleaned_data.get("customer_ids") or ""
         parts = raw.replace(",", " ").split()
         try:
-            return [int(p) for p in parts]
+            ids = [int(p) for p in parts]
         except ValueError as exc:
             raise forms.ValidationError(
                 "expected whole numbers separated by commas or spaces"
             ) from exc
+        beyond = [str(i) for i in ids if not 0 < i < 2**63]
+        if beyond:
+            raise forms.ValidationError(f"no customer has the id {', '.join(beyond[:3])}")
+        return ids
 
     def clean(self):
         data = super().clean()
