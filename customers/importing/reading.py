@@ -225,6 +225,10 @@ _QUOTE_OPEN = (
 )
 
 
+# Longer lines are not read whole (see CsvSource._physical_lines); far beyond any cell.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
 def csv_problem(exc: csv.Error) -> str:
     """What a csv.Error means, in words for whoever made the file."""
     text = str(exc)
@@ -289,13 +293,27 @@ class CsvSource:
             problem = f"the header holds NUL bytes, as binary files do: {SAVE_AS_CSV}"
         return f"line 1: {problem}" if problem else None
 
+    def _physical_lines(self) -> Iterator[bytes]:
+        """The file's lines, counting their bytes, each cut at MAX_LINE_BYTES: the rest of a
+        longer line is read and dropped, and what is kept then holds a cell longer than the csv
+        module reads, so the line is reported as a bad row (a file without line breaks never
+        fills the memory)."""
+        while raw := self._stream.readline(MAX_LINE_BYTES):
+            self.bytes_read += len(raw)
+            if not self._start:
+                self._start = raw[:16]
+            if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while rest := self._stream.readline(MAX_LINE_BYTES):
+                    self.bytes_read += len(rest)
+                    if rest.endswith(b"\n"):
+                        break
+                raw = b"x" * (csv.field_size_limit() + 1) + b"\n"
+            yield raw
+
     def _lines(self) -> Iterator[str]:
         first = True
-        for raw in self._stream:
-            self.bytes_read += len(raw)
+        for raw in self._physical_lines():
             self._physical_line += 1
-            if first:
-                self._start = raw[:16]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:

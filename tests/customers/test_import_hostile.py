@@ -22,6 +22,7 @@ from customers.importing import (
     customers_import,
     import_job_run,
     purchases_import,
+    reading,
 )
 from customers.models import Customer, ImportJob, Purchase
 from tests.conftest import DEMO_PASSWORD
@@ -168,6 +169,24 @@ def test_an_error_quotes_a_long_cell_cut_short_and_a_nul_visibly(import_path):
     assert long_cell.startswith("'QQQ") and "…'" in long_cell and len(long_cell) < 200
     assert "\x00" not in nul
     assert result.errors[1].value == "D\\x00E"
+
+
+def test_a_line_of_megabytes_is_one_bad_row_read_a_piece_at_a_time(import_path, monkeypatch):
+    # Lines are read at most MAX_LINE_BYTES at a time (4 MB; 64 KB here to keep the test
+    # small), so a file without line breaks never fills the memory.
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 64 * 1024)
+    huge = "C2," + "a@b.c," * 50_000  # 300 KB of short cells: a row with too many of them
+    data = f"external_id,email\nC1,ann@example.com\n{huge}\nC9,zoe@example.com\n".encode()
+
+    result = import_customers(data)
+
+    [(line, column, reason)] = reported(result)
+    assert (line, column) == (3, "")
+    assert reason.startswith("not valid CSV: a cell is longer than")
+    assert (result.read, result.created, result.failed) == (3, 2, 1)
+    source = reading.CsvSource(io.BytesIO(data))
+    assert len(list(source.rows())) == 3
+    assert source.bytes_read == len(data)  # the progress bar counts every byte
 
 
 def test_latin1_invalid_utf8_and_encoded_surrogate_lines_are_reported_one_by_one(import_path):
