@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 
+from crm.text import text_problem
 from privacy.models import (
     AuditEntry,
     ConsentRecord,
@@ -12,12 +13,14 @@ from privacy.models import (
 
 
 class FilteredAdmin(admin.ModelAdmin):
-    """A list whose filter or search holds a NUL character, which no stored text holds and
-    PostgreSQL refuses, is answered as any invalid filter is (the list without it, ?e=1)."""
+    """A list whose filter or search holds text no stored text can be (crm.text) is answered
+    as any invalid filter is (the list without it, ?e=1)."""
 
     def get_changelist_instance(self, request):
-        if any("\x00" in value for _, values in request.GET.lists() for value in values):
-            raise IncorrectLookupParameters("a filter holds a NUL character")
+        for _name, values in request.GET.lists():
+            for value in values:
+                if problem := text_problem(value):
+                    raise IncorrectLookupParameters(f"a filter: {problem}")
         return super().get_changelist_instance(request)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from crm.text import text_problem
+
 RULE_VERSION = 1
 MAX_DEPTH = 12
 MAX_NODES = 500
@@ -252,18 +254,6 @@ def parse_date(value: Any) -> dt.date | None:
     except ValueError:
         return None
     return day if day is not None and DATE_MIN <= day <= DATE_MAX else None
-
-
-def text_problem(value: str) -> str | None:
-    """Why a text cannot be compared with stored text: no stored text holds a NUL (PostgreSQL
-    refuses one) or a lone surrogate (no encoding has one)."""
-    if "\x00" in value:
-        return "the text contains a NUL character"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the text contains a lone surrogate"
-    return None
 
 
 class _Validator:

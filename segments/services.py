@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
+from crm.text import text_problem
 from customers.importing.reading import csv_problem, file_not_text
 from customers.importing.values import shown
 from customers.models import Customer
@@ -538,13 +539,7 @@ class CsvMembersReport:
 def _may_name_a_customer(value: str) -> bool:
     """Whether a value could be a stored email or external id: the database holds no NUL or
     lone surrogate, and nothing longer than an email may be."""
-    if len(value) > 254 or "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return len(value) <= 254 and text_problem(value) is None
 
 
 def segment_members_from_csv(

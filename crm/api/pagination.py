@@ -2,6 +2,8 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
+from crm.text import text_problem
+
 
 class CursorPagination(pagination.CursorPagination):
     """Keyset pagination: stable and index-backed however deep the client pages.
@@ -23,7 +25,7 @@ class CursorPagination(pagination.CursorPagination):
         cursor = super().decode_cursor(request)
         if cursor is None or cursor.position is None:
             return cursor
-        if "\x00" in cursor.position:  # no stored value holds a NUL
+        if text_problem(cursor.position):  # no stored value is like that
             raise NotFound(self.invalid_cursor_message)
         name = self.ordering[0].lstrip("-")
         try:

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import Model, Q, QuerySet
 
+from crm.text import text_problem
+
 
 @dataclass(frozen=True)
 class KeysetOrder:
@@ -73,11 +75,8 @@ def cursor_decode(cursor: str, *, model: type[Model], order: KeysetOrder) -> tup
                     return None
                 key.append(None)
             else:
-                if isinstance(value, str):
-                    # No stored text holds a NUL or a lone surrogate (encoding it raises a
-                    # ValueError): the cursor is forged.
-                    if "\x00" in value.encode("utf-8").decode("utf-8"):
-                        return None
+                if isinstance(value, str) and text_problem(value):
+                    return None  # no stored text is like that: the cursor is forged
                 key.append(model._meta.get_field(name).to_python(value))
         return tuple(key)
     except (binascii.Error, ValueError, TypeError, ValidationError):
