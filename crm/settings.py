@@ -290,3 +290,7 @@ CAMPAIGNS_WEBHOOK_SECRET = (
     env.str("CAMPAIGNS_WEBHOOK_SECRET", default="") or f"webhook:{SECRET_KEY}"
 )
 CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")
+
+# Churn and value training is refused below this many buyers or days of purchase history.
+ML_CHURN_MIN_BUYERS = env.int("ML_CHURN_MIN_BUYERS", default=500)
+ML_CHURN_MIN_HISTORY_DAYS = env.int("ML_CHURN_MIN_HISTORY_DAYS", default=180)

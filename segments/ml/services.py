@@ -526,11 +526,11 @@ def ml_job_run(*, job: MLJob) -> MLJob:
 
 
 def _min_buyers() -> int:
-    return getattr(settings, "ML_CHURN_MIN_BUYERS", 500)
+    return settings.ML_CHURN_MIN_BUYERS
 
 
 def _min_history_days() -> int:
-    return getattr(settings, "ML_CHURN_MIN_HISTORY_DAYS", 180)
+    return settings.ML_CHURN_MIN_HISTORY_DAYS
 
 
 def predictive_train(
