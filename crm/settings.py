@@ -231,7 +231,9 @@ SPECTACULAR_SETTINGS = {
         "RequestChannelEnum": "privacy.models.RequestChannel",
         "RequestStatusEnum": "privacy.models.RequestStatus",
         # Background jobs (imports, exports, segment refreshes) share one set of states.
-        "JobStatusEnum": "privacy.models.DataExport.Status",
+        "JobStatusEnum": "crm.jobs.JobStatus",
+        "JobStateEnum": "crm.jobs.JOB_STATES",
+        "ConsentStateEnum": "privacy.models.ConsentStatus",
         "RfmClassEnum": "segments.ml.models.RfmClass",
     },
 }
@@ -294,3 +296,8 @@ CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")
 # Churn and value training is refused below this many buyers or days of purchase history.
 ML_CHURN_MIN_BUYERS = env.int("ML_CHURN_MIN_BUYERS", default=500)
 ML_CHURN_MIN_HISTORY_DAYS = env.int("ML_CHURN_MIN_HISTORY_DAYS", default=180)
+
+# A job queued this many seconds with no worker picking it up, or running this many seconds, is
+# shown as stuck with what to check (crm/jobs.py).
+JOBS_QUEUED_STUCK_AFTER = env.int("JOBS_QUEUED_STUCK_AFTER", default=120)
+JOBS_RUNNING_STUCK_AFTER = env.int("JOBS_RUNNING_STUCK_AFTER", default=6 * 3600)

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from crm.jobs import Job
 from customers.contact_hashes import contact_hashes
 
 
@@ -365,21 +366,14 @@ class Note(models.Model):
         return self.due_date is not None
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
     """One CSV import, run by a Celery task; its progress is shown live on the import page."""
 
     class Kind(models.TextChoices):
         CUSTOMERS = "customers", "Customers"
         PURCHASES = "purchases", "Purchases"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     file = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255, blank=True)
     options = models.JSONField(default=dict, blank=True, help_text="Column map, date format, ...")
@@ -394,10 +388,6 @@ class ImportJob(models.Model):
     rows_unchanged = models.PositiveIntegerField(default=0)
     rows_failed = models.PositiveIntegerField(default=0)
     error_report = models.FileField(upload_to="imports/reports/%Y/%m/", blank=True)
-    message = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

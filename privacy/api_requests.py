@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from crm.api.jobs import JobStateFields
 from crm.roles import Role, user_has_role
 from customers.api.serializers import VisibleCustomerField
 from customers.selectors import customers_visible_to
@@ -105,7 +106,7 @@ class MatchSerializer(serializers.Serializer):
     customer = VisibleCustomerField()
 
 
-class DataExportSerializer(serializers.ModelSerializer):
+class DataExportSerializer(JobStateFields, serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -118,8 +119,10 @@ class DataExportSerializer(serializers.ModelSerializer):
             "row_count",
             "message",
             "created_at",
+            "started_at",
             "finished_at",
             "download_url",
+            *JobStateFields.STATE_FIELDS,
         ]
         read_only_fields = fields
 

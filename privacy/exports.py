@@ -95,7 +95,9 @@ def _summary_text(document: dict) -> str:
 
 def data_export_build(*, export: DataExport) -> DataExport:
     """Build the ZIP for an export and store it privately (served only through a signed link)."""
-    DataExport.objects.filter(pk=export.pk).update(status=DataExport.Status.RUNNING)
+    DataExport.objects.filter(pk=export.pk).update(
+        status=DataExport.Status.RUNNING, started_at=timezone.now()
+    )
     try:
         document = customer_export_document(customer_id=export.customer_id)
         buffer = io.BytesIO()

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from crm.jobs import Job
 from customers.models import Customer
 
 
@@ -263,28 +264,18 @@ class DataSubjectRequest(models.Model):
         return self.status in self.OPEN_STATUSES
 
 
-class DataExport(models.Model):
+class DataExport(Job):
     """A ZIP of everything held on one customer, built by a Celery task for an access request."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="data_exports")
     request = models.ForeignKey(
         DataSubjectRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     file = models.FileField(upload_to="privacy/exports/", blank=True)
     row_count = models.PositiveIntegerField(default=0)
-    message = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -391,14 +382,8 @@ class AuditEntry(models.Model):
         raise TypeError("Audit entries are append-only: they are never deleted by the app.")
 
 
-class BulkConsentJob(models.Model):
+class BulkConsentJob(Job):
     """A grant or withdrawal for many customers (a CSV or an audience), run by a Celery task."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
 
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
     state = models.CharField(max_length=16, choices=ConsentStatus.choices)
@@ -407,16 +392,12 @@ class BulkConsentJob(models.Model):
     identifiers = models.TextField(blank=True)
     audience = models.CharField(max_length=50, blank=True)
     audience_id = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     matched = models.PositiveIntegerField(default=0)
     unmatched = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
-    message = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -436,7 +436,9 @@ def consent_bulk_job_run(*, job: BulkConsentJob) -> BulkConsentJob:
     """Apply a bulk job set-based; the identifiers (personal data) are dropped once done."""
     from privacy.registry import audience_providers
 
-    BulkConsentJob.objects.filter(pk=job.pk).update(status=BulkConsentJob.Status.RUNNING)
+    BulkConsentJob.objects.filter(pk=job.pk).update(
+        status=BulkConsentJob.Status.RUNNING, started_at=timezone.now()
+    )
     if job.audience:
         provider = audience_providers().get(job.audience)
         ids = set(provider.customers(job.audience_id)) if provider else set()

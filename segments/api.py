@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.routers import DefaultRouter
 
+from crm.api.jobs import JobStateFields
 from crm.roles import Role, user_has_role
 from crm.spreadsheet import spreadsheet_safe
 from customers.models import Customer
@@ -154,7 +155,7 @@ class MemberSerializer(serializers.ModelSerializer):
         ]
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(JobStateFields, serializers.ModelSerializer):
     class Meta:
         model = RefreshRun
         fields = [
@@ -169,6 +170,7 @@ class RunSerializer(serializers.ModelSerializer):
             "joined",
             "left",
             "message",
+            *JobStateFields.STATE_FIELDS,
         ]
 
 

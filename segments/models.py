@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from crm.jobs import Job
 from customers.models import Customer
 from segments.rules import RULE_VERSION
 
@@ -95,7 +96,7 @@ class Membership(models.Model):
         return f"{self.customer_id} in {self.segment_id}"
 
 
-class RefreshRun(models.Model):
+class RefreshRun(Job):
     """One refresh of a segment: when, how long, the size after it, and who joined and left."""
 
     class Trigger(models.TextChoices):
@@ -106,24 +107,13 @@ class RefreshRun(models.Model):
         EDIT = "edit", "Rule edited"
         MEMBERS = "members", "Members added or removed"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     task_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     duration = models.DurationField(null=True, blank=True)
     size = models.PositiveIntegerField(null=True, blank=True)
     joined = models.PositiveIntegerField(default=0)
     left = models.PositiveIntegerField(default=0)
-    message = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -327,7 +327,9 @@ def segment_refresh(
             segment=segment, trigger=trigger, status=RefreshRun.Status.RUNNING
         )
     else:
-        RefreshRun.objects.filter(pk=run.pk).update(status=RefreshRun.Status.RUNNING)
+        RefreshRun.objects.filter(pk=run.pk).update(
+            status=RefreshRun.Status.RUNNING, started_at=timezone.now()
+        )
     try:
         with transaction.atomic():
             locked = Segment.objects.select_for_update().get(pk=segment.pk)

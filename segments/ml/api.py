@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from crm.api.jobs import JobStateFields
 from crm.roles import Role, user_has_role
 from customers.registry import access_record
 from customers.selectors import customers_visible_to
@@ -81,7 +82,7 @@ class JobKindField(serializers.ChoiceField):
     """An enum of its own in the schema: segments and campaigns have a `kind` of other values."""
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(JobStateFields, serializers.ModelSerializer):
     kind = JobKindField(choices=MLJob.Kind.choices, read_only=True)
 
     class Meta:
@@ -94,7 +95,9 @@ class JobSerializer(serializers.ModelSerializer):
             "step",
             "message",
             "created_at",
+            "started_at",
             "finished_at",
+            *JobStateFields.STATE_FIELDS,
         ]
 
 

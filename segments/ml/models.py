@@ -5,6 +5,7 @@ clusters, and the churn / value models. Loaded by segments.models, so their app 
 from django.conf import settings
 from django.db import models
 
+from crm.jobs import Job
 from customers.models import Customer
 
 
@@ -62,16 +63,9 @@ class CustomerScore(models.Model):
         return f"scores of {self.customer_id}"
 
 
-class RfmRun(models.Model):
+class RfmRun(Job):
     """One RFM computation: its parameters, size, duration and how many customers changed class."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     reference_date = models.DateField()
     window_days = models.PositiveIntegerField(default=730)
     trigger = models.CharField(max_length=16, default="manual")
@@ -79,9 +73,6 @@ class RfmRun(models.Model):
     moved = models.PositiveIntegerField(default=0, help_text="Customers whose class changed")
     moves = models.JSONField(default=list, blank=True, help_text="[from, to, count] rows")
     thresholds = models.JSONField(default=dict, blank=True)
-    message = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     duration = models.DurationField(null=True, blank=True)
 
     class Meta:
@@ -218,7 +209,7 @@ class ClusterAssignment(models.Model):
         return f"{self.customer_id} -> {self.label}"
 
 
-class MLJob(models.Model):
+class MLJob(Job):
     """A long ML job (training, assignment, churn model) whose progress the page polls."""
 
     class Kind(models.TextChoices):
@@ -228,27 +219,16 @@ class MLJob(models.Model):
         SCORE = "score", "Score customers"
         RFM = "rfm", "RFM"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     kind = models.CharField(max_length=16, choices=Kind.choices)
     ml_segment = models.ForeignKey(
         MLSegment, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     step = models.CharField(max_length=200, blank=True)
-    message = models.TextField(blank=True)
     options = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "segments"
@@ -256,10 +236,6 @@ class MLJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.pk} ({self.status})"
-
-    @property
-    def finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class PredictiveModel(models.Model):

@@ -115,7 +115,7 @@ def rfm_refresh(
             window_days=window_days,
             trigger=trigger,
         )
-    RfmRun.objects.filter(pk=run.pk).update(status=RfmRun.Status.RUNNING)
+    RfmRun.objects.filter(pk=run.pk).update(status=RfmRun.Status.RUNNING, started_at=started)
     try:
         frame = features.rfm_frame(reference=reference, window_days=window_days)
         scored = rfm_scores(frame) if not frame.empty else frame

@@ -201,7 +201,7 @@ def test_segment_run_documents_the_refresh_run_and_its_task_state(schema):
 
     assert answer == {
         "id", "trigger", "status", "created_at", "started_at", "finished_at", "duration", "size",
-        "joined", "left", "message", "task_state",
+        "joined", "left", "message", "state", "state_reason", "task_state",
     }  # fmt: skip
 
 
