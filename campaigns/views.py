@@ -40,6 +40,7 @@ from campaigns.selectors import (
     promotion_code_status,
 )
 from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
+from crm.client_address import client_address
 from crm.forms import ModelMultipleChoiceField
 from crm.roles import Role, user_has_role
 from privacy.models import Purpose
@@ -484,10 +485,6 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 # Public endpoints: no login, authenticated by signatures or a shared secret.
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 @csrf_exempt  # RFC 8058: mail providers POST the one-click unsubscribe without a CSRF token
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
@@ -506,7 +503,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             status=404,
         )
     if request.method == "POST":
-        send_unsubscribe(send=send, ip_address=_client_ip(request))
+        send_unsubscribe(send=send, ip_address=client_address(request))
         return render(request, "campaigns/unsubscribe.html", {"done": True, "send": send})
     purpose = Purpose.objects.filter(pk=send.campaign.purpose_code).first()
     return render(request, "campaigns/unsubscribe.html",
