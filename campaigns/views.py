@@ -469,6 +469,7 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         "resume": services.campaign_resume,
         "cancel": services.campaign_cancel,
         "stop": services.campaign_stop,
+        "rotate-webhook-secret": services.campaign_webhook_secret_rotate,
     }
     if action not in handlers:
         return HttpResponse(status=404)
@@ -478,7 +479,8 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         for field, errors in exc.message_dict.items():
             messages.error(request, f"{field}: {'; '.join(errors)}")
     else:
-        messages.success(request, f"Campaign {action} done.")
+        done = {"rotate-webhook-secret": "New signing secret created; give it to the receiver."}
+        messages.success(request, done.get(action, f"Campaign {action} done."))
     return redirect("campaigns:detail", campaign.pk)
 
 

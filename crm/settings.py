@@ -297,7 +297,8 @@ CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
 CAMPAIGNS_GROUP_SIZE = env.int("CAMPAIGNS_GROUP_SIZE", default=16)
 CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)
 CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:8000")
-CAMPAIGNS_WEBHOOK_SECRET = (
-    env.str("CAMPAIGNS_WEBHOOK_SECRET", default="") or f"webhook:{SECRET_KEY}"
-)
+# The webhook channel signs with a random secret per campaign; CAMPAIGNS_WEBHOOK_SECRET, when
+# set, is the one given to new webhook campaigns instead. Never derived from SECRET_KEY: the
+# receiver must know it.
+CAMPAIGNS_WEBHOOK_SECRET = env.str("CAMPAIGNS_WEBHOOK_SECRET", default="")
 CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")
