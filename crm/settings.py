@@ -7,6 +7,7 @@ console. Production differs only by environment variables; `.env.example` lists 
 from pathlib import Path
 
 import environ
+import phonenumbers
 from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -257,6 +258,15 @@ LOGGING = {
 # Product settings.
 # When true, every sales user sees every account and customer; otherwise only the ones they own.
 CRM_SALES_SEE_ALL = env.bool("CRM_SALES_SEE_ALL", default=False)
+# Phone numbers written without a country code (030 1234567) are read as numbers of this region
+# (ISO 3166 code); numbers with one (+49 30 1234567, 0049 ...) need none. Set it to the country
+# most of your customers' numbers come from.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE").upper()
+if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(
+        f"PHONE_DEFAULT_REGION: {PHONE_DEFAULT_REGION!r} is not a region phone numbers are known "
+        "for (an ISO 3166 country code such as DE, FR, GB, US)"
+    )
 # Rows per database batch in imports and other bulk jobs.
 CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=5000)
 
