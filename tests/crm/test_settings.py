@@ -61,3 +61,10 @@ def test_a_trusted_proxy_that_is_not_an_address_refuses_to_start_naming_it():
 
     assert result.returncode != 0
     assert "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in result.stderr
+
+
+def test_an_unknown_phone_region_refuses_to_start_naming_it():
+    result = _check({"PHONE_DEFAULT_REGION": "Germany"})
+
+    assert result.returncode != 0
+    assert "PHONE_DEFAULT_REGION: 'GERMANY'" in result.stderr
