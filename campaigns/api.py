@@ -98,6 +98,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "allow_repeats",
             "trigger_delay",
             "webhook_url",
+            "webhook_secret",
             "from_email",
             "status",
             "created_at",
@@ -107,7 +108,20 @@ class CampaignSerializer(serializers.ModelSerializer):
             "variants",
             "promotion",
         ]
-        read_only_fields = ["status", "created_at", "launched_at", "finished_at", "exclusions"]
+        read_only_fields = [
+            "status",
+            "created_at",
+            "launched_at",
+            "finished_at",
+            "exclusions",
+            "webhook_secret",
+        ]
+        extra_kwargs = {
+            "webhook_secret": {
+                "help_text": "The key each webhook POST is signed with (HMAC-SHA256 of "
+                '"<X-CRM-Timestamp>.<body>"), for the receiver to verify; empty for email.'
+            }
+        }
 
     def validate(self, attrs):
         """A send time without an offset is the wall-clock time of the campaign's time zone."""
@@ -407,6 +421,12 @@ class CampaignViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
         return self._run(services.campaign_stop)
+
+    @state_change
+    @action(detail=True, methods=["post"], url_path="rotate-webhook-secret")
+    def rotate_webhook_secret(self, request, pk=None):
+        """A new random signing secret for a webhook campaign; give it to the receiver."""
+        return self._run(services.campaign_webhook_secret_rotate)
 
     @extend_schema(responses=CampaignReportSerializer)
     @action(detail=True, methods=["get"])

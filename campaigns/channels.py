@@ -33,6 +33,7 @@ from email.policy import Compat32
 from io import BytesIO
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.core.mail.message import sanitize_address
@@ -540,8 +541,13 @@ def channel_for(campaign) -> ChannelBackend:
     """The backend for a campaign's channel."""
     rate = settings.CAMPAIGNS_RATE_PER_SECOND
     if campaign.channel == "webhook":
+        if not campaign.webhook_secret:
+            raise ImproperlyConfigured(
+                f"Campaign {campaign.pk}: the webhook campaign has no signing secret; "
+                "rotate its secret to create one."
+            )
         return WebhookChannel(
-            url=campaign.webhook_url, secret=settings.CAMPAIGNS_WEBHOOK_SECRET, rate_per_second=rate
+            url=campaign.webhook_url, secret=campaign.webhook_secret, rate_per_second=rate
         )
     # The group commit is one PostgreSQL statement; elsewhere each message commits on its own.
     group = settings.CAMPAIGNS_GROUP_SIZE if connection.vendor == "postgresql" else 1

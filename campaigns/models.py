@@ -66,6 +66,9 @@ class Campaign(models.Model):
     allow_repeats = models.BooleanField(default=False)
     trigger_delay = models.DurationField(null=True, blank=True)
     webhook_url = models.URLField(blank=True)
+    # The key the webhook channel signs each POST with; random per campaign (never derived from
+    # SECRET_KEY), shown to marketers so the receiver can verify, and rotatable.
+    webhook_secret = models.CharField(max_length=200, blank=True, editable=False)
     from_email = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(

@@ -107,7 +107,29 @@ def _apply(campaign: Campaign, changes: dict[str, Any]) -> list[str]:
         updated.append(name)
     if campaign.channel == Channel.WEBHOOK and not campaign.webhook_url:
         raise ValidationError({"webhook_url": "required for the webhook channel"})
+    if campaign.channel == Channel.WEBHOOK and not campaign.webhook_secret:
+        campaign.webhook_secret = webhook_secret_new()
+        updated.append("webhook_secret")
     return updated
+
+
+def webhook_secret_new() -> str:
+    """The signing key of a new webhook campaign: CAMPAIGNS_WEBHOOK_SECRET when the site sets one
+    (one receiver for every campaign), otherwise a random key of its own."""
+    return settings.CAMPAIGNS_WEBHOOK_SECRET or secrets.token_urlsafe(32)
+
+
+def campaign_webhook_secret_rotate(
+    *, campaign: Campaign, actor: AbstractBaseUser | None
+) -> Campaign:
+    """Give a webhook campaign a new random signing key (the old one was shown to too many, or
+    leaked); the receiver must be given the new one."""
+    _require_marketer(actor)
+    if campaign.channel != Channel.WEBHOOK:
+        raise ValidationError({"webhook_secret": "only a webhook campaign has a signing secret"})
+    campaign.webhook_secret = secrets.token_urlsafe(32)
+    campaign.save(update_fields=["webhook_secret", "updated_at"])
+    return campaign
 
 
 def _set_segments(campaign: Campaign, changes: dict[str, Any]) -> None:
@@ -337,6 +359,10 @@ def campaign_problems(campaign: Campaign) -> dict[str, str]:
             problems["variants"] = f"variant {variant.name}: {found[0]}"
     if campaign.channel == Channel.WEBHOOK and not campaign.webhook_url:
         problems["webhook_url"] = "required for the webhook channel"
+    if campaign.channel == Channel.WEBHOOK and not campaign.webhook_secret:
+        problems["webhook_secret"] = (
+            "the webhook campaign has no signing secret: rotate the secret to create one"
+        )
     return problems
 
 

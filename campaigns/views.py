@@ -40,6 +40,7 @@ from campaigns.selectors import (
     promotion_code_status,
 )
 from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
+from crm.client_address import client_address
 from crm.forms import ModelMultipleChoiceField
 from crm.roles import Role, user_has_role
 from privacy.models import Purpose
@@ -468,6 +469,7 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         "resume": services.campaign_resume,
         "cancel": services.campaign_cancel,
         "stop": services.campaign_stop,
+        "rotate-webhook-secret": services.campaign_webhook_secret_rotate,
     }
     if action not in handlers:
         return HttpResponse(status=404)
@@ -477,15 +479,12 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         for field, errors in exc.message_dict.items():
             messages.error(request, f"{field}: {'; '.join(errors)}")
     else:
-        messages.success(request, f"Campaign {action} done.")
+        done = {"rotate-webhook-secret": "New signing secret created; give it to the receiver."}
+        messages.success(request, done.get(action, f"Campaign {action} done."))
     return redirect("campaigns:detail", campaign.pk)
 
 
 # Public endpoints: no login, authenticated by signatures or a shared secret.
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @csrf_exempt  # RFC 8058: mail providers POST the one-click unsubscribe without a CSRF token
@@ -506,7 +505,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             status=404,
         )
     if request.method == "POST":
-        send_unsubscribe(send=send, ip_address=_client_ip(request))
+        send_unsubscribe(send=send, ip_address=client_address(request))
         return render(request, "campaigns/unsubscribe.html", {"done": True, "send": send})
     purpose = Purpose.objects.filter(pk=send.campaign.purpose_code).first()
     return render(request, "campaigns/unsubscribe.html",

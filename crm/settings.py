@@ -7,8 +7,11 @@ console. Production differs only by environment variables; `.env.example` lists 
 from pathlib import Path
 
 import environ
+import phonenumbers
 from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
+
+from crm.client_address import trusted_proxies_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -155,6 +158,14 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Security. Production (DEBUG=false) gets the strict defaults that `check --deploy` asks for.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies (addresses or networks) whose X-Forwarded-For names the client: the address
+# that signup and API throttling, sign-in lockouts and consent evidence use
+# (crm.client_address). Empty: the header is ignored, the client is the connection's address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    trusted_proxies_parse(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
@@ -191,6 +202,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_CLIENT_IP_CALLABLE = "crm.client_address.client_address"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -207,8 +219,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "crm.api.throttling.ClientAnonRateThrottle",
+        "crm.api.throttling.ClientUserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
@@ -248,6 +260,15 @@ LOGGING = {
 # Product settings.
 # When true, every sales user sees every account and customer; otherwise only the ones they own.
 CRM_SALES_SEE_ALL = env.bool("CRM_SALES_SEE_ALL", default=False)
+# Phone numbers written without a country code (030 1234567) are read as numbers of this region
+# (ISO 3166 code); numbers with one (+49 30 1234567, 0049 ...) need none. Set it to the country
+# most of your customers' numbers come from.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE").upper()
+if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(
+        f"PHONE_DEFAULT_REGION: {PHONE_DEFAULT_REGION!r} is not a region phone numbers are known "
+        "for (an ISO 3166 country code such as DE, FR, GB, US)"
+    )
 # Rows per database batch in imports and other bulk jobs.
 CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=5000)
 
@@ -288,9 +309,10 @@ CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
 CAMPAIGNS_GROUP_SIZE = env.int("CAMPAIGNS_GROUP_SIZE", default=16)
 CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)
 CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:8000")
-CAMPAIGNS_WEBHOOK_SECRET = (
-    env.str("CAMPAIGNS_WEBHOOK_SECRET", default="") or f"webhook:{SECRET_KEY}"
-)
+# The webhook channel signs with a random secret per campaign; CAMPAIGNS_WEBHOOK_SECRET, when
+# set, is the one given to new webhook campaigns instead. Never derived from SECRET_KEY: the
+# receiver must know it.
+CAMPAIGNS_WEBHOOK_SECRET = env.str("CAMPAIGNS_WEBHOOK_SECRET", default="")
 CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")
 
 # Churn and value training is refused below this many buyers or days of purchase history.

@@ -7,15 +7,20 @@ join on an indexed column instead of hashing every customer's address at query t
 
 The salt is PRIVACY_HASH_SALT. When it changes, the suppression list no longer matches anything
 and the stored hashes must be recomputed: `python manage.py refresh_contact_hashes`.
+
+A phone number is hashed from its comparison key (customers.phones.phone_key: the digits of its
+E.164 form), so "+49 30 1234567" and "030 1234567" (PHONE_DEFAULT_REGION DE) are one number.
 """
 
 import hashlib
 
 from django.conf import settings
 from django.db.models import CharField, Expression, F, Q, QuerySet, Value
-from django.db.models.functions import SHA256, Concat, Lower, Replace, Trim
+from django.db.models.functions import SHA256, Concat, Lower, Trim
 
-# Characters a phone number is written with besides digits; SQL and Python strip the same ones.
+from customers.phones import phone_key
+
+# Characters a phone number is written with besides digits (a text search of files drops them).
 PHONE_NOISE = (" ", "-", "(", ")", ".", "+", "/")
 
 
@@ -28,10 +33,8 @@ def email_normalise(email: str) -> str:
 
 
 def phone_normalise(phone: str) -> str:
-    value = phone.strip().lower()
-    for char in PHONE_NOISE:
-        value = value.replace(char, "")
-    return value
+    """The form phone numbers are compared and hashed in (customers.phones.phone_key)."""
+    return phone_key(phone)
 
 
 def address_hash(normalised: str) -> str:
@@ -72,29 +75,37 @@ def email_hash_sql(path: str) -> Expression:
     return Sha256Hex(Concat(Value(_salt()), Lower(Trim(F(path))), output_field=CharField()))
 
 
-def _phone_normalised_sql(path: str) -> Expression:
-    expr = Lower(Trim(F(path)))
-    for char in PHONE_NOISE:
-        expr = Replace(expr, Value(char), Value(""))
-    return expr
+def phone_hashes_refresh(queryset: QuerySet, *, batch_size: int = 2000) -> int:
+    """Recompute the stored phone hashes of the customers in `queryset`; returns how many changed.
 
-
-def phone_hash_sql(path: str) -> Expression:
-    """The hash of the normalised phone at `path`, computed by the database."""
-    return Sha256Hex(Concat(Value(_salt()), _phone_normalised_sql(path), output_field=CharField()))
+    Reading a number needs the phonenumbers metadata, so this runs in Python, a batch of rows at a
+    time, and writes only the rows whose hash changes.
+    """
+    changed = 0
+    rows = queryset.order_by().values_list("pk", "phone", "phone_hash")
+    batch: list = []
+    model = queryset.model
+    for pk, phone, stored in rows.iterator(chunk_size=batch_size):
+        wanted = phone_hash(phone)
+        if wanted != stored:
+            batch.append(model(pk=pk, phone_hash=wanted))
+        if len(batch) >= batch_size:
+            model._default_manager.bulk_update(batch, ["phone_hash"])
+            changed, batch = changed + len(batch), []
+    if batch:
+        model._default_manager.bulk_update(batch, ["phone_hash"])
+        changed += len(batch)
+    return changed
 
 
 def contact_hashes_refresh(queryset: QuerySet) -> int:
-    """Recompute the stored hashes of the customers in `queryset`, set-based: two UPDATEs.
+    """Recompute the stored hashes of the customers in `queryset`: the emails set-based in two
+    UPDATEs, the phones in batches (phone_hashes_refresh).
 
-    Used by the migration that added the columns, after a change of salt, and by bulk loaders
-    that write customers without going through the model (COPY).
+    Used by the migrations that added and re-keyed the columns, after a change of salt, and by
+    bulk loaders that write customers without going through the model (COPY).
     """
     with_email = Q(email__isnull=False) & ~Q(email__regex=r"^\s*$")
     changed = queryset.filter(with_email).update(email_hash=email_hash_sql("email"))
     queryset.exclude(with_email).exclude(email_hash="").update(email_hash="")
-    blank_phone = _phone_normalised_sql("phone")
-    phones = queryset.alias(_phone_normalised=blank_phone)
-    changed += phones.exclude(_phone_normalised="").update(phone_hash=phone_hash_sql("phone"))
-    phones.filter(_phone_normalised="").exclude(phone_hash="").update(phone_hash="")
-    return changed
+    return changed + phone_hashes_refresh(queryset)

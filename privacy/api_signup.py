@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from crm.client_address import client_address
 from privacy.models import ConsentWording
 from privacy.signup import signup_allowed, signup_subscribe
 
@@ -80,7 +81,7 @@ class SignupViewSet(viewsets.GenericViewSet):
         },
     )
     def create(self, request, *args, **kwargs):
-        client = request.META.get("REMOTE_ADDR") or None
+        client = client_address(request)
         if not signup_allowed(client=client):
             return Response(
                 {"detail": "Too many signups from this address; try again later."},

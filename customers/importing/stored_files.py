@@ -41,6 +41,7 @@ from customers.contact_hashes import (
     phone_normalise,
 )
 from customers.models import Customer, ImportJob
+from customers.phones import phone_national_digits
 
 # The advisory lock an erasure's scrub holds shared and a finishing import holds alone ("crm_file").
 FILES_LOCK = 0x63726D5F66696C65
@@ -149,7 +150,8 @@ class PersonKeys:
         where lower-casing a whole text and a cell may differ), or when there are too many."""
         plain = self.external_ids
         lowered = self.emails | {part for pair in self.names for part in pair}
-        phones = self.phones
+        # A number's national digits occur in every way of writing it, 030 1234567 and +49 30 ...
+        phones = frozenset(phone_national_digits(p) for p in self.phones)
         every = plain | lowered | phones
         if len(every) > SCAN_NEEDLES_MAX or any('"' in n or not n.isascii() for n in every):
             return None

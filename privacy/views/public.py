@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crm.client_address import client_address
 from customers.models import Customer
 from privacy.data_requests import data_request_create
 from privacy.erasure import ERASED_SOURCE
@@ -26,10 +27,6 @@ from privacy.signup import signup_allowed, signup_purposes, signup_subscribe
 CCPA_COUNTRIES = {"US"}
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def _link_error(request: HttpRequest, error: LinkError) -> HttpResponse:
     return render(request, "privacy/link_error.html", {"message": error.message}, status=400)
 
@@ -41,7 +38,7 @@ def _customer_from_token(token: str) -> Customer | None:
 
 def _honour_gpc(request: HttpRequest, customer: Customer) -> bool:
     if request.headers.get("Sec-GPC", "").strip() == "1":
-        consent_gpc_honour(customer=customer, ip_address=_client_ip(request))
+        consent_gpc_honour(customer=customer, ip_address=client_address(request))
         return True
     return False
 
@@ -60,7 +57,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         chosen = {code: value for code, value in form.cleaned_data.items() if value}
         changes = consent_preferences_update(
-            customer=customer, states=chosen, ip_address=_client_ip(request)
+            customer=customer, states=chosen, ip_address=client_address(request)
         )
         messages.success(request, f"Your choices are saved ({len(changes)} changed).")
         return redirect("privacy:preference_centre", token)
@@ -94,7 +91,7 @@ def preference_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return _link_error(request, error)
     if customer is None:
         return render(request, "privacy/preference_gone.html", status=404)
-    consent_unsubscribe_all(customer=customer, ip_address=_client_ip(request))
+    consent_unsubscribe_all(customer=customer, ip_address=client_address(request))
     messages.success(
         request, "You are unsubscribed from everything. We will not contact you again."
     )
@@ -155,7 +152,7 @@ def consent_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
         )
     _honour_gpc(request, pending.customer)
     if request.method == "POST":
-        consent_confirm(pending=pending, ip_address=_client_ip(request))
+        consent_confirm(pending=pending, ip_address=client_address(request))
         pending.refresh_from_db()
     return render(request, "privacy/confirm.html", {"pending": pending, "token": token})
 
@@ -170,7 +167,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     offered = signup_purposes()
     form = SignupForm(request.POST or None, offered=offered)
     if request.method == "POST":
-        if not signup_allowed(client=_client_ip(request)):
+        if not signup_allowed(client=client_address(request)):
             return render(request, "privacy/signup_throttled.html", status=429)
         if form.is_valid():
             if not form.is_bot:
@@ -179,7 +176,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                     first_name=form.cleaned_data["first_name"],
                     last_name=form.cleaned_data["last_name"],
                     purposes=form.chosen(),
-                    ip_address=_client_ip(request),
+                    ip_address=client_address(request),
                     site_url=_site_url(request),
                     gpc=request.headers.get("Sec-GPC", "").strip() == "1",
                 )

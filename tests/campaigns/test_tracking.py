@@ -114,3 +114,16 @@ def test_campaign_pages_answer_marketing_and_refuse_sales(client, sent, marketin
     for url in ("/campaigns/", "/campaigns/overview/", f"/campaigns/{sent.campaign_id}/",
                 f"/campaigns/{sent.campaign_id}/progress/", "/campaigns/new/"):  # fmt: skip
         assert client.get(url).status_code == 200, url
+
+
+def test_unsubscribe_behind_a_trusted_proxy_records_the_visitor_address(client, settings, sent):
+    settings.TRUSTED_PROXIES = ["10.0.0.5"]
+
+    client.post(
+        f"/campaigns/u/{unsubscribe_token(send_id=sent.pk)}/",
+        REMOTE_ADDR="10.0.0.5",
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+    )
+
+    record = sent.customer.consent_records.latest("id")
+    assert (record.state, str(record.ip_address)) == ("withdrawn", "203.0.113.9")

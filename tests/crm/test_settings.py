@@ -54,3 +54,17 @@ def test_deploy_check_warns_when_email_links_are_plain_http():
     result = _check({**PRODUCTION, "CAMPAIGNS_SITE_URL": "http://crm.example.com"}, "--deploy")
 
     assert "campaigns.W002" in result.stderr
+
+
+def test_a_trusted_proxy_that_is_not_an_address_refuses_to_start_naming_it():
+    result = _check({"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"})
+
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in result.stderr
+
+
+def test_an_unknown_phone_region_refuses_to_start_naming_it():
+    result = _check({"PHONE_DEFAULT_REGION": "Germany"})
+
+    assert result.returncode != 0
+    assert "PHONE_DEFAULT_REGION: 'GERMANY'" in result.stderr
