@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('privacy', '0005_suppression_erasure_reason'),
+        ('privacy', '0006_suppression_phone_e164'),
     ]
 
     operations = [
