@@ -11,10 +11,11 @@ class CampaignsConfig(AppConfig):
             checks,  # noqa: F401 (registers the deploy checks)
             panels,
         )
-        from campaigns.models import MessageEvent, PromotionCode, Send
+        from campaigns.models import Campaign, MessageEvent, PromotionCode, Send, Variant
         from campaigns.services import sends_cancel_for_customer
         from campaigns.tracking import EVENT_TYPES
         from customers.registry import timeline_source_register
+        from privacy.mentions import personal_data_mentions_register
         from privacy.registry import personal_data_register
 
         personal_data_register(
@@ -53,6 +54,12 @@ class CampaignsConfig(AppConfig):
             purpose="Campaign reports",
             retention="While the campaign's report is kept",
         )
+        # A mail server's refusal quotes the address it refused: in the person's own sends only
+        # (the sends table is the largest there is), and in any provider report.
+        personal_data_mentions_register(Send, fields=["reason"], customer_path="customer")
+        personal_data_mentions_register(MessageEvent, fields=["detail"])
+        personal_data_mentions_register(Campaign, fields=["name", "goal"])
+        personal_data_mentions_register(Variant, fields=["subject", "text", "html"])
         # The opens, clicks, ... recorded by tracking: the panel shows them with the campaign.
         tracked = Q(type__in=EVENT_TYPES.values(), properties__has_key="send")
         timeline_source_register("campaigns", panels.customer_timeline, shows_events=tracked)

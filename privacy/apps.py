@@ -11,11 +11,13 @@ class PrivacyConfig(AppConfig):
             customer_hooks_register,
             dashboard_cards_register,
             personal_data_files_register_builtin,
+            personal_data_mentions_register_builtin,
             personal_data_register_builtin,
         )
 
         personal_data_register_builtin()
         personal_data_files_register_builtin()
+        personal_data_mentions_register_builtin()
         customer_hooks_register()
         dashboard_cards_register()
         checks.register(personal_data_check)

@@ -223,6 +223,43 @@ def personal_data_files_register_builtin() -> None:
     erasures_source_register(erased_addresses_since)
 
 
+def personal_data_mentions_register_builtin() -> None:
+    """Free text of customers and privacy (and Django's admin log) that may mention anyone."""
+    from django.contrib.admin.models import LogEntry
+
+    from customers.models import Account, Customer, Event, ImportJob, Note
+    from privacy.mentions import personal_data_mentions_register
+    from privacy.models import (
+        AuditEntry,
+        BulkConsentJob,
+        ConsentRecord,
+        DataExport,
+        DataSubjectRequest,
+    )
+
+    register = personal_data_mentions_register
+    register(Customer, fields=["attributes", "source"], description="Other customers' fields")
+    register(Account, fields=["name", "address"], description="A company named after the person")
+    register(Note, fields=["body"], description="Notes on accounts and other customers")
+    register(Event, fields=["properties"], description="Behaviour events of other customers")
+    register(
+        ImportJob,
+        fields=["original_name", "message", "options", "file", "error_report"],
+        description="The name a file was uploaded under; the stored file is renamed",
+    )
+    register(ConsentRecord, fields=["evidence"], description="Evidence of others' consent")
+    register(
+        DataSubjectRequest,
+        fields=["email", "details", "extension_reason", "rejection_reason"],
+        blank=["email"],
+        description="Requests not matched to the person, and the reasons staff wrote",
+    )
+    register(DataExport, fields=["message"])
+    register(AuditEntry, fields=["details"])
+    register(BulkConsentJob, fields=["identifiers", "evidence", "message"])
+    register(LogEntry, fields=["object_repr", "change_message"], description="The admin's log")
+
+
 def customer_hooks_register() -> None:
     from customers.registry import (
         CustomerPanel,

@@ -3,9 +3,10 @@
 
 def register() -> None:
     from customers.registry import CustomerPanel, customer_panel_register
+    from privacy.mentions import personal_data_mentions_register
     from privacy.registry import personal_data_register
     from segments.ml import panels
-    from segments.ml.models import ClusterAssignment, CustomerScore
+    from segments.ml.models import ClusterAssignment, CustomerScore, MLJob, MLSegment, RfmRun
 
     personal_data_register(
         CustomerScore,
@@ -23,6 +24,9 @@ def register() -> None:
         purpose="Marketing segmentation",
         retention="Until the next assignment of the ML segment",
     )
+    personal_data_mentions_register(MLSegment, fields=["name", "description"])
+    personal_data_mentions_register(RfmRun, fields=["message"])
+    personal_data_mentions_register(MLJob, fields=["message", "step"])
     customer_panel_register(
         CustomerPanel(
             key="scores",
