@@ -30,6 +30,18 @@ class SegmentsConfig(AppConfig):
             purpose="Marketing segmentation (size and churn over time)",
             retention="While the segment exists",
         )
+        from privacy.mentions import personal_data_mentions_register
+        from segments.erasure import segment_rules_mentions_erase
+        from segments.models import RefreshRun, Segment
+
+        personal_data_mentions_register(Segment, fields=["name", "description"])
+        personal_data_mentions_register(
+            Segment,
+            fields=["rule"],
+            edit=segment_rules_mentions_erase,
+            description="A rule's values naming the person leave the rule",
+        )
+        personal_data_mentions_register(RefreshRun, fields=["message"])
         audience_provider_register(
             "segment",
             label="Segment",

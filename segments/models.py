@@ -105,6 +105,7 @@ class RefreshRun(models.Model):
         COMMAND = "command", "Command"
         EDIT = "edit", "Rule edited"
         MEMBERS = "members", "Members added or removed"
+        ERASURE = "erasure", "Rule edited by an erasure"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
