@@ -60,6 +60,23 @@ class CampaignsConfig(AppConfig):
         personal_data_mentions_register(MessageEvent, fields=["detail"])
         personal_data_mentions_register(Campaign, fields=["name", "goal"])
         personal_data_mentions_register(Variant, fields=["subject", "text", "html"])
+        from campaigns.models import Promotion
+        from privacy.mentions import personal_data_mentions_exempt
+
+        personal_data_mentions_exempt(
+            Campaign,
+            fields=["time_zone", "webhook_url", "from_email", "exclusions"],
+            reason="Settings and counts; the sender is staff",
+        )
+        personal_data_mentions_exempt(Variant, fields=["name"], reason="An A/B label")
+        personal_data_mentions_exempt(Promotion, reason="Codes")
+        personal_data_mentions_exempt(PromotionCode, reason="The person's codes are deleted")
+        personal_data_mentions_exempt(
+            Send, fields=["provider_message_id"], reason="Blanked on the person's sends"
+        )
+        personal_data_mentions_exempt(
+            MessageEvent, fields=["url"], reason="A link of the message; the person's are deleted"
+        )
         # The opens, clicks, ... recorded by tracking: the panel shows them with the campaign.
         tracked = Q(type__in=EVENT_TYPES.values(), properties__has_key="send")
         timeline_source_register("campaigns", panels.customer_timeline, shows_events=tracked)

@@ -19,9 +19,10 @@ not looked for: it names too many other people.
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.core.files import File
 from django.db import models
@@ -154,7 +155,7 @@ class PersonalDataMentions:
 
     model: type[models.Model]
     fields: tuple[str, ...]
-    blank: tuple[str, ...] = ()
+    blank: dict[str, Any] = field(default_factory=dict)
     customer_path: str | None = None
     edit: Edit | None = None
     description: str = ""
@@ -169,7 +170,7 @@ class PersonalDataMentions:
             rows = rows.filter(**{f"{self.customer_path}__in": customer_ids})
         return rows
 
-    def field(self, name: str) -> models.Field:
+    def model_field(self, name: str) -> models.Field:
         return self.model._meta.get_field(name)
 
 
@@ -177,12 +178,11 @@ def _json_text(name: str) -> Cast:
     return Cast(F(name), output_field=TextField())
 
 
-def _mentioning(rows: QuerySet, field: models.Field, mentions: Mentions) -> QuerySet:
-    if isinstance(field, models.JSONField):
-        return rows.alias(**{f"_{field.name}_text": _json_text(field.name)}).filter(
-            mentions.q(f"_{field.name}_text")
-        )
-    return rows.exclude(**{field.name: ""}).filter(mentions.q(field.name))
+def _mentioning(rows: QuerySet, model_field: models.Field, mentions: Mentions) -> QuerySet:
+    name = model_field.name
+    if isinstance(model_field, models.JSONField):
+        return rows.alias(**{f"_{name}_text": _json_text(name)}).filter(mentions.q(f"_{name}_text"))
+    return rows.exclude(**{name: ""}).filter(mentions.q(name))
 
 
 def _file_rename(row: models.Model, field: models.FileField) -> None:
@@ -202,31 +202,35 @@ def _file_rename(row: models.Model, field: models.FileField) -> None:
     models.QuerySet.update(type(row)._base_manager.filter(pk=row.pk), **{field.attname: saved})
 
 
-def _field_scrub(rows: QuerySet, field: models.Field, mentions: Mentions, *, blank: bool) -> int:
-    matching = _mentioning(rows, field, mentions)
+_NO_BLANK = object()
+
+
+def _field_scrub(rows: QuerySet, model_field: models.Field, mentions: Mentions, blank: Any) -> int:
+    matching = _mentioning(rows, model_field, mentions)
+    name = model_field.name
     # models.QuerySet.update, not the model's own: the consent ledger and the audit log refuse
     # updates from the application, and an erasure is the exception the law makes.
-    if isinstance(field, models.FileField):
+    if blank is not _NO_BLANK:
+        return models.QuerySet.update(matching, **{name: blank})
+    if isinstance(model_field, models.FileField):
         changed = 0
-        for row in matching.only("pk", field.attname):
-            _file_rename(row, field)
+        for row in matching.only("pk", model_field.attname):
+            _file_rename(row, model_field)
             changed += 1
         return changed
-    if isinstance(field, models.JSONField):
+    if isinstance(model_field, models.JSONField):
         changed = 0
         # Only the rows that mention the people (the database picked them): a handful.
-        for pk, value in matching.values_list("pk", field.name):
+        for pk, value in matching.values_list("pk", name):
             scrubbed = mentions.scrub_json(value)
             if scrubbed != value:
                 one = rows.model._base_manager.filter(pk=pk)
-                changed += models.QuerySet.update(one, **{field.name: scrubbed})
+                changed += models.QuerySet.update(one, **{name: scrubbed})
         return changed
-    if blank:
-        return models.QuerySet.update(matching, **{field.name: ""})
-    replaced = RegexpReplace(F(field.name), mentions.pattern, REPLACEMENT, output_field=TextField())
-    if getattr(field, "max_length", None):
-        replaced = Left(replaced, field.max_length, output_field=TextField())
-    return models.QuerySet.update(matching, **{field.name: replaced})
+    replaced = RegexpReplace(F(name), mentions.pattern, REPLACEMENT, output_field=TextField())
+    if getattr(model_field, "max_length", None):
+        replaced = Left(replaced, model_field.max_length, output_field=TextField())
+    return models.QuerySet.update(matching, **{name: replaced})
 
 
 _mentions: dict[str, PersonalDataMentions] = {}
@@ -236,7 +240,7 @@ def personal_data_mentions_register(
     model: type[models.Model],
     *,
     fields: Iterable[str],
-    blank: Iterable[str] = (),
+    blank: Iterable[str] | dict[str, Any] = (),
     customer_path: str | None = None,
     edit: Edit | None = None,
     description: str = "",
@@ -246,7 +250,8 @@ def personal_data_mentions_register(
     - ``fields``: each mention in them becomes ``[erased]``; a JSON value is rewritten in its
       texts; a stored file that mentions them in its name is stored under a neutral one.
     - ``blank``: of the fields, those emptied whole when they mention the person (an address
-      field, where what is left would mean nothing).
+      field, where what is left would mean nothing); a mapping gives the value to put instead
+      (a constant or an expression such as ``Concat(Value("segment-"), "pk")`` for a slug).
     - ``customer_path``: look only in the rows of the people erased (their sends, say) instead
       of every row: for large tables where only their own rows can quote them.
     - ``edit(rows, mentions) -> int``: a structured value (a segment rule) is rewritten by the
@@ -255,7 +260,7 @@ def personal_data_mentions_register(
     Registering the same model and fields again replaces the registration.
     """
     fields = tuple(fields)
-    blank = tuple(blank)
+    blank = dict(blank) if isinstance(blank, dict) else dict.fromkeys(blank, "")
     names = {f.name for f in model._meta.concrete_fields}
     unknown = [name for name in (*fields, *blank) if name not in names]
     if unknown:
@@ -264,8 +269,7 @@ def personal_data_mentions_register(
         raise ValueError("fields: name at least one field")
     if set(blank) - set(fields):
         raise ValueError("blank: only fields that are also in fields")
-    kinds = (models.CharField, models.TextField, models.JSONField, models.FileField)
-    wrong = [n for n in fields if not isinstance(model._meta.get_field(n), kinds)]
+    wrong = [n for n in fields if not isinstance(model._meta.get_field(n), _TEXT_KINDS)]
     if wrong and edit is None:
         raise ValueError(f"{model._meta.label}: not text, JSON or file: {', '.join(wrong)}")
     entry = PersonalDataMentions(
@@ -297,12 +301,53 @@ def mentions_erase(*, customers: list[Customer]) -> int:
         if entry.edit is not None:
             pks: set = set()
             for name in entry.fields:
-                pks.update(
-                    _mentioning(rows, entry.field(name), mentions).values_list("pk", flat=True)
-                )
+                matching = _mentioning(rows, entry.model_field(name), mentions)
+                pks.update(matching.values_list("pk", flat=True))
             if pks:
                 changed += entry.edit(entry.model._base_manager.filter(pk__in=pks), mentions)
             continue
         for name in entry.fields:
-            changed += _field_scrub(rows, entry.field(name), mentions, blank=name in entry.blank)
+            blank = entry.blank.get(name, _NO_BLANK)
+            changed += _field_scrub(rows, entry.model_field(name), mentions, blank)
     return changed
+
+
+_exempt: dict[str, str] = {}
+_TEXT_KINDS = (models.CharField, models.TextField, models.JSONField, models.FileField)
+
+
+def personal_data_mentions_exempt(
+    model: type[models.Model], *, fields: Iterable[str] | None = None, reason: str
+) -> None:
+    """Declare that these text fields (all of the model's, without ``fields``) cannot mention
+    a person beyond what the personal-data registry already erases, and why."""
+    label = model._meta.label_lower
+    names = fields if fields is not None else [f.name for f in model._meta.concrete_fields]
+    for name in names:
+        _exempt[f"{label}.{name}"] = reason
+
+
+def personal_data_text_fields_undecided(
+    candidates: Iterable[type[models.Model]] | None = None,
+) -> list[str]:
+    """Text, JSON and file fields ("app.model.field") of which nobody said whether they may
+    mention a person: neither registered, nor exempt, nor limited to choices."""
+    from django.apps import apps
+
+    all_models = (
+        list(candidates) if candidates is not None else apps.get_models(include_auto_created=True)
+    )
+    registered = {
+        f"{entry.model._meta.label_lower}.{name}"
+        for entry in _mentions.values()
+        for name in entry.fields
+    }
+    undecided = []
+    for model in all_models:
+        for model_field in model._meta.concrete_fields:
+            name = f"{model._meta.label_lower}.{model_field.name}"
+            if not isinstance(model_field, _TEXT_KINDS) or model_field.choices:
+                continue
+            if name not in registered and name not in _exempt:
+                undecided.append(name)
+    return sorted(undecided)

@@ -259,6 +259,74 @@ def personal_data_mentions_register_builtin() -> None:
     register(BulkConsentJob, fields=["identifiers", "evidence", "message"])
     register(LogEntry, fields=["object_repr", "change_message"], description="The admin's log")
 
+    # The text fields that cannot mention a customer beyond what the registry erases.
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django.contrib.auth.models import Group, Permission, User
+    from django.contrib.contenttypes.models import ContentType
+    from django.contrib.sessions.models import Session
+    from django_celery_beat.models import (
+        CrontabSchedule,
+        IntervalSchedule,
+        PeriodicTask,
+        SolarSchedule,
+    )
+    from rest_framework.authtoken.models import Token, TokenProxy
+
+    from customers.models import Product, Purchase, Tag
+    from privacy.mentions import personal_data_mentions_exempt
+    from privacy.models import (
+        ConsentWording,
+        ErasureLog,
+        PendingConsent,
+        Purpose,
+        Suppression,
+    )
+
+    exempt = personal_data_mentions_exempt
+    staff = "Staff accounts, their tokens, sessions and sign-in attempts: staff, not customers"
+    for model in (User, Group, Permission, Token, TokenProxy, Session):
+        exempt(model, reason=staff)
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        exempt(model, reason=staff)
+    for model in (ContentType, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule):
+        exempt(model, reason="Configuration of the application and its schedules")
+    exempt(LogEntry, fields=["object_id"], reason="An id")
+    exempt(Tag, reason="A label shared by many customers (unique: not rewritten by an erasure)")
+    exempt(
+        Account,
+        fields=["industry", "website", "city", "postal_code", "country"],
+        reason="A company's details; a household's are blanked with a member's erasure",
+    )
+    exempt(
+        Customer,
+        fields=[
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "country",
+            "region",
+            "city",
+            "postal_code",
+            "language",
+            "email_hash",
+            "phone_hash",
+        ],
+        reason="Each customer's own identity: blanked with that customer, never for a namesake",
+    )
+    exempt(Product, reason="The catalogue")
+    exempt(Purchase, reason="Order numbers and codes; the person's are blanked with them")
+    exempt(Event, fields=["type"], reason="The kind of event")
+    exempt(Purpose, reason="Texts the business writes")
+    exempt(ConsentWording, reason="Texts the business writes")
+    exempt(DataExport, fields=["file"], reason="The person's exports are deleted with them")
+    exempt(Suppression, reason="Salted hashes")
+    exempt(ErasureLog, reason="Salted hashes")
+    exempt(PendingConsent, reason="Codes")
+    exempt(AuditEntry, fields=["action", "object_kind"], reason="Codes")
+    exempt(BulkConsentJob, fields=["audience"], reason="A code")
+
 
 def customer_hooks_register() -> None:
     from customers.registry import (

@@ -27,6 +27,19 @@ def register() -> None:
     personal_data_mentions_register(MLSegment, fields=["name", "description"])
     personal_data_mentions_register(RfmRun, fields=["message"])
     personal_data_mentions_register(MLJob, fields=["message", "step"])
+    from privacy.mentions import personal_data_mentions_exempt
+    from segments.ml.models import Cluster, ModelVersion, PredictiveModel
+
+    computed = "Computed from features and aggregates, never from a name or an address"
+    for model in (ModelVersion, Cluster, PredictiveModel):
+        personal_data_mentions_exempt(model, reason=computed)
+    personal_data_mentions_exempt(CustomerScore, fields=["reasons"], reason=computed)
+    personal_data_mentions_exempt(RfmRun, fields=["moves", "thresholds"], reason=computed)
+    personal_data_mentions_exempt(RfmRun, fields=["trigger"], reason="A code")
+    personal_data_mentions_exempt(
+        MLSegment, fields=["features", "attribute_keys"], reason="Feature names"
+    )
+    personal_data_mentions_exempt(MLJob, fields=["options"], reason="Settings of the job")
     customer_panel_register(
         CustomerPanel(
             key="scores",

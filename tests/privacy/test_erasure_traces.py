@@ -254,6 +254,7 @@ def person_in_every_feature(
     )
     for segment in (named, only_them):
         segment_refresh(segment=segment)
+    segment_create(name=f"{FIRST} {LAST} and friends", owner=marketing_user, kind="static")
     # One campaign delivered to them, one the mail server refused with their address quoted.
     delivered = CampaignFactory(created_by=marketing_user, name="Spring sale")
     delivered.target_segments.add(named)
@@ -334,6 +335,7 @@ def test_the_seeded_person_is_found_in_the_places_issue_15_named(person_in_every
     assert refused.status == Send.Status.FAILED and EMAIL in refused.reason
     assert "campaigns_send.reason: email" in traces
     assert "segments_segment.rule: email" in traces
+    assert "segments_segment.slug: name" in traces
     assert "customers_note.body: name" in traces
     assert "privacy_datasubjectrequest.extension_reason: email" in traces
     assert "customers_importjob.original_name: email" in traces

@@ -2,17 +2,18 @@
 and leaves the rest of the text (and people with a similar name) alone."""
 
 import pytest
+from django.apps import apps
+from django.db import models
+from django.test.utils import isolate_apps
 
 from customers.models import Customer, Note
 from privacy.erasure import customer_erase
-from privacy.mentions import Mentions
+from privacy.mentions import Mentions, personal_data_text_fields_undecided
 from tests.customers.factories import AccountFactory, CustomerFactory, EventFactory, NoteFactory
-
-pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def person():
+def person(db):
     return CustomerFactory(
         first_name="Zebulon",
         last_name="Quixotaris",
@@ -33,6 +34,7 @@ def person():
         "0049 30 555 01 99",
     ],
 )
+@pytest.mark.django_db
 def test_a_note_about_someone_else_loses_each_way_of_writing_the_person(person, written):
     account = AccountFactory()
     note = NoteFactory(customer=None, account=account, body=f"Ask {written} about the order.")
@@ -42,6 +44,7 @@ def test_a_note_about_someone_else_loses_each_way_of_writing_the_person(person, 
     assert Note.objects.get(pk=note.pk).body == "Ask [erased] about the order."
 
 
+@pytest.mark.django_db
 def test_a_namesake_by_first_name_only_and_longer_numbers_are_left_alone(person):
     other = CustomerFactory(first_name="Zebulon", last_name="Other")
     body = "Zebulon Other ordered 4930555019912 items."
@@ -52,6 +55,7 @@ def test_a_namesake_by_first_name_only_and_longer_numbers_are_left_alone(person)
     assert Note.objects.get(pk=note.pk).body == body
 
 
+@pytest.mark.django_db
 def test_json_values_lose_the_person_in_texts_keys_and_numbers(person):
     other = CustomerFactory(attributes={"referred_by": "Zebulon Quixotaris", "n": 1})
     event = EventFactory(
@@ -68,3 +72,27 @@ def test_json_values_lose_the_person_in_texts_keys_and_numbers(person):
 
 def test_nobody_without_an_identifier_is_looked_for():
     assert not Mentions.of([Customer(first_name="Zebulon", phone="12")])
+
+
+def test_every_text_field_is_either_searched_by_erasure_or_said_to_name_no_one():
+    assert personal_data_text_fields_undecided() == [], (
+        "Register the fields with privacy.mentions.personal_data_mentions_register() or declare "
+        "why they cannot mention a person with personal_data_mentions_exempt()"
+    )
+
+
+@isolate_apps("privacy")
+def test_a_new_free_text_field_is_reported_until_someone_decides_about_it():
+    class Complaint(models.Model):
+        kind = models.CharField(max_length=8, choices=[("a", "A")])
+        text = models.TextField()
+
+        class Meta:
+            app_label = "privacy"
+
+        def __str__(self) -> str:
+            return self.text
+
+    candidates = [*apps.get_models(include_auto_created=True), Complaint]
+
+    assert personal_data_text_fields_undecided(candidates) == ["privacy.complaint.text"]
