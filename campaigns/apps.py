@@ -11,10 +11,11 @@ class CampaignsConfig(AppConfig):
             checks,  # noqa: F401 (registers the deploy checks)
             panels,
         )
-        from campaigns.models import MessageEvent, PromotionCode, Send
+        from campaigns.models import Campaign, MessageEvent, PromotionCode, Send, Variant
         from campaigns.services import sends_cancel_for_customer
         from campaigns.tracking import EVENT_TYPES
         from customers.registry import timeline_source_register
+        from privacy.mentions import personal_data_mentions_register
         from privacy.registry import personal_data_register
 
         personal_data_register(
@@ -52,6 +53,29 @@ class CampaignsConfig(AppConfig):
             category="Message opens, clicks and unsubscribes",
             purpose="Campaign reports",
             retention="While the campaign's report is kept",
+        )
+        # A mail server's refusal quotes the address it refused: in the person's own sends only
+        # (the sends table is the largest there is), and in any provider report.
+        personal_data_mentions_register(Send, fields=["reason"], customer_path="customer")
+        personal_data_mentions_register(MessageEvent, fields=["detail"])
+        personal_data_mentions_register(Campaign, fields=["name", "goal"])
+        personal_data_mentions_register(Variant, fields=["subject", "text", "html"])
+        from campaigns.models import Promotion
+        from privacy.mentions import personal_data_mentions_exempt
+
+        personal_data_mentions_exempt(
+            Campaign,
+            fields=["time_zone", "webhook_url", "from_email", "exclusions"],
+            reason="Settings and counts; the sender is staff",
+        )
+        personal_data_mentions_exempt(Variant, fields=["name"], reason="An A/B label")
+        personal_data_mentions_exempt(Promotion, reason="Codes")
+        personal_data_mentions_exempt(PromotionCode, reason="The person's codes are deleted")
+        personal_data_mentions_exempt(
+            Send, fields=["provider_message_id"], reason="Blanked on the person's sends"
+        )
+        personal_data_mentions_exempt(
+            MessageEvent, fields=["url"], reason="A link of the message; the person's are deleted"
         )
         # The opens, clicks, ... recorded by tracking: the panel shows them with the campaign.
         tracked = Q(type__in=EVENT_TYPES.values(), properties__has_key="send")

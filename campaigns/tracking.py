@@ -2,6 +2,9 @@
 
 Each is a MessageEvent on the send and also a customer Event ("email_open", "email_click", ...),
 so segment rules on behaviour can use them.
+
+Nothing is recorded about a person who was erased: their old messages' links and the provider's
+late reports about them must not bring them back (no event, no consent record, no address).
 """
 
 import datetime as dt
@@ -26,10 +29,18 @@ EVENT_TYPES = {
 }
 
 
+def send_customer_erased(send: Send) -> bool:
+    """Whether the send's recipient has been erased since (their links then record nothing)."""
+    return send.customer.erased_at is not None
+
+
 def message_event_record(
     *, send: Send, kind: str, url: str = "", detail: str = "", at: dt.datetime | None = None
-) -> MessageEvent:
-    """Record an event on a message and on its customer's behaviour history."""
+) -> MessageEvent | None:
+    """Record an event on a message and on its customer's behaviour history (nothing, and
+    None, when the customer was erased)."""
+    if send_customer_erased(send):
+        return None
     at = at or timezone.now()
     with transaction.atomic():
         event = MessageEvent.objects.create(
@@ -44,7 +55,10 @@ def message_event_record(
 
 
 def send_unsubscribe(*, send: Send, ip_address: str | None = None) -> bool:
-    """Withdraw the campaign's consent purpose at once; returns False when already withdrawn."""
+    """Withdraw the campaign's consent purpose at once; returns False when already withdrawn
+    (or when the customer was erased: their addresses are suppressed, and nothing is recorded)."""
+    if send_customer_erased(send):
+        return False
     purpose = send.campaign.purpose_code
     already = ConsentState.objects.filter(
         customer_id=send.customer_id, purpose_id=purpose, state=ConsentStatus.WITHDRAWN
@@ -85,7 +99,8 @@ def provider_event_record(
 
 def _sends_find(events: Sequence[ProviderEvent]) -> list[Send | None]:
     """The send of each event: by the provider's message id, else by send id; two queries."""
-    sends = Send.objects.select_related("campaign")
+    # An erased person's sends are unknown to late reports: nothing more is recorded on them.
+    sends = Send.objects.select_related("campaign").filter(customer__erased_at__isnull=True)
     # No stored message id is blank or holds a NUL (which PostgreSQL refuses even in a lookup).
     message_ids = {
         event.message_id.strip() for event in events if "\x00" not in event.message_id

@@ -39,7 +39,12 @@ from campaigns.selectors import (
     campaign_audience_search,
     promotion_code_status,
 )
-from campaigns.tracking import message_event_record, provider_events_record, send_unsubscribe
+from campaigns.tracking import (
+    message_event_record,
+    provider_events_record,
+    send_customer_erased,
+    send_unsubscribe,
+)
 from crm.client_address import client_address
 from crm.forms import ModelMultipleChoiceField
 from crm.roles import Role, user_has_role
@@ -504,6 +509,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             {"error": "This message no longer exists."},
             status=404,
         )
+    if send_customer_erased(send):
+        # The person was erased: their addresses are suppressed; nothing to record or show.
+        return render(request, "campaigns/unsubscribe.html", {"erased": True})
     if request.method == "POST":
         send_unsubscribe(send=send, ip_address=client_address(request))
         return render(request, "campaigns/unsubscribe.html", {"done": True, "send": send})
@@ -521,7 +529,7 @@ def track_open(request: HttpRequest, token: str) -> HttpResponse:
     send = (
         Send.objects.select_related("customer").filter(pk=send_id, status=Send.Status.SENT).first()
     )
-    if send is not None:
+    if send is not None and not send_customer_erased(send):
         message_event_record(send=send, kind=MessageEvent.Kind.OPEN)
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store"
@@ -530,7 +538,8 @@ def track_open(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 def track_click(request: HttpRequest, token: str) -> HttpResponse:
-    """Record the click and go on to the link, which must be signed by us (no open redirect)."""
+    """Record the click and go on to the link, which must be signed by us (no open redirect);
+    an erased person's click goes on to the link and is not recorded."""
     try:
         send_id, url = click_target(token)
     except BadLink:
@@ -540,7 +549,8 @@ def track_click(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponse("This link is not valid.", status=404, content_type="text/plain")
     if send.variant is not None and not _link_in_message(send.variant, url):
         return HttpResponse("This link is not valid.", status=400, content_type="text/plain")
-    message_event_record(send=send, kind=MessageEvent.Kind.CLICK, url=url)
+    if not send_customer_erased(send):
+        message_event_record(send=send, kind=MessageEvent.Kind.CLICK, url=url)
     return HttpResponseRedirect(url)
 
 

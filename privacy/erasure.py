@@ -1,7 +1,8 @@
 """Erasure: delete or anonymise everything held on a person, across every registered model, in
-one transaction; suppress their addresses; log the erasure without personal data so it can be
-re-applied after a database restore. Bulk erasures (retention, re-applying the log) go by batches
-that scrub the stored files once for the whole batch."""
+one transaction; remove their mentions from free text anywhere (privacy.mentions); suppress
+their addresses; log the erasure without personal data so it can be re-applied after a database
+restore. Bulk erasures (retention, re-applying the log) go by batches that scrub the stored files
+and the free text once for the whole batch."""
 
 import datetime as dt
 import json
@@ -19,6 +20,7 @@ from django.utils import timezone
 from customers.importing.stored_files import ErasedAddresses
 from customers.models import Customer
 from privacy.audit import audit_record
+from privacy.mentions import mentions_erase
 from privacy.models import DataSubjectRequest, ErasureLog, Suppression
 from privacy.registry import PersonalData, personal_data_files, personal_data_models
 from privacy.suppression import email_hash, phone_hash, suppression_add
@@ -95,11 +97,12 @@ def erasure_log_append(log: ErasureLog) -> None:
         fh.write(json.dumps(line) + "\n")
 
 
-def _files_scrub(customers: list[Customer]) -> None:
-    # Files first, while the rows still say who the people are; a failure aborts the erasure
-    # rather than report it done with traces left in storage.
+def _traces_scrub(customers: list[Customer]) -> None:
+    # Files and free text first, while the rows still say who the people are; a failure aborts
+    # the erasure rather than report it done with traces left in storage or in other rows.
     for files in personal_data_files():
         files.scrub_all(customers)
+    mentions_erase(customers=customers)
 
 
 def _rows_erase(
@@ -159,7 +162,7 @@ def customer_erase(
         customer = Customer.objects.select_for_update().filter(pk=customer.pk).first()
         if customer is None:
             return None
-        _files_scrub([customer])
+        _traces_scrub([customer])
         return _rows_erase(
             customer,
             actor=actor,
@@ -190,7 +193,7 @@ def customers_erase(
                 .filter(pk__in=ids[start : start + batch_size])
                 .order_by("pk")
             )
-            _files_scrub(customers)
+            _traces_scrub(customers)
             for customer in customers:
                 _rows_erase(
                     customer,

@@ -223,6 +223,111 @@ def personal_data_files_register_builtin() -> None:
     erasures_source_register(erased_addresses_since)
 
 
+def personal_data_mentions_register_builtin() -> None:
+    """Free text of customers and privacy (and Django's admin log) that may mention anyone."""
+    from django.contrib.admin.models import LogEntry
+
+    from customers.models import Account, Customer, Event, ImportJob, Note
+    from privacy.mentions import personal_data_mentions_register
+    from privacy.models import (
+        AuditEntry,
+        BulkConsentJob,
+        ConsentRecord,
+        DataExport,
+        DataSubjectRequest,
+    )
+
+    register = personal_data_mentions_register
+    register(Customer, fields=["attributes", "source"], description="Other customers' fields")
+    register(Account, fields=["name", "address"], description="A company named after the person")
+    register(Note, fields=["body"], description="Notes on accounts and other customers")
+    register(Event, fields=["properties"], description="Behaviour events of other customers")
+    register(
+        ImportJob,
+        fields=["original_name", "message", "options", "file", "error_report"],
+        description="The name a file was uploaded under; the stored file is renamed",
+    )
+    register(ConsentRecord, fields=["evidence"], description="Evidence of others' consent")
+    register(
+        DataSubjectRequest,
+        fields=["email", "details", "extension_reason", "rejection_reason"],
+        blank=["email"],
+        description="Requests not matched to the person, and the reasons staff wrote",
+    )
+    register(DataExport, fields=["message"])
+    register(AuditEntry, fields=["details"])
+    register(BulkConsentJob, fields=["identifiers", "evidence", "message"])
+    register(LogEntry, fields=["object_repr", "change_message"], description="The admin's log")
+
+    # The text fields that cannot mention a customer beyond what the registry erases.
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django.contrib.auth.models import Group, Permission, User
+    from django.contrib.contenttypes.models import ContentType
+    from django.contrib.sessions.models import Session
+    from django_celery_beat.models import (
+        CrontabSchedule,
+        IntervalSchedule,
+        PeriodicTask,
+        SolarSchedule,
+    )
+    from rest_framework.authtoken.models import Token, TokenProxy
+
+    from customers.models import Product, Purchase, Tag
+    from privacy.mentions import personal_data_mentions_exempt
+    from privacy.models import (
+        ConsentWording,
+        ErasureLog,
+        PendingConsent,
+        Purpose,
+        Suppression,
+    )
+
+    exempt = personal_data_mentions_exempt
+    staff = "Staff accounts, their tokens, sessions and sign-in attempts: staff, not customers"
+    for model in (User, Group, Permission, Token, TokenProxy, Session):
+        exempt(model, reason=staff)
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        exempt(model, reason=staff)
+    for model in (ContentType, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule):
+        exempt(model, reason="Configuration of the application and its schedules")
+    exempt(LogEntry, fields=["object_id"], reason="An id")
+    exempt(Tag, reason="A label shared by many customers (unique: not rewritten by an erasure)")
+    exempt(
+        Account,
+        fields=["industry", "website", "city", "postal_code", "country"],
+        reason="A company's details; a household's are blanked with a member's erasure",
+    )
+    exempt(
+        Customer,
+        fields=[
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "country",
+            "region",
+            "city",
+            "postal_code",
+            "language",
+            "email_hash",
+            "phone_hash",
+        ],
+        reason="Each customer's own identity: blanked with that customer, never for a namesake",
+    )
+    exempt(Product, reason="The catalogue")
+    exempt(Purchase, reason="Order numbers and codes; the person's are blanked with them")
+    exempt(Event, fields=["type"], reason="The kind of event")
+    exempt(Purpose, reason="Texts the business writes")
+    exempt(ConsentWording, reason="Texts the business writes")
+    exempt(DataExport, fields=["file"], reason="The person's exports are deleted with them")
+    exempt(Suppression, reason="Salted hashes")
+    exempt(ErasureLog, reason="Salted hashes")
+    exempt(PendingConsent, reason="Codes")
+    exempt(AuditEntry, fields=["action", "object_kind"], reason="Codes")
+    exempt(BulkConsentJob, fields=["audience"], reason="A code")
+
+
 def customer_hooks_register() -> None:
     from customers.registry import (
         CustomerPanel,

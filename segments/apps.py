@@ -30,6 +30,27 @@ class SegmentsConfig(AppConfig):
             purpose="Marketing segmentation (size and churn over time)",
             retention="While the segment exists",
         )
+        from django.db.models import CharField, Value
+        from django.db.models.functions import Cast, Concat
+
+        from privacy.mentions import personal_data_mentions_exempt, personal_data_mentions_register
+        from segments.erasure import segment_rules_mentions_erase
+        from segments.models import RefreshRun, Segment
+
+        personal_data_mentions_register(
+            Segment,
+            fields=["name", "description", "slug"],
+            # A slug made from a name that names the person: a neutral one, still unique.
+            blank={"slug": Concat(Value("segment-"), Cast("pk", output_field=CharField()))},
+        )
+        personal_data_mentions_exempt(RefreshRun, fields=["task_id"], reason="A task id")
+        personal_data_mentions_register(
+            Segment,
+            fields=["rule"],
+            edit=segment_rules_mentions_erase,
+            description="A rule's values naming the person leave the rule",
+        )
+        personal_data_mentions_register(RefreshRun, fields=["message"])
         audience_provider_register(
             "segment",
             label="Segment",

@@ -106,6 +106,7 @@ class RefreshRun(Job):
         COMMAND = "command", "Command"
         EDIT = "edit", "Rule edited"
         MEMBERS = "members", "Members added or removed"
+        ERASURE = "erasure", "Rule edited by an erasure"
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)

@@ -5,6 +5,7 @@ problem with its path in the tree (`all[2].any[0].value: expected a number`), so
 builder can point at the exact condition. The compiler trusts only validated rules.
 """
 
+import copy
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
@@ -681,3 +682,85 @@ def catalogue() -> dict[str, Any]:
         "consent_states": list(CONSENT_STATES),
         "channels": list(CHANNELS),
     }
+
+
+# What a condition becomes when every value it tested is gone: the groups that match everyone
+# and no one (see docs/rules.md), so the tree stays valid and means what it meant.
+MATCHES_EVERYONE: dict = {"all": []}
+MATCHES_NO_ONE: dict = {"any": []}
+_NEGATIVE_OPS = ("ne", "not_in")
+
+
+def rule_without_values(rule: Any, *, names: Callable[[str], bool]) -> tuple[Any, int]:
+    """The rule with every text value for which `names(value)` holds taken out, and how many.
+
+    Used when a person is erased: a value naming them (their email in an `in` list) leaves the
+    list. A condition left without values tested something that no longer exists: `eq`, `in`,
+    `contains`... become "matches no one" and `ne`, `not_in` "matches everyone", which an
+    `any` (for the first) or an `all` (for the second) then drops; elsewhere the constant
+    group stays, so the segment never grows to people the rule did not select.
+    """
+    removed = 0
+
+    def texts_named(values: list) -> list:
+        return [v for v in values if isinstance(v, str) and names(v)]
+
+    def condition(node: dict) -> tuple[Any, bool]:
+        nonlocal removed
+        op = node.get("op")
+        negative = op in _NEGATIVE_OPS
+        gone = MATCHES_EVERYONE if negative else MATCHES_NO_ONE
+        if isinstance(node.get("filter"), dict):
+            filters = {}
+            for key, value in node["filter"].items():
+                values = value if isinstance(value, list) else [value]
+                named = texts_named(values)
+                if not named:
+                    filters[key] = value
+                    continue
+                removed += len(named)
+                kept = [v for v in values if v not in named]
+                if not kept:
+                    # Behaviour with a filter only the person matched: nobody does any more.
+                    return MATCHES_NO_ONE, True
+                filters[key] = kept if isinstance(value, list) else kept[0]
+            if filters != node["filter"]:
+                node = {**node, "filter": filters}
+        value = node.get("value")
+        if isinstance(value, list) and op in ("in", "not_in"):
+            named = texts_named(value)
+            if named:
+                removed += len(named)
+                kept = [v for v in value if v not in named]
+                return ({**node, "value": kept}, False) if kept else (gone, True)
+        elif isinstance(value, str) and names(value):
+            removed += 1
+            return gone, True
+        return node, False
+
+    def walk(node: Any) -> tuple[Any, bool]:
+        """The node rewritten, and whether it is a constant this rewrite made."""
+        if not isinstance(node, dict):
+            return node, False
+        if "not" in node and len(node) == 1:
+            child, made = walk(node["not"])
+            if made:
+                return (MATCHES_NO_ONE if child == MATCHES_EVERYONE else MATCHES_EVERYONE), True
+            return {"not": child}, False
+        for key, identity in (("all", MATCHES_EVERYONE), ("any", MATCHES_NO_ONE)):
+            if key in node and len(node) == 1 and isinstance(node[key], list):
+                children, changed = [], False
+                for child in node[key]:
+                    new, made = walk(child)
+                    changed = changed or made or new is not child
+                    if made and new == identity:
+                        continue
+                    children.append(new)
+                emptied = changed and not children
+                return ({key: children} if changed else node), emptied
+        if any(k in node for k in ("field", "metric")):
+            return condition(node)
+        return node, False
+
+    new_rule, _made = walk(rule)
+    return copy.deepcopy(new_rule), removed

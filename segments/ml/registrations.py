@@ -3,9 +3,10 @@
 
 def register() -> None:
     from customers.registry import CustomerPanel, customer_panel_register
+    from privacy.mentions import personal_data_mentions_register
     from privacy.registry import personal_data_register
     from segments.ml import panels
-    from segments.ml.models import ClusterAssignment, CustomerScore
+    from segments.ml.models import ClusterAssignment, CustomerScore, MLJob, MLSegment, RfmRun
 
     personal_data_register(
         CustomerScore,
@@ -23,6 +24,22 @@ def register() -> None:
         purpose="Marketing segmentation",
         retention="Until the next assignment of the ML segment",
     )
+    personal_data_mentions_register(MLSegment, fields=["name", "description"])
+    personal_data_mentions_register(RfmRun, fields=["message"])
+    personal_data_mentions_register(MLJob, fields=["message", "step"])
+    from privacy.mentions import personal_data_mentions_exempt
+    from segments.ml.models import Cluster, ModelVersion, PredictiveModel
+
+    computed = "Computed from features and aggregates, never from a name or an address"
+    for model in (ModelVersion, Cluster, PredictiveModel):
+        personal_data_mentions_exempt(model, reason=computed)
+    personal_data_mentions_exempt(CustomerScore, fields=["reasons"], reason=computed)
+    personal_data_mentions_exempt(RfmRun, fields=["moves", "thresholds"], reason=computed)
+    personal_data_mentions_exempt(RfmRun, fields=["trigger"], reason="A code")
+    personal_data_mentions_exempt(
+        MLSegment, fields=["features", "attribute_keys"], reason="Feature names"
+    )
+    personal_data_mentions_exempt(MLJob, fields=["options"], reason="Settings of the job")
     customer_panel_register(
         CustomerPanel(
             key="scores",
