@@ -65,7 +65,7 @@ class CampaignsConfig(AppConfig):
 
         personal_data_mentions_exempt(
             Campaign,
-            fields=["time_zone", "webhook_url", "from_email", "exclusions"],
+            fields=["time_zone", "webhook_url", "webhook_secret", "from_email", "exclusions"],
             reason="Settings and counts; the sender is staff",
         )
         personal_data_mentions_exempt(Variant, fields=["name"], reason="An A/B label")
