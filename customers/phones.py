@@ -65,6 +65,14 @@ def phone_key(value: str | None, *, region: str | None = None) -> str:
     return "".join(char for char in (value or "") if char.isdigit())
 
 
+def phone_parts(value: str | None, *, region: str | None = None) -> tuple[str, str] | None:
+    """The country code and national number of a possible number, as digits; None otherwise."""
+    number = _parsed(value or "", _region(region))
+    if number is None:
+        return None
+    return str(number.country_code), str(number.national_number)
+
+
 def phone_national_digits(key: str) -> str:
     """The digits every written form of the number with this key contains once its punctuation
     is removed (national or international): for a text search of files."""

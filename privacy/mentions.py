@@ -30,6 +30,7 @@ from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast, Left
 
 from customers.models import Customer
+from customers.phones import phone_parts
 
 REPLACEMENT = "[erased]"
 # Between two letters or digits of an identifier as written: punctuation and spaces, a few.
@@ -47,7 +48,14 @@ def _alnum(text: str) -> str:
 def _loose(needle: str, *, alone: bool = False, phone: bool = False) -> str:
     """A pattern for the needle's letters and digits with punctuation allowed between them;
     `alone`: not part of a longer run of letters or digits (ids); `phone`: alone, with the
-    international prefix as written ("+49", "0049") taken along."""
+    international prefix as written ("+49", "0049") taken along; a phone needle written
+    "49:301234567" (country code, national number) also matches the national form
+    ("030 1234567")."""
+    if phone and ":" in needle:
+        country, national = needle.split(":", 1)
+        code = _GAP.join(re.escape(ch) for ch in country)
+        body = _GAP.join(re.escape(ch) for ch in national)
+        return f"(?<![0-9a-z+])(?:(?:\\+|00){_GAP}{code}{_GAP}|0{_GAP})?{body}(?![0-9a-z])"
     body = _GAP.join(re.escape(ch) for ch in needle)
     if phone:
         return f"(?<![0-9a-z+])(?:\\+|00)?{body}(?![0-9a-z])"
@@ -76,11 +84,14 @@ class Mentions:
             phone = "".join(ch for ch in (customer.phone or "") if ch.isascii() and ch.isdigit())
             if len(phone) >= _MIN_PHONE_DIGITS:
                 needles[phone] = "phone"
+                national = phone_parts(customer.phone)
+                if national is not None and len(national[1]) >= _MIN_PHONE_DIGITS:
+                    needles[f"{national[0]}:{national[1]}"] = "phone"
             external_id = _alnum(customer.external_id or "")
             if len(external_id) >= _MIN_EXTERNAL_ID:
                 needles.setdefault(external_id, "alone")
         # Longest first: where one identifier holds another, the whole of it is replaced.
-        ordered = sorted(needles, key=lambda n: (-len(n), n))
+        ordered = sorted(needles, key=lambda n: (-len(n.replace(":", "")), n))
         return cls(
             "|".join(
                 _loose(n, alone=needles[n] == "alone", phone=needles[n] == "phone") for n in ordered

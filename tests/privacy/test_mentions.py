@@ -32,6 +32,8 @@ def person(db):
         "Zebulon_Quixotaris",
         "+49 (30) 555-0199",
         "0049 30 555 01 99",
+        "030 555 0199",
+        "030/5550199",
     ],
 )
 @pytest.mark.django_db
