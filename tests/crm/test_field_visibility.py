@@ -272,6 +272,23 @@ def test_csv_exports_have_no_column_the_role_may_not_read(
             assert all(_value(greta, field) not in cell for row in body for cell in row)
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_list_pages_never_sort_by_a_field_the_role_may_not_read(request, client, role):
+    user = _user(request, role)
+    CustomerFactory(owner=user, last_name="Anders", birth_date=dt.date(2000, 1, 1))
+    CustomerFactory(owner=user, last_name="Zeller", birth_date=dt.date(1950, 1, 1))
+    client.force_login(user)
+
+    for field in _hidden_fields(user):
+        page = client.get(reverse("customers:customer_list"), {"sort": field})
+        export = _csv(client.get(reverse("customers:customer_export"), {"sort": field}))
+
+        assert "Select a valid choice" in page.text
+        assert page.text.index("Anders") < page.text.index("Zeller")
+        last_names = [row[export[0].index("last_name")] for row in export[1:]]
+        assert last_names == ["Anders", "Zeller"]
+
+
 # --- Rule fields ----------------------------------------------------------------------------
 
 
