@@ -61,12 +61,7 @@ def owner_choices(*, actor, current_owner_id: int | None) -> QuerySet:
     rule (customers.services), so a forged choice is refused there too."""
     if actor is None or actor.is_superuser:
         return staff_choices()
-    return (
-        get_user_model()
-        .objects.filter(Q(pk=actor.pk) | Q(pk=current_owner_id))
-        .distinct()
-        .order_by("username")
-    )
+    return get_user_model().objects.filter(pk__in={actor.pk, current_owner_id}).order_by("username")
 
 
 class CustomerFilterForm(forms.Form):

@@ -111,14 +111,16 @@ OWNER_REFUSED = "Only an administrator can assign an owner other than you."
 ACCOUNT_HIDDEN = "No account with that number that you may see."
 
 
-def _check_owner(*, actor: AbstractBaseUser | None, owner, current_owner_id: int | None) -> None:
+def _check_owner(
+    *, actor: AbstractBaseUser | None, owner, record: Account | Customer | None
+) -> None:
     """Staff own what they create and may take what they change; only an administrator hands a
-    record to someone else (or to nobody). `current_owner_id` is the owner the record has now
-    (None when creating): keeping it is no assignment. The API and the pages both come here."""
+    record to someone else (or to nobody). Keeping the owner an existing `record` has is no
+    assignment. The API and the pages both come here."""
     if actor is None or actor.is_superuser:
         return
     owner_id = getattr(owner, "pk", owner)
-    if owner_id == actor.pk or (current_owner_id is not None and owner_id == current_owner_id):
+    if owner_id == actor.pk or (record is not None and owner_id == record.owner_id):
         return
     raise ValidationError({"owner": OWNER_REFUSED})
 
@@ -176,7 +178,7 @@ def customer_create(
     if "owner" not in fields and actor is not None and actor.is_authenticated:
         fields["owner"] = actor
     if "owner" in fields:
-        _check_owner(actor=actor, owner=fields["owner"], current_owner_id=None)
+        _check_owner(actor=actor, owner=fields["owner"], record=None)
     _check_account(actor=actor, account=fields.get("account"), current_account_id=None)
     customer = Customer(**fields)
     customer.full_clean()
@@ -209,7 +211,7 @@ def customer_update(
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
     fields = _normalise_customer_fields(fields)
     if "owner" in fields:
-        _check_owner(actor=actor, owner=fields["owner"], current_owner_id=customer.owner_id)
+        _check_owner(actor=actor, owner=fields["owner"], record=customer)
     if "account" in fields:
         _check_account(
             actor=actor, account=fields["account"], current_account_id=customer.account_id
@@ -255,7 +257,7 @@ def account_create(
     if "owner" not in fields and actor is not None and actor.is_authenticated:
         fields["owner"] = actor
     if "owner" in fields:
-        _check_owner(actor=actor, owner=fields["owner"], current_owner_id=None)
+        _check_owner(actor=actor, owner=fields["owner"], record=None)
     account = Account(**fields)
     account.full_clean()
     with transaction.atomic():
@@ -276,7 +278,7 @@ def account_update(
     _require_editor(actor)
     _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
     if "owner" in fields:
-        _check_owner(actor=actor, owner=fields["owner"], current_owner_id=account.owner_id)
+        _check_owner(actor=actor, owner=fields["owner"], record=account)
     if fields.get("country"):
         fields["country"] = fields["country"].strip().upper()
     for name, value in fields.items():

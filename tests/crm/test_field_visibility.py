@@ -517,6 +517,23 @@ def test_a_salesperson_who_sees_every_customer_edits_a_colleagues_customer_keepi
     assert (theirs.owner, theirs.city) == (other_sales_user, "Hamburg")
 
 
+def test_a_salesperson_who_sees_every_customer_edits_an_unowned_one_leaving_it_unowned(
+    client, settings, sales_user
+):
+    settings.CRM_SALES_SEE_ALL = True
+    nobodys = CustomerFactory(owner=None, first_name="Una")
+    client.force_login(sales_user)
+
+    page = client.post(
+        reverse("customers:customer_edit", args=[nobodys.pk]),
+        _customer_form(nobodys, city="Hamburg"),
+    )
+
+    assert page.status_code == 302
+    nobodys.refresh_from_db()
+    assert (nobodys.owner, nobodys.city) == (None, "Hamburg")
+
+
 def test_the_service_refuses_an_owner_other_than_the_user_whoever_calls_it(
     sales_user, other_sales_user, greta
 ):
