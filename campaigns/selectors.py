@@ -115,9 +115,7 @@ def campaign_audience_search(
         order=CUSTOMER_ORDERS["name"],
         cursor=cursor,
         size=PREVIEW_PAGE_SIZE,
-        any_of=customer_search_conditions(
-            term, by_phone="phone" not in customer_fields_hidden_from(user)
-        ),
+        any_of=customer_search_conditions(term, unreadable=customer_fields_hidden_from(user)),
     )
 
 

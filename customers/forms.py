@@ -8,6 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from crm.roles import Role
 from customers.models import Account, Customer, Note, Tag
 from customers.registry import customer_list_filters
+from customers.services import OWNER_REFUSED
 
 CUSTOMER_SORTS = {
     # key: (label, leading field, descending). Every one is backed by an index ending in id.
@@ -52,6 +53,15 @@ def staff_choices() -> QuerySet:
         .distinct()
         .order_by("username")
     )
+
+
+def owner_choices(*, actor, current_owner_id: int | None) -> QuerySet:
+    """The owners the user may pick: anyone who can own customers for an administrator; for
+    everybody else themselves, or the owner the record has now. The service applies the same
+    rule (customers.services), so a forged choice is refused there too."""
+    if actor is None or actor.is_superuser:
+        return staff_choices()
+    return get_user_model().objects.filter(pk__in={actor.pk, current_owner_id}).order_by("username")
 
 
 class CustomerFilterForm(forms.Form):
@@ -166,7 +176,7 @@ class CustomerForm(forms.ModelForm):
         ]
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
 
-    def __init__(self, *args, accounts: QuerySet | None = None, **kwargs):
+    def __init__(self, *args, actor=None, accounts: QuerySet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if accounts is not None:
             self.fields["account"].queryset = accounts.order_by("name", "id")
@@ -178,7 +188,10 @@ class CustomerForm(forms.ModelForm):
                 self.fields["account"].error_messages["invalid_choice"] = (
                     "No account with that number that you may see."
                 )
-        self.fields["owner"].queryset = staff_choices()
+        self.fields["owner"].queryset = owner_choices(
+            actor=actor, current_owner_id=self.instance.owner_id if self.instance.pk else None
+        )
+        self.fields["owner"].error_messages["invalid_choice"] = OWNER_REFUSED
         if self.instance.pk:
             self.initial["tags"] = list(self.instance.tags.all())
 
@@ -248,9 +261,12 @@ class AccountForm(forms.ModelForm):
             "owner",
         ]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, actor=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = staff_choices()
+        self.fields["owner"].queryset = owner_choices(
+            actor=actor, current_owner_id=self.instance.owner_id if self.instance.pk else None
+        )
+        self.fields["owner"].error_messages["invalid_choice"] = OWNER_REFUSED
         if self.instance.pk:
             self.initial["tags"] = list(self.instance.tags.all())
 

@@ -2,6 +2,7 @@
 conditions any page or API that finds customers by a typed term uses (the customer and account
 lists, the global search, the campaign preview picker)."""
 
+from collections.abc import Collection
 from functools import reduce
 from operator import or_
 
@@ -45,33 +46,40 @@ def prefix_q(field: str, prefix: str) -> Q:
     return Q(**bound)
 
 
-def customer_search_conditions(term: str, *, by_phone: bool = True) -> list[Q]:
+def customer_search_conditions(term: str, *, unreadable: Collection[str]) -> list[Q]:
     """Index-friendly search, one condition per index range: prefixes of last name (first name
-    with a second word), email, phone (unless `by_phone` is off: for a user who may not read
-    phone numbers) and external id. Prefix ranges use the b-tree indexes; a contains-match would
+    with a second word), email, phone and external id, leaving out the fields in `unreadable`
+    (those the user may not read, customers.selectors.customer_fields_hidden_from: a marketer
+    finds nobody by phone number). Prefix ranges use the b-tree indexes; a contains-match would
     read every row of a million-customer table. The conditions need the `email_lower` alias (see
     `customers_search`)."""
     term = searchable(term)
     if not term:
         return []
-    conditions = [Q(external_id=term), prefix_q("email_lower", term.lower())]
+    conditions: list[tuple[str, Q]] = [
+        ("external_id", Q(external_id=term)),
+        ("email", prefix_q("email_lower", term.lower())),
+    ]
     if any(ch.isdigit() for ch in term):
-        if by_phone:
-            conditions.append(prefix_q("phone", term))
-        conditions.append(prefix_q("external_id", term))
+        conditions.append(("phone", prefix_q("phone", term)))
+        conditions.append(("external_id", prefix_q("external_id", term)))
     words = term.split()
     if len(words) >= 2:
         first, last = " ".join(words[:-1]), words[-1]
         for f in sorted(_case_variants(first)):
             for lv in sorted(_case_variants(last)):
-                conditions.append(prefix_q("last_name", lv) & Q(first_name__startswith=f))
-    conditions += [prefix_q("last_name", variant) for variant in sorted(_case_variants(term))]
-    return conditions
+                conditions.append(
+                    ("last_name", prefix_q("last_name", lv) & Q(first_name__startswith=f))
+                )
+    conditions += [
+        ("last_name", prefix_q("last_name", variant)) for variant in sorted(_case_variants(term))
+    ]
+    return [condition for field, condition in conditions if field not in unreadable]
 
 
-def customer_search_q(term: str) -> Q:
+def customer_search_q(term: str, *, unreadable: Collection[str]) -> Q:
     """A customer matches the search when any of its conditions holds."""
-    return reduce(or_, customer_search_conditions(term), Q())
+    return reduce(or_, customer_search_conditions(term, unreadable=unreadable), Q())
 
 
 def customers_search_ready(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
@@ -79,10 +87,15 @@ def customers_search_ready(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
     return queryset.alias(email_lower=Lower("email"))
 
 
-def customers_search(queryset: QuerySet[Customer], term: str) -> QuerySet[Customer]:
+def customers_search(
+    queryset: QuerySet[Customer], term: str, *, unreadable: Collection[str]
+) -> QuerySet[Customer]:
     if not term.strip():
         return queryset
-    return customers_search_ready(queryset).filter(customer_search_q(term))
+    conditions = customer_search_conditions(term, unreadable=unreadable)
+    if not conditions:
+        return queryset.none()
+    return customers_search_ready(queryset).filter(reduce(or_, conditions))
 
 
 def account_search_q(term: str) -> Q:

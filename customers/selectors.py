@@ -3,19 +3,37 @@
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from crm.roles import Role, user_has_role, user_roles, user_sees_all_customers
+from crm.roles import Role, user_roles, user_sees_all_customers
 from customers.models import Account, Customer
 
-# Profile fields a marketer does not need to target customers, and their export leaves out:
-# shown to sales staff, privacy officers and admins only. Marketers see the age instead.
-CONTACT_DETAILS = frozenset({"phone", "birth_date"})
+# The field-visibility map: the customer fields only some roles may read, with those roles
+# (admins read everything; every field not named here is read by every role). Marketers do not
+# need contact details to target customers: they see the age instead of the birth date.
+#
+# Everything that shows or selects customers consults this one map, through
+# customer_fields_hidden_from(): the API's serializers, filters, orderings and search, the list
+# pages and their search, every CSV export and the rule language of segments. A field a user may
+# not read is never shown, and using it to filter, order, search or target is refused.
+CUSTOMER_FIELD_READERS: dict[str, frozenset[str]] = {
+    "phone": frozenset({Role.SALES, Role.PRIVACY}),
+    "birth_date": frozenset({Role.SALES, Role.PRIVACY}),
+}
+RESTRICTED_CUSTOMER_FIELDS = frozenset(CUSTOMER_FIELD_READERS)
 
 
 def customer_fields_hidden_from(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
     """The profile fields of a customer that the user may not read."""
-    if user_has_role(user, Role.SALES, Role.PRIVACY):
+    if user.is_authenticated and user.is_superuser:
         return frozenset()
-    return CONTACT_DETAILS
+    roles = user_roles(user)
+    return frozenset(
+        name for name, readers in CUSTOMER_FIELD_READERS.items() if not roles & readers
+    )
+
+
+def customer_field_refused(name: str) -> str:
+    """The message that refuses a use of a customer field the user may not read."""
+    return f"Your role may not read the customer's {name.replace('_', ' ')}."
 
 
 def customers_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Customer]:

@@ -14,6 +14,7 @@ from crm.roles import Role, user_edits_customers, user_has_role
 from customers.contact_hashes import email_hash, phone_hash
 from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
 from customers.registry import access_record, addresses_refused, merge_hooks
+from customers.selectors import accounts_visible_to, customers_visible_to
 
 
 def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
@@ -106,6 +107,34 @@ def _require_editor(actor: AbstractBaseUser | None) -> None:
         )
 
 
+OWNER_REFUSED = "Only an administrator can assign an owner other than you."
+ACCOUNT_HIDDEN = "No account with that number that you may see."
+
+
+def _check_owner(
+    *, actor: AbstractBaseUser | None, owner, record: Account | Customer | None
+) -> None:
+    """Staff own what they create and may take what they change; only an administrator hands a
+    record to someone else (or to nobody). Keeping the owner an existing `record` has is no
+    assignment. The API and the pages both come here."""
+    if actor is None or actor.is_superuser:
+        return
+    owner_id = getattr(owner, "pk", owner)
+    if owner_id == actor.pk or (record is not None and owner_id == record.owner_id):
+        return
+    raise ValidationError({"owner": OWNER_REFUSED})
+
+
+def _check_account(
+    *, actor: AbstractBaseUser | None, account: Account | None, current_account_id: int | None
+) -> None:
+    """A customer joins only an account the user may see (keeping the one it has is fine)."""
+    if actor is None or account is None or account.pk == current_account_id:
+        return
+    if not accounts_visible_to(actor).filter(pk=account.pk).exists():
+        raise ValidationError({"account": ACCOUNT_HIDDEN})
+
+
 def _refuse_addresses(*, email: str | None, phone: str | None) -> None:
     """Refuse an email or phone that a higher app forbids recording (an erased person's)."""
     refused = addresses_refused(email_hashes=[email_hash(email)], phone_hashes=[phone_hash(phone)])
@@ -148,6 +177,9 @@ def customer_create(
     fields = _normalise_customer_fields(fields)
     if "owner" not in fields and actor is not None and actor.is_authenticated:
         fields["owner"] = actor
+    if "owner" in fields:
+        _check_owner(actor=actor, owner=fields["owner"], record=None)
+    _check_account(actor=actor, account=fields.get("account"), current_account_id=None)
     customer = Customer(**fields)
     customer.full_clean()
     if not by_the_person:
@@ -178,6 +210,12 @@ def customer_update(
     _require_editor(actor)
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
     fields = _normalise_customer_fields(fields)
+    if "owner" in fields:
+        _check_owner(actor=actor, owner=fields["owner"], record=customer)
+    if "account" in fields:
+        _check_account(
+            actor=actor, account=fields["account"], current_account_id=customer.account_id
+        )
     # Only an address the customer does not already have is checked: one written another way
     # (case, spacing, punctuation) is the same address, kept even if an erased person shared it.
     new_email = fields.get("email")
@@ -218,6 +256,8 @@ def account_create(
         fields["country"] = fields["country"].strip().upper()
     if "owner" not in fields and actor is not None and actor.is_authenticated:
         fields["owner"] = actor
+    if "owner" in fields:
+        _check_owner(actor=actor, owner=fields["owner"], record=None)
     account = Account(**fields)
     account.full_clean()
     with transaction.atomic():
@@ -237,6 +277,8 @@ def account_update(
     """Change an account's fields (and tags when given) after validating them."""
     _require_editor(actor)
     _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
+    if "owner" in fields:
+        _check_owner(actor=actor, owner=fields["owner"], record=account)
     if fields.get("country"):
         fields["country"] = fields["country"].strip().upper()
     for name, value in fields.items():
@@ -270,6 +312,12 @@ def note_create(
     )
     if customer is None and account is None:
         raise ValidationError({"customer": "A note belongs to a customer or an account."})
+    # A note goes only on a customer or an account the author may see (the API and the pages
+    # find them through the same selectors; this keeps any other caller to the same rule).
+    if customer is not None and not customers_visible_to(author).filter(pk=customer.pk).exists():
+        raise ValidationError({"customer": "No customer with that number that you may see."})
+    if account is not None and not accounts_visible_to(author).filter(pk=account.pk).exists():
+        raise ValidationError({"account": ACCOUNT_HIDDEN})
     note.full_clean()
     note.save(force_insert=True)
     return note
@@ -316,6 +364,10 @@ def customer_merge(
     _require_editor(actor)
     if target.pk == duplicate.pk:
         raise ValidationError({"duplicate": "A customer cannot be merged into itself."})
+    if actor is not None:
+        seen = customers_visible_to(actor).filter(pk__in=[target.pk, duplicate.pk]).count()
+        if seen != 2:
+            raise ValidationError({"duplicate": "No customer with that number that you may see."})
     with transaction.atomic():
         locked = {
             c.pk: c

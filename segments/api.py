@@ -26,6 +26,7 @@ from crm.roles import Role, user_has_role
 from crm.spreadsheet import spreadsheet_safe
 from customers.models import Customer
 from customers.registry import access_record
+from customers.selectors import customer_fields_hidden_from
 from segments import rules
 from segments.models import Membership, RefreshRun, Segment
 from segments.rules import RuleInvalid
@@ -320,7 +321,7 @@ class SegmentViewSet(
         data = SegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            segment = segment_create(owner=request.user, **data.validated_data)
+            segment = segment_create(owner=request.user, actor=request.user, **data.validated_data)
         except (RuleInvalid, DjangoValidationError) as exc:
             raise_invalid(exc)
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
@@ -334,7 +335,7 @@ class SegmentViewSet(
         if "kind" in changes and changes.pop("kind") != segment.kind:
             raise ValidationError({"kind": "cannot be changed"})
         try:
-            segment = segment_update(segment=segment, **changes)
+            segment = segment_update(segment=segment, actor=request.user, **changes)
         except (RuleInvalid, DjangoValidationError) as exc:
             raise_invalid(exc)
         return Response(SegmentSerializer(segment).data)
@@ -353,7 +354,7 @@ class SegmentViewSet(
     @action(detail=False, methods=["get"])
     def catalogue(self, request):
         """Fields, metrics and operators of the rule language, for the builder."""
-        return Response(rules.catalogue())
+        return Response(rules.catalogue(unreadable=customer_fields_hidden_from(request.user)))
 
     @extend_schema(request=PreviewSerializer, responses=PREVIEW_RESULT)
     @action(detail=False, methods=["post"])
@@ -369,7 +370,7 @@ class SegmentViewSet(
         from segments.services import segment_rule_errors
 
         rule = body.validated_data["rule"]
-        errors = segment_rule_errors(rule=rule, segment=segment)
+        errors = segment_rule_errors(rule=rule, segment=segment, actor=request.user)
         if errors:
             raise ValidationError(rule_error_response(errors))
         preview = segment_preview(
@@ -451,7 +452,20 @@ class SegmentViewSet(
         """The members the user may see as CSV (cells never start a spreadsheet formula)."""
         segment = self.get_object()
         members = segment_members(segment=segment, user=request.user).order_by("id")
-        columns = ["id", "external_id", "first_name", "last_name", "email", "country", "city"]
+        hidden = customer_fields_hidden_from(request.user)
+        columns = [
+            column
+            for column in (
+                "id",
+                "external_id",
+                "first_name",
+                "last_name",
+                "email",
+                "country",
+                "city",
+            )
+            if column not in hidden
+        ]
         access_record(
             user=request.user, action="export", object_kind="segment_members", object_id=segment.pk
         )

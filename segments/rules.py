@@ -80,6 +80,14 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     protected: bool = False
     nullable: bool = False
+    # The customer field a condition on it reveals (customers.selectors.CUSTOMER_FIELD_READERS):
+    # its own name unless set. The age reveals only the age, never the birth date it is
+    # computed from: marketers may target by age but not by birth date.
+    reveals: str = ""
+
+    @property
+    def revealed(self) -> str:
+        return self.reveals or self.name
 
     @property
     def operators(self) -> tuple[str, ...]:
@@ -92,7 +100,15 @@ class FieldSpec:
 FIELDS: dict[str, FieldSpec] = {
     spec.name: spec
     for spec in (
-        FieldSpec("age", "Age (years)", INTEGER, "birth_date", protected=True, nullable=True),
+        FieldSpec(
+            "age",
+            "Age (years)",
+            INTEGER,
+            "birth_date",
+            protected=True,
+            nullable=True,
+            reveals="age",
+        ),
         FieldSpec("birth_date", "Birth date", DATE, "birth_date", protected=True, nullable=True),
         FieldSpec("gender", "Gender", CHOICE, "gender", GENDERS, protected=True),
         FieldSpec("country", "Country", TEXT, "country"),
@@ -258,7 +274,13 @@ def parse_date(value: Any) -> dt.date | None:
 
 
 class _Validator:
-    def __init__(self, segment_lookup: Callable[[int], Any] | None, purposes: Iterable[str] | None):
+    def __init__(
+        self,
+        segment_lookup: Callable[[int], Any] | None,
+        purposes: Iterable[str] | None,
+        unreadable: Iterable[str] = (),
+    ):
+        self.unreadable = frozenset(unreadable)
         self.errors: list[RuleError] = []
         self.nodes = 0
         self.segment_lookup = segment_lookup
@@ -332,6 +354,11 @@ class _Validator:
             operators = OPERATORS_BY_KIND[ATTR]
         elif name in FIELDS:
             spec = FIELDS[name]
+            if spec.revealed in self.unreadable:
+                # Counting who matches a condition on it would reveal it (a birth date takes
+                # 16 previews to bisect): refused, like every other use of the field.
+                self.error(_join(path, "field"), f"field {name!r} is not visible to your role")
+                return
             kind, choices, operators = spec.kind, spec.choices, spec.operators
         else:
             self.error(_join(path, "field"), f"unknown field {name!r}")
@@ -611,6 +638,7 @@ def validate(
     dependencies: Callable[[int], Iterable[int]] | None = None,
     segment_name: Callable[[int], str] | None = None,
     purposes: Iterable[str] | None = None,
+    unreadable: Iterable[str] = (),
 ) -> list[RuleError]:
     """Every problem of a rule, each with its path in the tree; an empty list when it is valid.
 
@@ -618,8 +646,10 @@ def validate(
     database: `segment_lookup(id)` is None for a missing segment, `dependencies(id)` lists the
     segments a stored segment's rule refers to, `segment_name(id)` names it in a cycle message.
     `segment_id` is the segment being saved, so a rule that reaches it again is refused.
+    `unreadable` names the customer fields the author may not read: a condition on one is an
+    error at its path.
     """
-    validator = _Validator(segment_lookup, purposes)
+    validator = _Validator(segment_lookup, purposes, unreadable)
     validator.node(rule, "", 0)
     if dependencies is not None:
         for path, ref in validator.segment_refs:
@@ -652,8 +682,10 @@ def _find_cycle(
     return None
 
 
-def catalogue() -> dict[str, Any]:
-    """The fields, metrics and operators, as the rule builder needs them."""
+def catalogue(*, unreadable: Iterable[str] = ()) -> dict[str, Any]:
+    """The fields, metrics and operators, as the rule builder needs them; without the fields
+    that reveal what the user may not read (`unreadable`)."""
+    unreadable = frozenset(unreadable)
     return {
         "version": RULE_VERSION,
         "fields": [
@@ -666,6 +698,7 @@ def catalogue() -> dict[str, Any]:
                 "protected": s.protected,
             }
             for s in FIELDS.values()
+            if s.revealed not in unreadable
         ],
         "attr_operators": list(OPERATORS_BY_KIND[ATTR]),
         "metrics": [

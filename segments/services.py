@@ -20,6 +20,7 @@ from crm.text import text_problem
 from customers.importing.reading import csv_problem, file_not_text
 from customers.importing.values import shown
 from customers.models import Customer
+from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
 from segments.compiler import compile_rule
 from segments.models import Membership, MembershipChange, RefreshRun, Segment
@@ -28,8 +29,11 @@ from segments.rules import RULE_VERSION, RuleError, RuleInvalid, segment_referen
 BATCH = 5000
 
 
-def segment_rule_errors(*, rule: Any, segment: Segment | None = None) -> list[RuleError]:
-    """Validate a rule against the stored segments and purposes (existence and cycles)."""
+def segment_rule_errors(
+    *, rule: Any, segment: Segment | None = None, actor: AbstractBaseUser | None = None
+) -> list[RuleError]:
+    """Validate a rule against the stored segments and purposes (existence and cycles) and
+    against what the author (`actor`; None for the system) may read of customers."""
     names: dict[int, str] = {}
 
     def lookup(segment_id: int) -> Segment | None:
@@ -60,15 +64,18 @@ def segment_rule_errors(*, rule: Any, segment: Segment | None = None) -> list[Ru
         dependencies=dependencies,
         segment_name=name,
         purposes=Purpose.objects.values_list("code", flat=True),
+        unreadable=customer_fields_hidden_from(actor) if actor is not None else (),
     )
 
 
-def _check(*, kind: str, rule: Any, segment: Segment | None) -> None:
+def _check(
+    *, kind: str, rule: Any, segment: Segment | None, actor: AbstractBaseUser | None
+) -> None:
     if kind == Segment.Kind.STATIC:
         if rule not in (None, {}, ""):
             raise RuleInvalid([RuleError("rule", "a static segment has no rule")])
         return
-    errors = segment_rule_errors(rule=rule, segment=segment)
+    errors = segment_rule_errors(rule=rule, segment=segment, actor=actor)
     if errors:
         raise RuleInvalid(errors)
 
@@ -91,14 +98,16 @@ def segment_create(
     slug: str = "",
     refresh_interval: dt.timedelta | None = None,
     min_size_warning: int = 100,
+    actor: AbstractBaseUser | None = None,
 ) -> Segment:
-    """Create a rule or static segment; a rule is validated (paths, cycles) before it is stored."""
+    """Create a rule or static segment; a rule is validated (paths, cycles, and the fields the
+    author `actor` may read) before it is stored."""
     if not name.strip():
         raise ValidationError({"name": "required"})
     if kind not in Segment.Kind.values:
         raise ValidationError({"kind": f"expected one of {', '.join(Segment.Kind.values)}"})
     rule = {} if kind == Segment.Kind.STATIC else rule
-    _check(kind=kind, rule=rule, segment=None)
+    _check(kind=kind, rule=rule, segment=None, actor=actor)
     if slug and Segment.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": "a segment with this slug exists"})
     interval = refresh_interval if kind == Segment.Kind.RULE else None
@@ -119,13 +128,16 @@ def segment_create(
 _EDITABLE = ("name", "slug", "description", "rule", "refresh_interval", "min_size_warning", "owner")
 
 
-def segment_update(*, segment: Segment, **changes: Any) -> Segment:
-    """Change a segment's settings or rule; the membership changes at the next refresh."""
+def segment_update(
+    *, segment: Segment, actor: AbstractBaseUser | None = None, **changes: Any
+) -> Segment:
+    """Change a segment's settings or rule; the membership changes at the next refresh. A rule
+    is validated as segment_create does, for the author `actor`."""
     unknown = set(changes) - set(_EDITABLE)
     if unknown:
         raise ValidationError({key: "cannot be changed" for key in unknown})
     if "rule" in changes:
-        _check(kind=segment.kind, rule=changes["rule"], segment=segment)
+        _check(kind=segment.kind, rule=changes["rule"], segment=segment, actor=actor)
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationError({"name": "required"})
     if (

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.roles import Role, user_has_role
+from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
 from segments import rules
 from segments.forms import MembersUploadForm, SegmentForm
@@ -79,9 +80,9 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _builder_context(form: SegmentForm, segment: Segment | None) -> dict:
+def _builder_context(request: HttpRequest, form: SegmentForm, segment: Segment | None) -> dict:
     others = Segment.objects.exclude(pk=segment.pk) if segment else Segment.objects.all()
-    catalogue = rules.catalogue()
+    catalogue = rules.catalogue(unreadable=customer_fields_hidden_from(request.user))
     catalogue["purposes"] = list(Purpose.objects.values_list("code", flat=True))
     catalogue["segments"] = [
         {"id": pk, "name": name} for pk, name in others.values_list("pk", "name")
@@ -125,6 +126,7 @@ def segment_create_view(request: HttpRequest) -> HttpResponse:
             segment = segment_create(
                 name=data["name"],
                 owner=request.user,
+                actor=request.user,
                 kind=data["kind"],
                 rule=data["rule"],
                 description=data["description"],
@@ -136,7 +138,7 @@ def segment_create_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Segment “{segment.name}” saved. Refresh it to fill it.")
             return redirect("segments:detail", segment.pk)
-    return render(request, "segments/segment_form.html", _builder_context(form, None))
+    return render(request, "segments/segment_form.html", _builder_context(request, form, None))
 
 
 @login_required
@@ -157,13 +159,13 @@ def segment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         if segment.kind == Segment.Kind.RULE:
             changes["rule"] = data["rule"]
         try:
-            segment_update(segment=segment, **changes)
+            segment_update(segment=segment, actor=request.user, **changes)
         except (RuleInvalid, DjangoValidationError) as exc:
             _apply_errors(form, exc)
         else:
             messages.success(request, "Segment saved. The membership changes at the next refresh.")
             return redirect("segments:detail", segment.pk)
-    return render(request, "segments/segment_form.html", _builder_context(form, segment))
+    return render(request, "segments/segment_form.html", _builder_context(request, form, segment))
 
 
 @login_required

@@ -7,13 +7,15 @@ from contextlib import contextmanager
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers, status, viewsets
-from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from crm.api.filters import StrictOrderingFilter
+from crm.api.filters import (
+    ReadableFieldsFilterBackend,
+    ReadableFieldsSearchFilter,
+    StrictOrderingFilter,
+)
 from crm.api.permissions import RoleModelPermissions
 
 
@@ -50,7 +52,11 @@ class ServiceModelViewSet(viewsets.GenericViewSet):
     """
 
     permission_classes = [RoleModelPermissions]
-    filter_backends = [DjangoFilterBackend, SearchFilter, StrictOrderingFilter]
+    filter_backends = [
+        ReadableFieldsFilterBackend,
+        ReadableFieldsSearchFilter,
+        StrictOrderingFilter,
+    ]
     write_roles: tuple[str, ...] = ()
     create_serializer_class: type[serializers.Serializer] | None = None
     update_serializer_class: type[serializers.Serializer] | None = None
@@ -61,6 +67,11 @@ class ServiceModelViewSet(viewsets.GenericViewSet):
         if self.action in ("update", "partial_update") and self.update_serializer_class:
             return self.update_serializer_class
         return self.serializer_class
+
+    def fields_hidden(self) -> frozenset[str]:
+        """Fields of the records the user may not read: refused as filters, orderings and
+        search targets by the filter backends. Views of customers name theirs."""
+        return frozenset()
 
     def rendered(self, instance) -> dict:
         """The saved object as the reader serializer shows it, fetched the way reads fetch it."""

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from customers.models import Account, Customer, Event, Note, Product, Purchase
 from customers.selectors import (
-    CONTACT_DETAILS,
+    RESTRICTED_CUSTOMER_FIELDS,
     accounts_visible_to,
     customer_fields_hidden_from,
     customers_visible_to,
@@ -45,22 +45,14 @@ class TagNamesField(serializers.ListField):
 
 
 class OwnerField(serializers.PrimaryKeyRelatedField):
-    """The user who owns a record. Only an administrator assigns records to someone else."""
+    """The user who owns a record. Only an administrator assigns records to someone else: the
+    service refuses it (customers.services), for the API and the pages alike."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("queryset", get_user_model().objects.filter(is_active=True))
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
-
-
-def _validate_owner(serializer: serializers.Serializer, owner):
-    user = _request_user(serializer)
-    if user is not None and not user.is_superuser and owner != user:
-        raise serializers.ValidationError(
-            "Only an administrator can assign an owner other than you."
-        )
-    return owner
 
 
 def _validate_country(value: str) -> str:
@@ -117,9 +109,6 @@ class AccountWriteSerializer(serializers.ModelSerializer):
             "tags",
         ]
 
-    def validate_owner(self, owner):
-        return _validate_owner(self, owner)
-
     def validate_country(self, value: str) -> str:
         return _validate_country(value)
 
@@ -175,7 +164,7 @@ class CustomerDetailSerializer(serializers.ModelSerializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        for name in CONTACT_DETAILS:
+        for name in RESTRICTED_CUSTOMER_FIELDS:
             fields[name].allow_null = True  # null for a marketer (customer_fields_hidden_from)
         for name, field in _detail_fields.items():
             fields[name] = field()
@@ -209,9 +198,6 @@ class CustomerWriteSerializer(serializers.ModelSerializer):
         if user is not None:
             # An account the user may not see does not exist for them.
             self.fields["account"].queryset = accounts_visible_to(user)
-
-    def validate_owner(self, owner):
-        return _validate_owner(self, owner)
 
     def validate_country(self, value: str) -> str:
         return _validate_country(value)

@@ -117,13 +117,11 @@ class CustomerViewSet(
     ]
     ordering = "-id"
 
-    @property
-    def search_fields(self) -> list[str]:
-        fields = ["first_name", "last_name", "^email", "=external_id"]
-        request = getattr(self, "request", None)
-        if request is None or "phone" not in customer_fields_hidden_from(request.user):
-            fields.append("phone")  # not for a marketer, who may not read phone numbers
-        return fields
+    # Fields the user may not read (customer_fields_hidden_from) drop out of the search.
+    search_fields = ["first_name", "last_name", "^email", "=external_id", "phone"]
+
+    def fields_hidden(self) -> frozenset[str]:
+        return customer_fields_hidden_from(self.request.user)
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -141,10 +139,7 @@ class CustomerViewSet(
         return response
 
     def service_create(self, data):
-        user = self.request.user
-        if not user.is_superuser:
-            data["owner"] = user  # sales own what they create
-        return customer_create(actor=user, **_with_tags(data))
+        return customer_create(actor=self.request.user, **_with_tags(data))
 
     def service_update(self, instance, data):
         return customer_update(customer=instance, actor=self.request.user, **_with_tags(data))

@@ -37,7 +37,12 @@ def _service_errors_to_form(form, error: ValidationError) -> None:
 @editor_required
 def customer_create_view(request: HttpRequest) -> HttpResponse:
     accounts = accounts_visible_to(request.user)
-    form = CustomerForm(request.POST or None, accounts=accounts, initial={"owner": request.user.pk})
+    form = CustomerForm(
+        request.POST or None,
+        actor=request.user,
+        accounts=accounts,
+        initial={"owner": request.user.pk},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             customer = customer_create(
@@ -62,7 +67,10 @@ def customer_create_view(request: HttpRequest) -> HttpResponse:
 def customer_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(customers_visible_to(request.user), pk=pk)
     form = CustomerForm(
-        request.POST or None, instance=customer, accounts=accounts_visible_to(request.user)
+        request.POST or None,
+        instance=customer,
+        actor=request.user,
+        accounts=accounts_visible_to(request.user),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -88,7 +96,7 @@ def customer_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @editor_required
 def account_create_view(request: HttpRequest) -> HttpResponse:
-    form = AccountForm(request.POST or None, initial={"owner": request.user.pk})
+    form = AccountForm(request.POST or None, actor=request.user, initial={"owner": request.user.pk})
     if request.method == "POST" and form.is_valid():
         try:
             account = account_create(
@@ -112,7 +120,7 @@ def account_create_view(request: HttpRequest) -> HttpResponse:
 @editor_required
 def account_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(accounts_visible_to(request.user), pk=pk)
-    form = AccountForm(request.POST or None, instance=account)
+    form = AccountForm(request.POST or None, instance=account, actor=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             account_update(

@@ -40,7 +40,9 @@ def customers_filtered(
     form.is_valid()  # the valid filters apply; the invalid ones show their error
     data = form.cleaned_data
     if search and data.get("q"):
-        customers = customers_search(customers, data["q"])
+        customers = customers_search(
+            customers, data["q"], unreadable=customer_fields_hidden_from(request.user)
+        )
     if data.get("country"):
         customers = customers.filter(country=data["country"])
     if data.get("owner"):
@@ -80,7 +82,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         cursor=request.GET.get("after", ""),
         size=size,
         any_of=customer_search_conditions(
-            data.get("q") or "", by_phone="phone" not in customer_fields_hidden_from(request.user)
+            data.get("q") or "", unreadable=customer_fields_hidden_from(request.user)
         ),
     )
     query = request.GET.copy()
@@ -144,7 +146,7 @@ def global_search(request: HttpRequest) -> HttpResponse:
             cursor="",
             size=8,
             any_of=customer_search_conditions(
-                term, by_phone="phone" not in customer_fields_hidden_from(request.user)
+                term, unreadable=customer_fields_hidden_from(request.user)
             ),
         ).rows
         accounts = list(
@@ -221,12 +223,17 @@ EXPORT_COLUMNS = {
 
 
 def export_columns_for(user) -> list[str]:
+    """The role's columns, without any field the user may not read (the visibility map has the
+    last word, whatever a column list says)."""
     roles = user_roles(user)
     if user.is_superuser or Role.SALES in roles:
-        return EXPORT_COLUMNS["full"]
-    if Role.MARKETING in roles:
-        return EXPORT_COLUMNS[Role.MARKETING]
-    return EXPORT_COLUMNS[Role.PRIVACY]
+        columns = EXPORT_COLUMNS["full"]
+    elif Role.MARKETING in roles:
+        columns = EXPORT_COLUMNS[Role.MARKETING]
+    else:
+        columns = EXPORT_COLUMNS[Role.PRIVACY]
+    hidden = customer_fields_hidden_from(user)
+    return [column for column in columns if column not in hidden]
 
 
 class _Echo:

@@ -341,7 +341,9 @@ def customer_features(
         out["tenure"] = ((ref - created) / DAY).clip(lower=0).fillna(0.0)
     if "age" in groups:
         born = pd.to_datetime(base["birth_date"], errors="coerce")
-        age = (pd.Timestamp(reference.date()) - born).dt.days / 365.25
+        # Whole years, the age marketers may read: a fraction would put the birth date, within
+        # days, into a cluster profile of few customers (customers.selectors).
+        age = np.floor((pd.Timestamp(reference.date()) - born).dt.days / 365.25)
         out["age"] = age.fillna(age.median() if age.notna().any() else 0.0)
     for key in keys:
         values = pd.to_numeric(base[f"attr:{key}"], errors="coerce").astype("float64")

@@ -143,3 +143,19 @@ def test_preview_api_refuses_a_customer_outside_the_audience(
 
     assert response.status_code == 400
     assert response.json() == {"customer": ["no such customer in the campaign's audience"]}
+
+
+def test_the_picker_finds_no_one_by_a_phone_number_a_marketer_may_not_read(
+    client, marketing_user, superuser, campaign, segment
+):
+    zoe = CustomerFactory(first_name="Zoe", last_name="Zimmer", phone="+49 30 555 0199")
+    members_add(segment, [zoe])
+    url = f"/campaigns/{campaign.pk}/edit/message/"
+
+    client.force_login(marketing_user)
+    as_marketer = client.get(url, {"q": "+49 30 555"}, **PICKER)
+    client.force_login(superuser)
+    as_admin = client.get(url, {"q": "+49 30 555"}, **PICKER)
+
+    assert _offered(as_marketer) == []
+    assert _offered(as_admin) == ["Zoe Zimmer"]

@@ -109,3 +109,13 @@ def test_both_ways_from_postgresql_give_the_same_frame(buyers, monkeypatch, pack
     }
     assert loaded["monetary"].tolist() == pytest.approx([total[c] for c in loaded["customer_id"]])
     assert spend.isna().sum() == 3
+
+
+def test_the_age_feature_is_in_whole_years_and_never_hints_at_the_birth_day():
+    today = timezone.localdate()
+    early = CustomerFactory(birth_date=today - dt.timedelta(days=41 * 365 + 300))
+    late = CustomerFactory(birth_date=today - dt.timedelta(days=41 * 365 + 30))
+
+    frame = features.customer_features(groups=["age"], reference=timezone.now(), window_days=365)
+
+    assert frame.loc[early.pk, "age"] == frame.loc[late.pk, "age"] == 41.0
