@@ -387,6 +387,7 @@ EXTRA_ACTIONS |= {
         ("variants", "get", "variants", lambda w: None),
         ("variant", "patch", "variants/999999", lambda w: {"subject": "Hi"}),
         ("promotion", "put", "promotion", lambda w: {"discount": "percent", "value": "10"}),
+        ("rotate-webhook-secret", "post", "rotate-webhook-secret", lambda w: None),
     )
 }  # fmt: skip
 EXTRA_ACTIONS |= {
