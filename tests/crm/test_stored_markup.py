@@ -17,8 +17,14 @@ come from the data: no element the markup makes, no hx-* or URL attribute it set
 handler at all (the product has none; the CSP forbids them), no javascript: link. The only
 document that may hold the message author's markup is the campaign preview's frame, and it must
 arrive sandboxed with a CSP of its own that allows no script.
+
+Each page also configures htmx once, as crm.htmx says (no eval, no scripts in swapped content,
+no requests to other origins, no page copies in session storage, no requests from elements
+without the session's key), and every request element the product wrote carries that key.
 """
 
+import json
+import re
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -32,6 +38,7 @@ from django.urls import resolve
 from django.utils import timezone
 
 from campaigns.models import Campaign, MessageEvent
+from crm.htmx import REQUEST_ATTRIBUTES
 from customers.models import Tag
 from privacy.models import BulkConsentJob
 from segments.models import Segment
@@ -197,6 +204,9 @@ class LiveMarkup(HTMLParser):
         self.found: list[str] = []
         self.requests: list[tuple[str, dict, str]] = []
         self.frames: list[str] = []
+        self.htmx_configs: list[str] = []
+        self.htmx_scripts = 0
+        self.request_elements: list[tuple[str, str | None]] = []  # (element, its data-hx-key)
         self._form: dict | None = None
         self._select: str | None = None
 
@@ -216,6 +226,12 @@ class LiveMarkup(HTMLParser):
                 or value.strip().lower().startswith("javascript:")
             ):
                 self.found.append(f"{name} from the data: {shown}")
+        if tag == "meta" and values.get("name") == "htmx-config":
+            self.htmx_configs.append(values.get("content", ""))
+        if tag == "script" and "htmx" in values.get("src", ""):
+            self.htmx_scripts += 1
+        if any(name in values for name in REQUEST_ATTRIBUTES):
+            self.request_elements.append((shown, values.get("data-hx-key")))
         if tag in ("iframe", "frame", "object", "embed"):
             self.frames.append(values.get("src") or values.get("data") or "")
             sandbox = values.get("sandbox")
@@ -276,6 +292,7 @@ class MarkupSweep:
         self.problems: list[str] = []
         self.pages = 0
         self.frames_read = 0
+        self.htmx_key: str | None = None
         self.showing: set[str] = set()  # pages that show the hostile text (as text)
         self.seen: set[tuple] = set()
 
@@ -303,6 +320,7 @@ class MarkupSweep:
         if "&lt;img src=xss" in body or "&lt;i hx-post=" in body:
             self.showing.add(url.split("?")[0])
         self.problems += [f"{self.who} GET {url}: {found}" for found in parser.found]
+        self._check_htmx(url, parser)
         for src in parser.frames:
             self.read(urljoin(url, src), frame=True)
         if not follow_htmx:
@@ -325,6 +343,37 @@ class MarkupSweep:
                 headers=htmx,
                 follow_htmx=False,
             )
+
+    def _check_htmx(self, url: str, parser: LiveMarkup) -> None:
+        """A page configures htmx once, as crm.htmx says; each request element the product
+        wrote carries the session's key (without it, htmx would ignore the element)."""
+        where = f"{self.who} GET {url}"
+        if parser.htmx_configs:
+            if len(parser.htmx_configs) != 1 or parser.htmx_scripts != 1:
+                self.problems.append(f"{where}: htmx configured or loaded more than once")
+            config = json.loads(parser.htmx_configs[0])
+            for name, wanted in HTMX_CONFIG.items():
+                if config.get(name) != wanted:
+                    self.problems.append(f"{where}: htmx {name} is {config.get(name)!r}")
+            selector = config.get("disableSelector", "")
+            found = re.search(r"data-hx-key='(k[0-9a-f]+)'", selector)
+            self.htmx_key = found[1] if found else None
+            unkeyed = {
+                f"[{name}]:not([data-hx-key='{self.htmx_key}'])" for name in REQUEST_ATTRIBUTES
+            }
+            if not found or not unkeyed <= {part.strip() for part in selector.split(",")}:
+                self.problems.append(f"{where}: htmx acts on request elements without the key")
+        for element, key in parser.request_elements:
+            if key is None or key != self.htmx_key:
+                self.problems.append(f"{where}: an htmx element without the page's key: {element}")
+
+
+HTMX_CONFIG = {
+    "allowEval": False,
+    "allowScriptTags": False,
+    "selfRequestsOnly": True,
+    "historyCacheSize": 0,
+}
 
 
 # Pages that must show the hostile text (as text), so the sweep cannot pass by seeing none of it.
@@ -395,7 +444,7 @@ def test_no_stored_markup_is_live_on_any_page(hostile, role):
 
     shown = {resolve(urlsplit(url).path).view_name for url in sweep.showing}
     assert SHOWN[role] <= shown, "the hostile text should be on these pages, as text"
-    assert not sweep.problems, f"{len(sweep.problems)} live pieces of stored markup:\n" + (
+    assert not sweep.problems, f"{len(sweep.problems)} problems:\n" + (
         "\n".join(sweep.problems[:40])
     )
     if role in ("marketing", "superuser"):
