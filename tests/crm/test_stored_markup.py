@@ -38,6 +38,7 @@ from django.urls import resolve
 from django.utils import timezone
 
 from campaigns.models import Campaign, MessageEvent
+from crm.api.urls import router
 from crm.htmx import REQUEST_ATTRIBUTES
 from customers.models import Tag
 from privacy.models import BulkConsentJob
@@ -391,8 +392,12 @@ SHOWN = {
     },
     "privacy": {"privacy:request_detail", "privacy:wordings", "privacy:bulk_consent",
                 "customers:customer_detail"},
-    "superuser": {"admin:privacy_datasubjectrequest_change", "admin:privacy_consentrecord_changelist",
-                  "campaigns:preview", "customers:customer_detail", "privacy:request_detail"},
+    "superuser": {
+        "admin:privacy_datasubjectrequest_change", "admin:privacy_consentrecord_changelist",
+        "campaigns:preview", "customers:customer_detail", "privacy:request_detail",
+        # the browsable API
+        "customer-list", "event-list", "note-list", "campaign-list", "data-request-list",
+    },
 }  # fmt: skip
 
 
@@ -434,6 +439,10 @@ def test_no_stored_markup_is_live_on_any_page(hostile, role):
             f"&customer={customer.pk}",
             headers={"HX-Request": "true", "HX-Target": "preview"},
         )
+    # The browsable API: the same rows, as HTML.
+    for prefix, _viewset, _basename in router.registry:
+        if user is not None and "(" not in prefix:
+            sweep.read(f"/api/{prefix}/", headers={"Accept": "text/html"})
     if role == "superuser":
         for model in admin.site._registry:
             meta = model._meta
