@@ -339,6 +339,9 @@ class CompiledVariant:
                 text = template.render(Context(context, autoescape=autoescape)) if template else ""
             except Exception as exc:  # noqa: BLE001 - any failure of a filter or tag
                 raise RenderFailed(f"{field}: cannot be written for this customer: {exc}") from exc
-            rendered.append(text)
+            # Template.render marks its output safe for the page it was meant for. A message is
+            # never that page: whoever shows it (the preview, a report) must escape it or frame
+            # it, so it leaves here as plain text.
+            rendered.append(str.__str__(text))
         subject, html, text = rendered
         return " ".join(subject.split()), html, text

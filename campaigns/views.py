@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Callable
 from functools import wraps
 
+from csp.decorators import csp
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -14,7 +15,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -356,28 +360,83 @@ def campaign_audience_size(request: HttpRequest, pk: int | None = None) -> HttpR
     return render(request, "campaigns/_audience_size.html", {"estimate": _labelled(estimate)})
 
 
-@marketing_required
-@require_GET
-def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    """The message as one chosen customer would get it."""
+class PreviewRefused(Exception):
+    """A preview that cannot be shown, with the message and status to answer."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _preview_subject(request: HttpRequest, pk: int) -> tuple[Campaign, Variant, object]:
+    """The campaign, variant and audience member a preview is asked for; Http404 or a 400 with
+    the field at fault otherwise."""
     campaign = get_object_or_404(Campaign, pk=pk)
     variant = get_object_or_404(
         Variant, pk=_int_or_none(request.GET.get("variant")) or 0, campaign=campaign
     )
-    try:
-        customer_id = int(request.GET.get("customer", ""))
-    except ValueError:
-        return HttpResponse("customer: choose a customer to preview.", status=400)
+    customer_id = _int_or_none(request.GET.get("customer"))
+    if customer_id is None:
+        raise PreviewRefused("customer: choose a customer to preview.", 400)
     customer = campaign_audience_customer(
         campaign=campaign, user=request.user, customer_id=customer_id
     )
     if customer is None:
-        return HttpResponse("customer: not in the campaign's audience.", status=404)
+        raise PreviewRefused("customer: not in the campaign's audience.", 404)
+    return campaign, variant, customer
+
+
+@marketing_required
+@require_GET
+def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message as one chosen customer would get it: subject and text as text, the HTML as
+    a real rendering in a sandboxed frame (campaign_preview_frame), never in this page."""
     try:
+        campaign, variant, customer = _preview_subject(request, pk)
         rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+    except PreviewRefused as exc:
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
     except RenderFailed as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
+    query = urlencode({"variant": variant.pk, "customer": customer.pk})
+    rendered["frame_url"] = f"{reverse('campaigns:preview_frame', args=[campaign.pk])}?{query}"
     return render(request, "campaigns/_preview.html", rendered)
+
+
+# The message's HTML is the author's markup around the customer's escaped data: shown to staff
+# as a document of its own that can run nothing, reach nothing and touch nothing of the CRM.
+# `sandbox` without allow-scripts and allow-same-origin gives it an opaque origin even when the
+# address is opened on its own; images and fonts only from the message itself (no request to
+# hosts the message names); inline styles, as e-mail HTML is styled that way.
+PREVIEW_FRAME_POLICY = {
+    "default-src": ["'none'"],
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["data:"],
+    "font-src": ["data:"],
+    "form-action": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'self'"],
+    "sandbox": [True],
+}
+
+
+@marketing_required
+@require_GET
+@xframe_options_sameorigin
+@csp(PREVIEW_FRAME_POLICY)
+def campaign_preview_frame(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message's HTML as one chosen customer would get it, for the preview's frame."""
+    try:
+        campaign, variant, customer = _preview_subject(request, pk)
+        rendered = preview_render(campaign=campaign, variant=variant, customer=customer)
+    except PreviewRefused as exc:
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+    except RenderFailed as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    response = HttpResponse(rendered["html"], content_type="text/html; charset=utf-8")
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def preview_render(*, campaign: Campaign, variant: Variant, customer) -> dict:

@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "crm.context_processors.navigation",
+                "crm.context_processors.htmx",
             ],
         },
     },

@@ -1,6 +1,8 @@
 """The message preview: its customer picker searches the campaign's audience a page at a time,
 and no customer outside the audience can be previewed, whatever id is sent."""
 
+from html.parser import HTMLParser
+
 import pytest
 
 from tests.campaigns.factories import members_add
@@ -159,3 +161,105 @@ def test_the_picker_finds_no_one_by_a_phone_number_a_marketer_may_not_read(
 
     assert _offered(as_marketer) == []
     assert _offered(as_admin) == ["Zoe Zimmer"]
+
+
+# Stored markup in the preview ---------------------------------------------------------------------
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+
+def _elements(html: str) -> list[tuple[str, dict]]:
+    parser = _Elements()
+    parser.feed(html)
+    return parser.elements
+
+
+def _policy(response) -> dict:
+    policy = response.headers.get("Content-Security-Policy", "")
+    return dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";") if d.strip())
+
+
+@pytest.fixture
+def hostile_member(campaign, segment):
+    """An audience member who signed up with markup as their first name (issue 15)."""
+    customer = CustomerFactory(
+        first_name=f'<i hx-post="/campaigns/{campaign.pk}/cancel/" hx-trigger="load">x</i>',
+        last_name="<img src=x onerror=alert(1)>",
+        email="hostile@shop.test",
+    )
+    members_add(segment, [customer])
+    return customer
+
+
+def _preview(client, campaign, customer):
+    return client.get(f"/campaigns/{campaign.pk}/preview/",
+                      {"variant": campaign.variants.get().pk, "customer": customer.pk},
+                      HTTP_HX_REQUEST="true")  # fmt: skip
+
+
+def test_a_name_written_as_markup_is_previewed_as_text(
+    client, marketing_user, campaign, hostile_member
+):
+    client.force_login(marketing_user)
+
+    response = _preview(client, campaign, hostile_member)
+
+    page = response.content.decode()
+    tags = [tag for tag, _ in _elements(page)]
+    assert response.status_code == 200
+    assert "i" not in tags and "img" not in tags
+    assert not [a for _, attrs in _elements(page) for a in attrs if a.startswith(("hx-", "on"))]
+    assert f"Hello &lt;i hx-post=&quot;/campaigns/{campaign.pk}/cancel/&quot;" in page
+    assert "Hi &lt;i hx-post=" in page  # the text version, as text
+
+
+def test_the_html_message_is_shown_in_a_sandboxed_frame_of_its_own(
+    client, marketing_user, campaign, hostile_member
+):
+    campaign.variants.update(html='<p style="color: red">Hi {{ customer.first_name }}</p>'
+                                  "<img src=x onerror=alert(1)>")  # fmt: skip
+    client.force_login(marketing_user)
+
+    fragment = _preview(client, campaign, hostile_member)
+
+    frames = [attrs for tag, attrs in _elements(fragment.content.decode()) if tag == "iframe"]
+    assert len(frames) == 1 and frames[0]["sandbox"] == ""  # no allow-scripts, no same origin
+    assert "img" not in [tag for tag, _ in _elements(fragment.content.decode())]
+    frame = client.get(frames[0]["src"])
+    policy = _policy(frame)
+    assert frame.status_code == 200 and frame["Content-Type"] == "text/html; charset=utf-8"
+    assert "sandbox" in policy and policy["sandbox"] == ""
+    assert policy["default-src"] == "'none'" and "script-src" not in policy
+    assert policy["frame-ancestors"] == "'self'" and frame["X-Frame-Options"] == "SAMEORIGIN"
+    document = frame.content.decode()
+    assert '<p style="color: red">Hi &lt;i hx-post=' in document  # the customer's name as text
+    assert "<img src=x onerror=alert(1)>" in document  # the author's markup: inert in the frame
+
+
+def test_the_preview_frame_is_for_marketers_and_the_audience_only(
+    client, marketing_user, sales_user, campaign, hostile_member, outsider
+):
+    url = f"/campaigns/{campaign.pk}/preview/frame/"
+    variant = campaign.variants.get().pk
+    client.force_login(sales_user)
+    as_sales = client.get(url, {"variant": variant, "customer": hostile_member.pk})
+    client.force_login(marketing_user)
+
+    outside = client.get(url, {"variant": variant, "customer": outsider.pk})
+    no_customer = client.get(url, {"variant": variant, "customer": "x"})
+
+    assert as_sales.status_code == 403
+    assert (outside.status_code, outside.content) == (
+        404,
+        b"customer: not in the campaign's audience.",
+    )
+    assert (no_customer.status_code, no_customer.content) == (
+        400, b"customer: choose a customer to preview."
+    )  # fmt: skip
