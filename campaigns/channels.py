@@ -36,7 +36,6 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.core.mail.message import sanitize_address
-from django.db import connection
 
 from campaigns import mime
 
@@ -543,6 +542,4 @@ def channel_for(campaign) -> ChannelBackend:
         return WebhookChannel(
             url=campaign.webhook_url, secret=settings.CAMPAIGNS_WEBHOOK_SECRET, rate_per_second=rate
         )
-    # The group commit is one PostgreSQL statement; elsewhere each message commits on its own.
-    group = settings.CAMPAIGNS_GROUP_SIZE if connection.vendor == "postgresql" else 1
-    return EmailChannel(rate_per_second=rate, group_size=group)
+    return EmailChannel(rate_per_second=rate, group_size=settings.CAMPAIGNS_GROUP_SIZE)
