@@ -203,10 +203,9 @@ def classified_sql(
         campaign, now=now, customers=customers
     ).query.sql_with_params()
     params = list(params)
-    if connection.vendor == "postgresql":
-        # OFFSET 0 keeps PostgreSQL from merging the subquery into this SELECT, which would
-        # evaluate the reason's EXISTS and IN subplans again for each of its four uses below.
-        inner = f"{inner} OFFSET 0"
+    # OFFSET 0 keeps PostgreSQL from merging the subquery into this SELECT, which would
+    # evaluate the reason's EXISTS and IN subplans again for each of its four uses below.
+    inner = f"{inner} OFFSET 0"
     source = f"({inner}) q"
     reason = "q._reason"
     if campaign.frequency_cap_count:
@@ -250,10 +249,7 @@ def insert_sends(sql: str, params: list) -> int:
     """INSERT INTO send (...) SELECT ...; an existing (campaign, customer) row is kept as is."""
     table = connection.ops.quote_name(Send._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in SEND_COLUMNS)
-    if connection.vendor == "postgresql":
-        statement = f"INSERT INTO {table} ({cols}) {sql} ON CONFLICT DO NOTHING"
-    else:
-        statement = f"INSERT OR IGNORE INTO {table} ({cols}) {sql}"
+    statement = f"INSERT INTO {table} ({cols}) {sql} ON CONFLICT DO NOTHING"
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount

@@ -37,7 +37,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpEmailBackend
 from django.core.mail.message import sanitize_address
-from django.db import connection
 
 from campaigns import mime
 
@@ -549,6 +548,4 @@ def channel_for(campaign) -> ChannelBackend:
         return WebhookChannel(
             url=campaign.webhook_url, secret=campaign.webhook_secret, rate_per_second=rate
         )
-    # The group commit is one PostgreSQL statement; elsewhere each message commits on its own.
-    group = settings.CAMPAIGNS_GROUP_SIZE if connection.vendor == "postgresql" else 1
-    return EmailChannel(rate_per_second=rate, group_size=group)
+    return EmailChannel(rate_per_second=rate, group_size=settings.CAMPAIGNS_GROUP_SIZE)

@@ -468,81 +468,20 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
     return result
 
 
-# The re-check and the record of one message as one statement, so one round trip and one commit
-# per message on PostgreSQL: the consent row stays locked (FOR UPDATE) until the statement's
-# transaction commits, as in _still_allowed + _finish. Returns no row when the send is no longer
-# this worker's; otherwise '' (recorded as sent) or the reason it was recorded as skipped.
-_RECORD_SQL = f"""
-WITH consent AS MATERIALIZED (
-    SELECT state FROM {ConsentState._meta.db_table}
-    WHERE customer_id = %(customer)s AND purpose_id = %(purpose)s FOR UPDATE
-), verdict AS MATERIALIZED (
-    SELECT CASE
-        WHEN NOT EXISTS (SELECT 1 FROM consent WHERE state = '{ConsentStatus.GRANTED}')
-            THEN 'consent withdrawn before sending'
-        WHEN EXISTS (SELECT 1 FROM {Suppression._meta.db_table}
-                     WHERE (kind = '{Suppression.Kind.EMAIL}' AND value_hash = %(email_hash)s)
-                        OR (kind = '{Suppression.Kind.PHONE}' AND value_hash = %(phone_hash)s))
-            THEN 'on the suppression list'
-        WHEN %(webhook)s AND EXISTS (
-            SELECT 1 FROM {ConsentState._meta.db_table} WHERE customer_id = %(customer)s
-            AND purpose_id = '{Purpose.DATA_SALE}' AND state = '{ConsentStatus.WITHDRAWN}')
-            THEN 'opted out of data sharing'
-        WHEN %(no_address)s THEN 'no email address'
-        ELSE '' END AS reason
-)
-UPDATE {Send._meta.db_table} SET
-    status = CASE WHEN verdict.reason = '' THEN '{Send.Status.SENT}'
-             ELSE '{Send.Status.SKIPPED}' END,
-    reason = verdict.reason,
-    sent_at = CASE WHEN verdict.reason = '' THEN %(now)s END,
-    provider_message_id = CASE WHEN verdict.reason = '' THEN %(message_id)s ELSE '' END
-FROM verdict
-WHERE id = %(send)s AND status = '{Send.Status.CLAIMED}' AND attempts = %(attempts)s
-RETURNING verdict.reason
-"""
-
-
 def _recheck_and_record(
-    send: Send, customer: Customer, purpose: str, channel_name: str, message_id: str
+    send: Send, customer: Customer, purpose: str, channel_name: str, message: OutgoingMessage
 ) -> str | None:
     """Re-check consent and suppression and record the send as sent or skipped: None when the
-    row is no longer ours, '' when it is recorded as sent, else the reason it was skipped."""
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            reason = _still_allowed(send, customer, purpose, channel_name)
-            if reason:
-                return reason if _finish(send, status=Send.Status.SKIPPED, reason=reason) else None
-            sent = _finish(
-                send,
-                status=Send.Status.SENT,
-                sent_at=timezone.now(),
-                provider_message_id=message_id,
-            )
-            return "" if sent else None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_SQL,
-            {
-                "customer": customer.pk,
-                "purpose": purpose,
-                "email_hash": email_hash(customer.email),
-                "phone_hash": phone_hash(customer.phone),
-                "webhook": channel_name == Channel.WEBHOOK,
-                "no_address": channel_name == Channel.EMAIL and not customer.email,
-                "now": timezone.now(),
-                "message_id": message_id,
-                "send": send.pk,
-                "attempts": send.attempts,
-            },
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+    row is no longer ours, '' when it is recorded as sent, else the reason it was skipped.
+    The statement of a group (below), for a group of one."""
+    verdicts = _recheck_and_record_group([(send, customer, message)], purpose, channel_name)
+    return verdicts.get(send.pk)
 
 
-# _RECORD_SQL for a group of messages in one statement and one commit: the consent rows of all
-# of them are locked (in customer order, so two workers cannot deadlock) until it commits.
-# Returns a row (send id, verdict) for each send still this worker's.
+# The re-check and the record of a group of messages in one statement and one commit: the
+# consent rows of all of them are locked (in customer order, so two workers cannot deadlock)
+# until it commits, as in _still_allowed + _finish. Returns a row (send id, verdict) for each
+# send still this worker's: '' (recorded as sent) or the reason it was recorded as skipped.
 _RECORD_GROUP_SQL = f"""
 WITH message AS (
     SELECT * FROM unnest(%(sends)s::bigint[], %(attempts)s::integer[], %(customers)s::bigint[],
@@ -589,8 +528,7 @@ def _recheck_and_record_group(
     *,
     meanwhile: Callable[[], None] | None = None,
 ) -> dict[int, str]:
-    """_recheck_and_record for several sends in one statement (PostgreSQL): per send still
-    ours, '' when it is recorded as sent, else the reason it was skipped.
+    """_recheck_and_record for several sends in one statement: per send still ours, '' when it is recorded as sent, else the reason it was skipped.
 
     With `meanwhile` (which must not raise, like the channel's), the statement goes out in
     pipeline mode and `meanwhile()` runs while the database works on it; this returns only once
@@ -689,7 +627,7 @@ def _deliver_one(channel, send, customer, message, purpose: str, channel_name: s
         # before the channel lets the message go: re-check consent and suppression holding the
         # consent row's lock, then record the send as sent (or skipped).
         if channel.commits_before_handover:
-            reason = _recheck_and_record(send, customer, purpose, channel_name, message.message_id)
+            reason = _recheck_and_record(send, customer, purpose, channel_name, message)
             if reason:
                 skipped["reason"] = reason
             return reason == ""

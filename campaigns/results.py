@@ -68,7 +68,7 @@ def _attributed_rows_sql(campaign_ids: list[int]) -> tuple[str, list]:
     sends = Send.objects.filter(campaign_id__in=campaign_ids).exclude(status=Send.Status.EXCLUDED)
     sends = sends.alias(_start=Coalesce("sent_at", "created_at"))
     window = ExpressionWrapper(
-        # Cast: SQLite multiplies a duration by an IntegerField, not a PositiveIntegerField.
+        # Cast: Django multiplies a duration by an IntegerField, not a PositiveIntegerField.
         Cast("campaign__attribution_days", IntegerField()) * Value(timedelta(days=1)),
         output_field=DurationField(),
     )
@@ -167,10 +167,9 @@ def _groups(campaign_ids: list[int]) -> dict[int, dict[tuple, Group]]:
     )
     groups: dict[int, dict[tuple, Group]] = defaultdict(lambda: defaultdict(Group))
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Compiling this statement took longer than running it (seconds, past the JIT's
-            # cost thresholds); the purchase import turns the JIT off for the same reason.
-            cursor.execute("SET LOCAL jit = off")
+        # Compiling this statement took longer than running it (seconds, past the JIT's cost
+        # thresholds); the purchase import turns the JIT off for the same reason.
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(statement, params)
         for row in cursor:
             campaign_id, variant_id, holdout, status, n, converted, orders, revenue, revenue_sq = (

@@ -300,7 +300,7 @@ def promotion_codes_create(*, campaign: Campaign, since: dt.datetime | None = No
     """A unique code for every pending recipient without one, generated in bulk.
 
     PostgreSQL draws the codes from gen_random_uuid() (the server's cryptographic random source)
-    in the same INSERT ... SELECT; elsewhere Python's `secrets` fills them in batches.
+    in the same INSERT ... SELECT; Python's `secrets` fills in any a collision left out.
     """
     promotion = Promotion.objects.filter(campaign=campaign).first()
     if promotion is None or promotion.code_mode != Promotion.CodeMode.UNIQUE:
@@ -313,17 +313,16 @@ def promotion_codes_create(*, campaign: Campaign, since: dt.datetime | None = No
         recipients = recipients.filter(created_at__gte=since)
     table = PromotionCode._meta.db_table
     created = 0
-    if connection.vendor == "postgresql":
-        sql, params = recipients.order_by().values_list("customer_id").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (promotion_id, customer_id, code, created_at) "
-                f"SELECT %s, q.customer_id, upper(substr(replace(gen_random_uuid()::text, '-', ''),"
-                f" 1, 16)), %s FROM ({sql}) q ON CONFLICT DO NOTHING",
-                [promotion.pk, now, *params],
-            )
-            created = cursor.rowcount
-    # Whatever is still missing (SQLite, or the astronomically rare collision): Python secrets.
+    sql, params = recipients.order_by().values_list("customer_id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (promotion_id, customer_id, code, created_at) "
+            f"SELECT %s, q.customer_id, upper(substr(replace(gen_random_uuid()::text, '-', ''),"
+            f" 1, 16)), %s FROM ({sql}) q ON CONFLICT DO NOTHING",
+            [promotion.pk, now, *params],
+        )
+        created = cursor.rowcount
+    # Whatever is still missing (the astronomically rare collision): Python secrets.
     missing = recipients.values_list("customer_id", flat=True).iterator(chunk_size=5000)
     batch: list[PromotionCode] = []
     for customer_id in missing:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 
 class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
     """Django's field, with an id too large for the database's integers refused as an invalid
-    choice (SQLite cannot even look it up, and the page failed with a server error)."""
+    choice (a lookup with it overflows, and the page failed with a server error)."""
 
     def _check_values(self, value):
         try:

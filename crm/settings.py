@@ -1,9 +1,15 @@
 """Settings, read from the environment (and an optional .env file) through django-environ.
 
-With nothing set the app runs for development: SQLite, Celery tasks in-process, mail to the
-console. Production differs only by environment variables; `.env.example` lists every one.
+With nothing set the app runs for development: an embedded PostgreSQL server with its data in
+`.pgdata/` (see crm/embedded_db), Celery tasks in-process, mail to the console. Production
+differs only by environment variables; `.env.example` lists every one.
+
+Under pytest the `.env` file is not read, and TEST_DATABASE_URL (else DATABASE_URL, else the
+embedded server) names the server the tests run against.
 """
 
+import os
+import sys
 from pathlib import Path
 
 import environ
@@ -16,7 +22,11 @@ from crm.client_address import trusted_proxies_parse
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A developer's .env never changes what the tests run against: pytest (and the worker processes
+# the tests start, which inherit CRM_IGNORE_DOTENV) read only the real environment.
+TESTING = "pytest" in sys.modules
+if not (TESTING or os.environ.get("CRM_IGNORE_DOTENV")):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -93,7 +103,26 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# PostgreSQL only. DATABASE_URL (under pytest: TEST_DATABASE_URL first) names the server; unset,
+# the embedded server of this checkout is used, started on the first connection.
+DATABASE_URL = (env.str("TEST_DATABASE_URL", default="") if TESTING else "") or env.str(
+    "DATABASE_URL", default=""
+)
+if DATABASE_URL:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must name a PostgreSQL server (postgres://...), not {DATABASE_URL!r}."
+        )
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "crm.embedded_db",
+            "NAME": "crm",
+            "USER": "postgres",
+            "EMBEDDED_ROOT": str(BASE_DIR / ".pgdata"),
+        }
+    }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"].setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -21,9 +21,8 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
     """Recompute the derived purchase figures set-based, for some customers or for all.
 
     One UPDATE ... FROM a grouped aggregate per chunk of customers (one for all), writing only
-    the rows whose figures changed; the same SQL on PostgreSQL and SQLite. Returns rows updated.
-    On PostgreSQL a chunk is one array parameter of up to 200,000 ids (SQLite takes a few
-    thousand parameters): each chunk reads the purchases once, so fewer chunks read less.
+    the rows whose figures changed. Returns rows updated. A chunk is one array parameter of up
+    to 200,000 ids: each chunk reads the purchases once, so fewer chunks read less.
     """
     customers = Customer._meta.db_table
     purchases = Purchase._meta.db_table
@@ -51,16 +50,9 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
             cursor.execute(statement.format(where=""))
             return cursor.rowcount
         ids = sorted(set(customer_ids))
-        if connection.vendor == "postgresql":
-            for start in range(0, len(ids), 200_000):
-                chunk = ids[start : start + 200_000]
-                cursor.execute(statement.format(where="WHERE c.id = ANY(%s)"), [chunk])
-                updated += cursor.rowcount
-            return updated
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(statement.format(where=f"WHERE c.id IN ({marks})"), chunk)
+        for start in range(0, len(ids), 200_000):
+            chunk = ids[start : start + 200_000]
+            cursor.execute(statement.format(where="WHERE c.id = ANY(%s)"), [chunk])
             updated += cursor.rowcount
     return updated
 

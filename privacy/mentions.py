@@ -129,12 +129,6 @@ class Mentions:
         return value
 
 
-def _regexp_replace_python(text, pattern, replacement):
-    if text is None:
-        return None
-    return re.sub(pattern, replacement, text, flags=re.IGNORECASE)
-
-
 class RegexpReplace(Func):
     """Every case-insensitive match of `pattern` in the text replaced, by the database."""
 
@@ -142,19 +136,6 @@ class RegexpReplace(Func):
 
     def __init__(self, expression, pattern: str, replacement: str, **extra):
         super().__init__(expression, Value(pattern), Value(replacement), Value("gi"), **extra)
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        connection.ensure_connection()
-        connection.connection.create_function(
-            "CRM_REGEXP_REPLACE", 3, _regexp_replace_python, deterministic=True
-        )
-        expression, pattern, replacement, _flags = self.get_source_expressions()
-        sql, params = [], []
-        for part in (expression, pattern, replacement):
-            part_sql, part_params = compiler.compile(part)
-            sql.append(part_sql)
-            params.extend(part_params)
-        return f"CRM_REGEXP_REPLACE({', '.join(sql)})", params
 
 
 Edit = Callable[[QuerySet, Mentions], int]

@@ -154,7 +154,7 @@ def consent_states_rebuild(*, customer_ids: Iterable[int] | None = None) -> None
     """Derive the current state per (customer, purpose) from the newest ledger record.
 
     One DELETE and one INSERT ... SELECT per chunk of customers (all at once without ids), the
-    newest record found by NOT EXISTS of a newer one; the same SQL on SQLite and PostgreSQL.
+    newest record found by NOT EXISTS of a newer one.
     """
     state_table = ConsentState._meta.db_table
     record_table = ConsentRecord._meta.db_table

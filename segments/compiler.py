@@ -1,7 +1,7 @@
 """compile_rule(rule) -> one Customer QuerySet: the rule tree as SQL, never evaluated in Python.
 
 Every condition compiles to a two-valued SQL predicate (never NULL), so `not`, `ne` and `not_in`
-are plain negations and give the same answer on SQLite and PostgreSQL:
+are plain negations:
 
 - a missing value (no birth date, no account, a missing custom attribute, no matching purchase
   for an average or a last purchase) fails every comparison, so `ne` / `not_in` / `not` match it;
@@ -96,26 +96,21 @@ class _Constant(Cast):
 
 
 def number(value: Any) -> Cast:
-    """A rule number as an SQL decimal (a bare parameter would compare as text on SQLite)."""
+    """A rule number as an SQL decimal."""
     return _Constant(Value(str(to_decimal(value))), MONEY)
 
 
 class AttrValue(Func):
     """attributes[key] when it holds a JSON value of the given type, else NULL.
 
-    Typed on purpose: PostgreSQL and SQLite order mixed JSON types differently, so a number
+    Typed on purpose: JSON values of mixed types do not compare as the rule means, so a number
     condition only ever sees numbers and a text condition only texts.
     """
 
-    _PG = {
+    _TYPES = {
         "text": ("'string'", "({col} ->> %s)"),
         "number": ("'number'", "({col} ->> %s)::numeric"),
         "bool": ("'boolean'", "({col} ->> %s)::boolean"),
-    }
-    _SQLITE = {
-        "text": ("('text')", "json_extract({col}, %s)"),
-        "number": ("('integer', 'real')", "json_extract({col}, %s)"),
-        "bool": ("('true', 'false')", "(json_type({col}, %s) = 'true')"),
     }
 
     def __init__(self, key: str, json_type: str):
@@ -124,20 +119,13 @@ class AttrValue(Func):
         self.key = key
         self.json_type = json_type
 
-    def as_postgresql(self, compiler, connection, **extra):
+    def as_sql(self, compiler, connection, **extra):
         col, params = compiler.compile(self.source_expressions[0])
-        type_sql, value_sql = self._PG[self.json_type]
+        type_sql, value_sql = self._TYPES[self.json_type]
         sql = (
             f"CASE WHEN jsonb_typeof({col} -> %s) = {type_sql} THEN {value_sql.format(col=col)} END"
         )
         return sql, (*params, self.key, *params, self.key)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        col, params = compiler.compile(self.source_expressions[0])
-        path = f'$."{self.key}"'
-        type_sql, value_sql = self._SQLITE[self.json_type]
-        sql = f"CASE WHEN json_type({col}, %s) IN {type_sql} THEN {value_sql.format(col=col)} END"
-        return sql, (*params, path, *params, path)
 
 
 class AttrText(Func):
@@ -149,13 +137,9 @@ class AttrText(Func):
         super().__init__(F("attributes"))
         self.key = key
 
-    def as_postgresql(self, compiler, connection, **extra):
+    def as_sql(self, compiler, connection, **extra):
         col, params = compiler.compile(self.source_expressions[0])
         return f"({col} ->> %s)", (*params, self.key)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        col, params = compiler.compile(self.source_expressions[0])
-        return f"CAST(json_extract({col}, %s) AS TEXT)", (*params, f'$."{self.key}"')
 
 
 def _two_valued(lookup) -> Q:

@@ -196,9 +196,7 @@ def _tables() -> tuple[str, str]:
     return q(Membership._meta.db_table), q(MembershipChange._meta.db_table)
 
 
-def _diff_postgresql(
-    segment_id: int, run_id: int, at: Any, sql: str, params: list
-) -> tuple[int, int, int]:
+def _diff(segment_id: int, run_id: int, at: Any, sql: str, params: list) -> tuple[int, int, int]:
     """The rule evaluated once into a temporary table, then one statement deletes the leavers
     and inserts the joiners.
 
@@ -261,65 +259,18 @@ def membership_stays_end(
     """End the stays of the members matching `leaving` (SQL on the membership row `old`):
     log each leave with the join it ends, delete the rows; returns how many left."""
     m, c = _tables()
-    if connection.vendor == "postgresql":
-        # One statement: the deleted rows feed both log lines, so no lookup of the leavers among
-        # millions of earlier changes (which the planner may do row by row after a big relabel).
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {m} AS old WHERE old.segment_id = %s AND {leaving} "
-            "RETURNING old.segment_id, old.customer_id, old.run_id, old.since), "
-            f"logged AS (INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
-            "SELECT segment_id, customer_id, run_id, 'joined', since FROM gone "
-            "UNION ALL SELECT segment_id, customer_id, %s, 'left', %s FROM gone) "
-            "SELECT count(*) FROM gone",
-            [segment_id, *params, run_id, at],
-        )
-        return cursor.fetchone()[0]
+    # One statement: the deleted rows feed both log lines, so no lookup of the leavers among
+    # millions of earlier changes (which the planner may do row by row after a big relabel).
     cursor.execute(
-        f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
-        f"SELECT old.segment_id, old.customer_id, %s, 'left', %s FROM {m} old "
-        f"WHERE old.segment_id = %s AND {leaving}",
-        [run_id, at, segment_id, *params],
+        f"WITH gone AS (DELETE FROM {m} AS old WHERE old.segment_id = %s AND {leaving} "
+        "RETURNING old.segment_id, old.customer_id, old.run_id, old.since), "
+        f"logged AS (INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
+        "SELECT segment_id, customer_id, run_id, 'joined', since FROM gone "
+        "UNION ALL SELECT segment_id, customer_id, %s, 'left', %s FROM gone) "
+        "SELECT count(*) FROM gone",
+        [segment_id, *params, run_id, at],
     )
-    left = cursor.rowcount
-    if left:
-        gone = f"SELECT customer_id FROM {c} WHERE run_id = %s AND change = 'left'"
-        cursor.execute(
-            f"INSERT INTO {c} (segment_id, customer_id, run_id, change, at) "
-            f"SELECT segment_id, customer_id, run_id, 'joined', since FROM {m} "
-            f"WHERE segment_id = %s AND customer_id IN ({gone})",
-            [segment_id, run_id],
-        )
-        cursor.execute(
-            f"DELETE FROM {m} WHERE segment_id = %s AND customer_id IN ({gone})",
-            [segment_id, run_id],
-        )
-    return left
-
-
-def _diff_generic(
-    segment_id: int, run_id: int, at: Any, sql: str, params: list
-) -> tuple[int, int, int]:
-    """The same diff in portable SQL (SQLite): log and delete leavers, then insert joiners."""
-    m, _ = _tables()
-    with connection.cursor() as cursor:
-        left = membership_stays_end(
-            cursor=cursor,
-            segment_id=segment_id,
-            run_id=run_id,
-            at=at,
-            leaving=f"old.customer_id NOT IN ({sql})",
-            params=params,
-        )
-        cursor.execute(
-            f"INSERT INTO {m} (segment_id, customer_id, since, run_id) "
-            f"SELECT %s, w.id, %s, %s FROM ({sql}) w "
-            f"WHERE w.id NOT IN (SELECT customer_id FROM {m} WHERE segment_id = %s)",
-            [segment_id, at, run_id, *params, segment_id],
-        )
-        joined = cursor.rowcount
-        cursor.execute(f"SELECT count(*) FROM {m} WHERE segment_id = %s", [segment_id])
-        size = cursor.fetchone()[0]
-    return size, joined, left
+    return cursor.fetchone()[0]
 
 
 def segment_refresh(
@@ -351,8 +302,7 @@ def segment_refresh(
             else:
                 sql, params = _rule_sql(locked, now or started)
                 at = connection.ops.adapt_datetimefield_value(started)
-                diff = _diff_postgresql if connection.vendor == "postgresql" else _diff_generic
-                size, joined, left = diff(locked.pk, run.pk, at, sql, params)
+                size, joined, left = _diff(locked.pk, run.pk, at, sql, params)
             finished = timezone.now()
             run.status = RefreshRun.Status.DONE
             run.started_at, run.finished_at, run.duration = started, finished, finished - started

@@ -1,10 +1,16 @@
 """Fixtures shared by every test: users in each role and API clients signed in as them."""
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from crm.roles import Role
+
+# The processes the tests start (Celery workers, commands) read only the environment the tests
+# give them, never a developer's .env (crm/settings.py skips it for pytest itself).
+os.environ["CRM_IGNORE_DOTENV"] = "1"
 
 DEMO_PASSWORD = "correct-horse-battery-9"
 

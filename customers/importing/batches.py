@@ -10,19 +10,13 @@ SEEN_TABLE = "import_seen_key"
 SEEN_PROBE = "import_seen_probe"
 
 
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def temp_buffers_raise() -> None:
-    """Let this connection keep more of its staging tables in memory (PostgreSQL).
+    """Let this connection keep more of its staging tables in memory.
 
     The default (8 MB) makes the tables of a large import spill to disk chunk after chunk.
     PostgreSQL takes the setting only before a session first touches a temporary table; after
     that the connection keeps what it has.
     """
-    if not is_postgres():
-        return
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET temp_buffers = '128MB'")
@@ -31,13 +25,11 @@ def temp_buffers_raise() -> None:
 
 
 def commits_flush() -> None:
-    """Wait until every transaction this connection committed is on disk (PostgreSQL).
+    """Wait until every transaction this connection committed is on disk.
 
     Imports commit their chunks with synchronous_commit off; a transaction that takes an id
     and commits synchronously flushes the log up to its own commit, and so theirs too.
     """
-    if not is_postgres():
-        return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT txid_current()")
 
@@ -46,14 +38,14 @@ class SeenKeys:
     """The upsert keys of the rows accepted so far in this file, so duplicates are reported.
 
     They live in a temporary table of the connection, not in Python, so memory stays constant
-    however long the file is. On PostgreSQL the keys travel by COPY (a chunk's keys as array
+    however long the file is. The keys travel by COPY (a chunk's keys as array
     parameters cost more to adapt in Python than the database spends on them) and compare
     byte by byte (COLLATE "C": equal is equal under any collation).
     """
 
     def __enter__(self) -> "SeenKeys":
         temp_buffers_raise()
-        collate = ' COLLATE "C"' if is_postgres() else ""
+        collate = ' COLLATE "C"'
         with connection.cursor() as cursor:
             for table in (SEEN_TABLE, SEEN_PROBE):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
@@ -61,11 +53,10 @@ class SeenKeys:
                 f"CREATE TEMP TABLE {SEEN_TABLE} "
                 f"(key text{collate} PRIMARY KEY, line integer NOT NULL)"
             )
-            if is_postgres():
-                # Emptied at each commit without the cost of a TRUNCATE.
-                cursor.execute(
-                    f"CREATE TEMP TABLE {SEEN_PROBE} (key text{collate}) ON COMMIT DELETE ROWS"
-                )
+            # Emptied at each commit without the cost of a TRUNCATE.
+            cursor.execute(
+                f"CREATE TEMP TABLE {SEEN_PROBE} (key text{collate}) ON COMMIT DELETE ROWS"
+            )
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -80,49 +71,34 @@ class SeenKeys:
         if not keys:
             return found
         with connection.cursor() as cursor:
-            if is_postgres():
-                # In one transaction, so the probe keeps its rows until the look-up (a probe
-                # left over from an earlier look-up of the same transaction only adds keys).
-                with transaction.atomic():
-                    with cursor.cursor.copy(f"COPY {SEEN_PROBE} (key) FROM STDIN") as copy:
-                        for key in keys:
-                            copy.write_row((key,))
-                    # An array of the probe's keys: one index look-up each, whatever the
-                    # planner would guess of two tables without statistics.
-                    cursor.execute(
-                        f"SELECT key, line FROM {SEEN_TABLE} "
-                        f"WHERE key = ANY (ARRAY(SELECT key FROM {SEEN_PROBE}))"
-                    )
-                    found.update(cursor.fetchall())
-            else:
-                for start in range(0, len(keys), 900):
-                    chunk = keys[start : start + 900]
-                    marks = ",".join(["%s"] * len(chunk))
-                    cursor.execute(
-                        f"SELECT key, line FROM {SEEN_TABLE} WHERE key IN ({marks})", chunk
-                    )
-                    found.update(cursor.fetchall())
+            # In one transaction, so the probe keeps its rows until the look-up (a probe
+            # left over from an earlier look-up of the same transaction only adds keys).
+            with transaction.atomic():
+                with cursor.cursor.copy(f"COPY {SEEN_PROBE} (key) FROM STDIN") as copy:
+                    for key in keys:
+                        copy.write_row((key,))
+                # An array of the probe's keys: one index look-up each, whatever the
+                # planner would guess of two tables without statistics.
+                cursor.execute(
+                    f"SELECT key, line FROM {SEEN_TABLE} "
+                    f"WHERE key = ANY (ARRAY(SELECT key FROM {SEEN_PROBE}))"
+                )
+                found.update(cursor.fetchall())
         return found
 
     def add(self, lines_by_key: dict[str, int]) -> None:
         if not lines_by_key:
             return
         with connection.cursor() as cursor:
-            if is_postgres():
-                with cursor.cursor.copy(f"COPY {SEEN_TABLE} (key, line) FROM STDIN") as copy:
-                    for row in lines_by_key.items():
-                        copy.write_row(row)
-            else:
-                cursor.executemany(
-                    f"INSERT INTO {SEEN_TABLE} (key, line) VALUES (%s, %s)",
-                    list(lines_by_key.items()),
-                )
+            with cursor.cursor.copy(f"COPY {SEEN_TABLE} (key, line) FROM STDIN") as copy:
+                for row in lines_by_key.items():
+                    copy.write_row(row)
 
 
 def copy_rows(
     *, table: str, columns: list[str], rows: Iterable[tuple], not_null: list[str]
 ) -> None:
-    """COPY rows into a PostgreSQL table in CSV form; '' is NULL except in the not_null columns."""
+    """COPY rows into a table in CSV form; '' is NULL except in the not_null columns."""
     buffer = io.StringIO()
     # With CRLF ending the lines the csv module quotes a value holding a lone CR too, which
     # COPY would otherwise take for the end of the line.

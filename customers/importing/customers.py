@@ -1,8 +1,8 @@
 """Importing customers from CSV: upsert by external_id, else by email (case-insensitive).
 
-Empty cells leave what is stored as it is; tags are added, custom attributes merged. On
-PostgreSQL the rows parsed here are written set-based by customer_stage.py; elsewhere (SQLite)
-batch by batch with the ORM. Both give the same counts, errors and stored customers.
+Empty cells leave what is stored as it is; tags are added, custom attributes merged. The rows
+parsed here are written set-based by customer_stage.py, which hands the rows it cannot settle
+in SQL alone back to `_rows_write` here.
 """
 
 import json
@@ -11,13 +11,12 @@ from typing import BinaryIO, TextIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.db.models.functions import Lower
-from django.utils import timezone
 
 from crm.roles import user_sees_all_customers
 from customers.contact_hashes import contact_hashes, email_hash, phone_hash
-from customers.importing.batches import SeenKeys, copy_rows, is_postgres
+from customers.importing.batches import SeenKeys, copy_rows
 from customers.importing.customer_stage import CustomerStage, customers_import_sql
 from customers.importing.reading import (
     Columns,
@@ -25,7 +24,6 @@ from customers.importing.reading import (
     ErrorCallback,
     ErrorLog,
     ImportFileError,
-    ImportProgress,
     ImportResult,
     ProgressCallback,
     RowError,
@@ -193,63 +191,30 @@ def customers_import(
     owner_id = None if user is None or user.is_superuser else user.pk
     restricted_to = None if user is None or user_sees_all_customers(user) else user.pk
 
-    if _set_based():
-        stage = CustomerStage(
-            columns=columns,
-            value_fields=CUSTOMER_VALUE_FIELDS,
-            parse=lambda line, fields: _row_parse(line, fields, columns, date_format),
-            rejection=_RowRejected,
-            duplicates_drop=_duplicates_drop,
-            rows_write=lambda rows, rejected, refused: _rows_write(
-                rows, rejected, refused, columns, owner_id, restricted_to
-            ),
-            owner_id=owner_id,
-            restricted_to=restricted_to,
-        )
-        customers_import_sql(
-            stage=stage,
-            source=source,
-            errors=errors,
-            result=result,
-            total_bytes=total_bytes,
-            chunk_rows=batch_size or settings.CRM_IMPORT_BATCH_SIZE,
-            on_progress=on_progress,
-        )
-        result.failed = errors.count
-        result.errors = errors.first
-        return result
-
-    batch_size = batch_size or settings.CRM_IMPORT_BATCH_SIZE
-    with SeenKeys() as seen:
-        batch: list[CustomerRow] = []
-
-        def flush() -> None:
-            if batch:
-                _batch_import(batch, result, errors, seen, columns, owner_id, restricted_to)
-                batch.clear()
-            if on_progress is not None:
-                result.failed = errors.count
-                on_progress(
-                    ImportProgress(source.bytes_read, max(total_bytes, source.bytes_read), result)
-                )
-
-        for line, fields in source.rows():
-            result.read += 1
-            try:
-                batch.append(_row_parse(line, fields, columns, date_format))
-            except _RowRejected as rejected:
-                errors.add(rejected.error)
-            if len(batch) >= batch_size:
-                flush()
-        flush()
+    stage = CustomerStage(
+        columns=columns,
+        value_fields=CUSTOMER_VALUE_FIELDS,
+        parse=lambda line, fields: _row_parse(line, fields, columns, date_format),
+        rejection=_RowRejected,
+        duplicates_drop=_duplicates_drop,
+        rows_write=lambda rows, rejected, refused: _rows_write(
+            rows, rejected, refused, columns, owner_id, restricted_to
+        ),
+        owner_id=owner_id,
+        restricted_to=restricted_to,
+    )
+    customers_import_sql(
+        stage=stage,
+        source=source,
+        errors=errors,
+        result=result,
+        total_bytes=total_bytes,
+        chunk_rows=batch_size or settings.CRM_IMPORT_BATCH_SIZE,
+        on_progress=on_progress,
+    )
     result.failed = errors.count
     result.errors = errors.first
     return result
-
-
-def _set_based() -> bool:
-    """Whether the file goes through the set-based import (PostgreSQL) or row by row."""
-    return is_postgres()
 
 
 def _keys(row: CustomerRow) -> list[str]:
@@ -259,34 +224,6 @@ def _keys(row: CustomerRow) -> list[str]:
     if row.values.get("email"):
         keys.append("email:" + row.values["email"].lower())
     return keys
-
-
-def _batch_import(
-    batch: list[CustomerRow],
-    result: ImportResult,
-    errors: ErrorLog,
-    seen: SeenKeys,
-    columns: Columns,
-    owner_id: int | None,
-    restricted_to: int | None,
-) -> None:
-    rejected: list[RowError] = []
-    try:
-        with transaction.atomic():
-            rows = _duplicates_drop(batch, seen, rejected, columns)
-            creates, updates = _match(rows, rejected, columns, restricted_to, owner_id)
-            _tags_attach(creates, updates)
-    except DatabaseError as exc:
-        for row in batch:
-            errors.add(
-                RowError(row.line, "", f"the database refused the batch this row was in: {exc}")
-            )
-        return
-    for error in sorted(rejected, key=lambda e: e.line):
-        errors.add(error)
-    result.created += len(creates)
-    result.updated += len(updates)
-    result.unchanged += len(batch) - len(creates) - len(updates) - len(rejected)
 
 
 def _duplicates_drop(
@@ -426,10 +363,7 @@ def _match(
         row.new_tags = [t for t in row.tags if t not in tags_of.get(customer.pk, set())]
         if changed or row.new_tags:
             updates.append(row)
-    if is_postgres():
-        _write_postgres(creates, updates, rejected, owner_id)
-    else:
-        _write_orm(creates, updates, owner_id)
+    _write(creates, updates, rejected, owner_id)
     failed = {e.line for e in rejected}
     return [r for r in creates if r.line not in failed], updates
 
@@ -482,39 +416,12 @@ def _tags_attach(creates: list[CustomerRow], updates: list[CustomerRow]) -> None
     )
 
 
-def _write_orm(
-    creates: list[CustomerRow], updates: list[CustomerRow], owner_id: int | None
-) -> None:
-    now = timezone.now()
-    new = []
-    for row in creates:
-        row.customer = Customer(
-            **row.values,
-            **contact_hashes(email=row.values.get("email"), phone=row.values.get("phone")),
-            attributes=dict(row.attributes),
-            owner_id=owner_id,
-            created_at=now,
-        )
-        new.append(row.customer)
-    changed = [r.customer for r in updates if r.customer is not None]
-    for customer in changed:
-        customer.updated_at = now
-        for name, value in contact_hashes(email=customer.email, phone=customer.phone).items():
-            setattr(customer, name, value)
-    # Updates first: a row may take over the email a customer updated before it gave up.
-    if changed:
-        Customer.objects.bulk_update(
-            changed, [*_WRITTEN_FIELDS, "attributes", "updated_at"], batch_size=200
-        )
-    Customer.objects.bulk_create(new, batch_size=500)
-
-
 _STAGE = "import_customer_stage"
 _STAGE_COLUMNS = ["line", "id", *_WRITTEN_FIELDS, "attributes", "owner_id"]
 _TEXT_NOT_NULL = [f for f in _WRITTEN_FIELDS if f not in _NULLABLE]
 
 
-def _write_postgres(
+def _write(
     creates: list[CustomerRow],
     updates: list[CustomerRow],
     rejected: list[RowError],

@@ -54,14 +54,8 @@ _SCAN_CHUNK = 1 << 20
 
 
 def import_files_lock(*, shared: bool) -> None:
-    """Hold the stored-files lock until the transaction ends (PostgreSQL).
-
-    SQLite needs no lock: it lets one transaction write at a time, and a transaction that read
-    before another one committed cannot write after it, so of an erasure and a finishing import
-    that overlap one fails ("database is locked") rather than miss the other's work.
-    """
-    if connection.vendor != "postgresql":
-        return
+    """Hold the stored-files lock until the transaction ends: an erasure (exclusive) and a
+    finishing import (shared) that overlap take turns instead of missing each other's work."""
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {function}(%s)", [FILES_LOCK])

@@ -9,10 +9,9 @@ def backfill(apps, schema_editor):
     from customers.contact_hashes import contact_hashes_refresh
 
     contact_hashes_refresh(apps.get_model("customers", "Customer").objects.all())
-    if schema_editor.connection.vendor == "postgresql":
-        # A row updated twice in one transaction queues its deferred foreign-key checks, and
-        # PostgreSQL refuses CREATE INDEX on a table with pending trigger events: run them now.
-        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    # A row updated twice in one transaction queues its deferred foreign-key checks, and
+    # PostgreSQL refuses CREATE INDEX on a table with pending trigger events: run them now.
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):

@@ -1,5 +1,5 @@
-"""Bulk writes of per-customer results: COPY into a temporary table and one upsert on
-PostgreSQL, bulk_create with ON CONFLICT elsewhere. Never one statement per customer.
+"""Bulk writes of per-customer results: COPY into a temporary table and one upsert. Never one
+statement per customer.
 """
 
 import datetime as dt
@@ -41,81 +41,47 @@ def scores_upsert(frame: pd.DataFrame, columns: list[str]) -> int:
     if frame.empty:
         return 0
     table = CustomerScore._meta.db_table
-    if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            types = {"customer_id": "bigint"} | {c: _score_sql_type(c) for c in columns}
-            frame = frame.copy()
-            if "reasons" in frame:
-                frame["reasons"] = frame["reasons"].map(json.dumps)
-            _copy_into_temp(cursor, "_ml_scores", types, frame)
-            defaults = {"rfm_class": "''", "previous_rfm_class": "''", "reasons": "'{}'::jsonb"}
-            extra = {k: v for k, v in defaults.items() if k not in columns}
-            insert_cols = ["customer_id", *columns, *extra]
-            select = ["customer_id", *columns, *extra.values()]
-            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(insert_cols)}) "
-                f"SELECT {', '.join(select)} FROM _ml_scores "
-                f"ON CONFLICT (customer_id) DO UPDATE SET {updates}"
-            )
-            return cursor.rowcount
-    records = frame.to_dict("records")
-    objects = []
-    for row in records:
-        values = {c: (None if _missing(row[c]) else row[c]) for c in columns}
-        for text in ("rfm_class", "previous_rfm_class"):
-            if text in values and values[text] is None:
-                values[text] = ""
-        objects.append(CustomerScore(customer_id=int(row["customer_id"]), **values))
-    with transaction.atomic():
-        CustomerScore.objects.bulk_create(
-            objects,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["customer"],
-            update_fields=columns,
+    with transaction.atomic(), connection.cursor() as cursor:
+        types = {"customer_id": "bigint"} | {c: _score_sql_type(c) for c in columns}
+        frame = frame.copy()
+        if "reasons" in frame:
+            frame["reasons"] = frame["reasons"].map(json.dumps)
+        _copy_into_temp(cursor, "_ml_scores", types, frame)
+        defaults = {"rfm_class": "''", "previous_rfm_class": "''", "reasons": "'{}'::jsonb"}
+        extra = {k: v for k, v in defaults.items() if k not in columns}
+        insert_cols = ["customer_id", *columns, *extra]
+        select = ["customer_id", *columns, *extra.values()]
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(insert_cols)}) "
+            f"SELECT {', '.join(select)} FROM _ml_scores "
+            f"ON CONFLICT (customer_id) DO UPDATE SET {updates}"
         )
-    return len(objects)
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+        return cursor.rowcount
 
 
 def assignments_write(*, ml_segment_id: int, frame: pd.DataFrame, at: dt.datetime) -> int:
     """Replace an ML segment's cluster labels with frame (customer_id, label); rows written."""
     table = ClusterAssignment._meta.db_table
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                _copy_into_temp(
-                    cursor, "_ml_labels", {"customer_id": "bigint", "label": "smallint"}, frame
-                )
-                cursor.execute(
-                    f"DELETE FROM {table} a WHERE a.ml_segment_id = %s AND NOT EXISTS "
-                    "(SELECT 1 FROM _ml_labels t WHERE t.customer_id = a.customer_id)",
-                    [ml_segment_id],
-                )
-                cursor.execute(
-                    f"INSERT INTO {table} (ml_segment_id, customer_id, label, assigned_at) "
-                    "SELECT %s, customer_id, label, %s FROM _ml_labels "
-                    "ON CONFLICT (ml_segment_id, customer_id) DO UPDATE "
-                    "SET label = EXCLUDED.label, assigned_at = EXCLUDED.assigned_at "
-                    f"WHERE {table}.label <> EXCLUDED.label",
-                    [ml_segment_id, at],
-                )
-                return len(frame)
-        ClusterAssignment.objects.filter(ml_segment_id=ml_segment_id).delete()
-        ClusterAssignment.objects.bulk_create(
-            [
-                ClusterAssignment(
-                    ml_segment_id=ml_segment_id, customer_id=int(c), label=int(lbl), assigned_at=at
-                )
-                for c, lbl in zip(frame["customer_id"], frame["label"], strict=True)
-            ],
-            batch_size=BATCH,
-        )
-        return len(frame)
+        with connection.cursor() as cursor:
+            _copy_into_temp(
+                cursor, "_ml_labels", {"customer_id": "bigint", "label": "smallint"}, frame
+            )
+            cursor.execute(
+                f"DELETE FROM {table} a WHERE a.ml_segment_id = %s AND NOT EXISTS "
+                "(SELECT 1 FROM _ml_labels t WHERE t.customer_id = a.customer_id)",
+                [ml_segment_id],
+            )
+            cursor.execute(
+                f"INSERT INTO {table} (ml_segment_id, customer_id, label, assigned_at) "
+                "SELECT %s, customer_id, label, %s FROM _ml_labels "
+                "ON CONFLICT (ml_segment_id, customer_id) DO UPDATE "
+                "SET label = EXCLUDED.label, assigned_at = EXCLUDED.assigned_at "
+                f"WHERE {table}.label <> EXCLUDED.label",
+                [ml_segment_id, at],
+            )
+            return len(frame)
 
 
 def cluster_members_sync(
@@ -140,10 +106,9 @@ def cluster_members_sync(
         params = [ml_segment_id, label]
     with transaction.atomic(), connection.cursor() as cursor:
         Segment.objects.select_for_update().filter(pk=segment.pk).first()
-        if connection.vendor == "postgresql":
-            # The labels were just written and have no statistics yet: a nested loop over them
-            # and the membership would be quadratic; hashed (anti-)joins are linear.
-            cursor.execute("SET LOCAL enable_nestloop = off")
+        # The labels were just written and have no statistics yet: a nested loop over them and
+        # the membership would be quadratic; hashed (anti-)joins are linear.
+        cursor.execute("SET LOCAL enable_nestloop = off")
         left = membership_stays_end(
             cursor=cursor,
             segment_id=segment.pk,
@@ -165,8 +130,7 @@ def cluster_members_sync(
                 [segment.pk, at, run.pk, ml_segment_id, label, segment.pk],
             )
             joined = cursor.rowcount
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL enable_nestloop = on")
+        cursor.execute("SET LOCAL enable_nestloop = on")
         size = Membership.objects.filter(segment=segment).count()
         finished = dt.datetime.now(dt.UTC)
         RefreshRun.objects.filter(pk=run.pk).update(

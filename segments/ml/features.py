@@ -3,7 +3,7 @@ into pandas in bulk (PostgreSQL `COPY ... TO STDOUT`, one statement per feature 
 
 Every function takes a reference moment and a window: aggregates cover purchases and events in
 [reference - window, reference). Times come back as seconds since the epoch, so pandas needs no
-date parsing and both databases answer the same numbers.
+date parsing.
 """
 
 import datetime as dt
@@ -30,41 +30,30 @@ FEATURE_GROUPS = {
 MAX_PIVOT_COLUMNS = 12
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def _epoch(column: str) -> str:
-    if _pg():
-        return f"extract(epoch from {column})::bigint"
-    return f"CAST(strftime('%s', {column}) AS INTEGER)"
+    return f"extract(epoch from {column})::bigint"
 
 
 def _literal(value: dt.datetime) -> str:
     """A timestamp literal for statements that cannot take parameters (COPY)."""
     naive = value.astimezone(dt.UTC).replace(tzinfo=None)
-    if _pg():
-        return f"'{naive.isoformat(' ')}+00:00'::timestamptz"
-    return f"'{naive.isoformat(' ')}'"  # as Django stores it, so text comparison is exact
+    return f"'{naive.isoformat(' ')}+00:00'::timestamptz"
 
 
 def frame_from_sql(sql: str, columns: list[str]) -> pd.DataFrame:
     """Run a SELECT (parameters already inlined as literals) and load its rows into pandas."""
     with connection.cursor() as cursor:
-        if _pg():
-            buffer = io.BytesIO()
-            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-                for chunk in copy:
-                    buffer.write(chunk)
-            buffer.seek(0)
-            if buffer.getbuffer().nbytes == 0:
-                return pd.DataFrame(columns=columns)
-            return pd.read_csv(buffer, header=None, names=columns, keep_default_na=True)
-        cursor.execute(sql)
-        return pd.DataFrame(cursor.fetchall(), columns=columns)
+        buffer = io.BytesIO()
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+    buffer.seek(0)
+    if buffer.getbuffer().nbytes == 0:
+        return pd.DataFrame(columns=columns)
+    return pd.read_csv(buffer, header=None, names=columns, keep_default_na=True)
 
 
-# On PostgreSQL the result is packed server-side: one string_agg over each row's values in binary
+# The result is packed server-side: one string_agg over each row's values in binary
 # form (8 bytes each, big-endian; a timestamptz is microseconds since 2000-01-01 UTC), so a
 # million rows cross to Python as one byte string that numpy reads as it is, instead of a
 # million rows to step through. A NULL makes its row's bytes NULL, which string_agg skips: the
@@ -80,14 +69,11 @@ PACK_MAX_CUSTOMERS = 10_000_000
 def numeric_frame_from_sql(sql: str, columns: dict[str, str]) -> pd.DataFrame:
     """Like frame_from_sql for a SELECT of numbers and times, a row per customer at most:
     `columns` maps each output column, in the SELECT's order, to "int64", "float64" or "epoch"
-    (a timestamp, returned as whole seconds since 1970 in int64; on SQLite the SELECT gives
-    those seconds already).
+    (a timestamp, returned as whole seconds since 1970 in int64).
 
-    On PostgreSQL the values come packed (see above) and land in numpy arrays without text
+    The values come packed (see above) and land in numpy arrays without text
     formatting and parsing on either side; a result with NULLs takes the text path.
     """
-    if not _pg():
-        return _typed(frame_from_sql(sql, list(columns)), columns)
     names, kinds = list(columns), list(columns.values())
     inner = ", ".join(f"c{i}" for i in range(len(names)))
     values = [f"c{i}::{_SQL_TYPES[kind]}" for i, kind in enumerate(kinds)]
@@ -172,7 +158,7 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     data = {}
     for name, kind in columns.items():
         values = frame[name]
-        if kind == "epoch" and _pg():
+        if kind == "epoch":
             moments = pd.to_datetime(values, utc=True, format="ISO8601")
             values = (moments - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
         values = pd.to_numeric(values)
@@ -186,19 +172,13 @@ def _window(reference: dt.datetime, window_days: int, column: str) -> str:
     return f"{column} >= {_literal(start)} AND {column} < {_literal(reference)}"
 
 
-def _moment(column: str) -> str:
-    """A timestamp for an "epoch" column of numeric_frame_from_sql: PostgreSQL sends it as it
-    is (binary COPY carries it as a number); SQLite gives the seconds since the epoch."""
-    return column if _pg() else _epoch(column)
-
-
 def purchase_aggregates_sql(*, reference: dt.datetime, window_days: int, first: bool = True) -> str:
     """One GROUP BY customer over purchases in the window: count, total, first (unless `first`
     is False) and last time."""
     table = Purchase._meta.db_table
-    first_at = f"{_moment('min(purchased_at)')}, " if first else ""
+    first_at = "min(purchased_at), " if first else ""
     return (
-        f"SELECT customer_id, count(*), sum(amount), {first_at}{_moment('max(purchased_at)')} "
+        f"SELECT customer_id, count(*), sum(amount), {first_at}max(purchased_at) "
         f"FROM {table} WHERE {_window(reference, window_days, 'purchased_at')} GROUP BY customer_id"
     )
 
@@ -258,16 +238,10 @@ def _pivot(sql: str, prefix: str, limit: int) -> pd.DataFrame:
 def _attributes_sql(keys: Iterable[str]) -> str:
     parts = []
     for key in keys:  # keys are validated: letters, digits and underscores only
-        if _pg():
-            parts.append(
-                f"CASE WHEN jsonb_typeof(attributes -> '{key}') = 'number' "
-                f"THEN (attributes ->> '{key}')::float8 END"
-            )
-        else:
-            parts.append(
-                f"CASE WHEN json_type(attributes, '$.\"{key}\"') IN ('integer', 'real') "
-                f"THEN json_extract(attributes, '$.\"{key}\"') END"
-            )
+        parts.append(
+            f"CASE WHEN jsonb_typeof(attributes -> '{key}') = 'number' "
+            f"THEN (attributes ->> '{key}')::float8 END"
+        )
     return "".join(f", {p}" for p in parts)
 
 

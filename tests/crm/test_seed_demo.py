@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.db.models import Count, F
 from django.test import Client
 
@@ -270,11 +269,6 @@ def test_follow_ups_include_overdue_and_upcoming_ones(seeded_demo):
 # The benchmark generator (bench/generator.py) writes with PostgreSQL COPY. Its tests run inside
 # the test transaction like the others, so the roles and purposes the migrations made stay put.
 
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="bench/generator.py writes with PostgreSQL COPY: run with DATABASE_URL=postgres://...",
-)
-
 
 def figures() -> list[tuple]:
     return list(
@@ -297,7 +291,6 @@ def consent_states() -> set[tuple]:
     )
 
 
-@needs_postgres
 def test_generated_benchmark_data_has_the_asked_size_and_consistent_figures():
     from bench.generator import dataset_generate
 
@@ -323,7 +316,6 @@ def test_generated_benchmark_data_has_the_asked_size_and_consistent_figures():
     assert list(Customer.objects.order_by("pk").values_list("email_hash", "phone_hash")) == hashes
 
 
-@needs_postgres
 def test_generated_consent_states_follow_the_ledger():
     from bench.generator import dataset_generate
 
@@ -339,7 +331,6 @@ def test_generated_consent_states_follow_the_ledger():
     assert ConsentState.objects.filter(purpose=Purpose.EMAIL_MARKETING, state="withdrawn").exists()
 
 
-@needs_postgres
 def test_generated_benchmark_data_is_the_same_for_the_same_seed():
     from bench.generator import dataset_generate
 
@@ -355,7 +346,6 @@ def test_generated_benchmark_data_is_the_same_for_the_same_seed():
     assert snapshot() == first
 
 
-@needs_postgres
 def test_ensure_dataset_leaves_an_existing_dataset_of_the_same_size_and_seed_alone():
     from bench.generator import ensure_dataset
 
@@ -368,7 +358,6 @@ def test_ensure_dataset_leaves_an_existing_dataset_of_the_same_size_and_seed_alo
     assert Purchase.objects.count() == 700
 
 
-@needs_postgres
 def test_ensure_dataset_regenerates_for_another_size():
     from bench.generator import ensure_dataset
 

@@ -1,18 +1,17 @@
 """Hostile files: whatever bytes are uploaded as a CSV, the import says what is wrong and where.
 
 A bad row is reported with its line, the column as the file names it and the problem, and the
-other rows go in; a file that cannot be read at all gets one clear error. Nothing raises, on
-SQLite or PostgreSQL, row by row or set-based, through the services or the upload page.
+other rows go in; a file that cannot be read at all gets one clear error. Nothing raises,
+through the services or the upload page.
 """
 
 import csv
 import io
 import os
-from unittest import mock
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,19 +38,6 @@ XLSX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(range(256)) * 
 HEADER = "external_id,email,first_name\n"
 GOOD = "C9,nine@example.com,Nina\n"
 EMAIL_300 = "a" * 64 + "@" + ("b" * 60 + ".") * 3 + "b" * 48 + ".com"
-
-
-@pytest.fixture(params=["row_by_row", "set_based"])
-def import_path(request):
-    """Each import runs both ways where the database has both (set-based: PostgreSQL only)."""
-    set_based = request.param == "set_based"
-    if set_based and connection.vendor != "postgresql":
-        pytest.skip("the set-based import runs on PostgreSQL")
-    with (
-        mock.patch("customers.importing.customers._set_based", return_value=set_based),
-        mock.patch("customers.importing.purchases.is_postgres", return_value=set_based),
-    ):
-        yield request.param
 
 
 def import_customers(data: bytes):
@@ -148,7 +134,7 @@ BAD_CUSTOMER_ROWS = {
 
 
 @pytest.mark.parametrize("case", BAD_CUSTOMER_ROWS)
-def test_a_bad_customer_row_is_reported_and_the_others_go_in(import_path, case):
+def test_a_bad_customer_row_is_reported_and_the_others_go_in(case):
     text, line, column, reason = BAD_CUSTOMER_ROWS[case]
 
     result = import_customers(text.encode())
@@ -160,7 +146,7 @@ def test_a_bad_customer_row_is_reported_and_the_others_go_in(import_path, case):
     assert Customer.objects.filter(external_id="C9").exists()
 
 
-def test_an_error_quotes_a_long_cell_cut_short_and_a_nul_visibly(import_path):
+def test_an_error_quotes_a_long_cell_cut_short_and_a_nul_visibly():
     result = import_customers(
         ("external_id,country\nC1," + "Q" * 5000 + "\nC2,D\x00E\nC9,DE\n").encode()
     )
@@ -171,7 +157,7 @@ def test_an_error_quotes_a_long_cell_cut_short_and_a_nul_visibly(import_path):
     assert result.errors[1].value == "D\\x00E"
 
 
-def test_a_line_of_megabytes_is_one_bad_row_read_a_piece_at_a_time(import_path, monkeypatch):
+def test_a_line_of_megabytes_is_one_bad_row_read_a_piece_at_a_time(monkeypatch):
     # Lines are read at most MAX_LINE_BYTES at a time (4 MB; 64 KB here to keep the test
     # small), so a file without line breaks never fills the memory.
     monkeypatch.setattr(reading, "MAX_LINE_BYTES", 64 * 1024)
@@ -189,7 +175,7 @@ def test_a_line_of_megabytes_is_one_bad_row_read_a_piece_at_a_time(import_path, 
     assert source.bytes_read == len(data)  # the progress bar counts every byte
 
 
-def test_latin1_invalid_utf8_and_encoded_surrogate_lines_are_reported_one_by_one(import_path):
+def test_latin1_invalid_utf8_and_encoded_surrogate_lines_are_reported_one_by_one():
     data = (
         HEADER.encode()
         + "C1,ann@example.com,José\n".encode("latin-1")
@@ -207,7 +193,7 @@ def test_latin1_invalid_utf8_and_encoded_surrogate_lines_are_reported_one_by_one
     assert result.created == 1
 
 
-def test_a_quoted_cell_left_open_at_the_end_is_reported_not_swallowed_silently(import_path):
+def test_a_quoted_cell_left_open_at_the_end_is_reported_not_swallowed_silently():
     result = import_customers(
         (HEADER + GOOD + 'C1,ann@example.com,"Ann\nC2,b@x.com,Bob\n').encode()
     )
@@ -239,7 +225,7 @@ def test_a_quoted_cell_left_open_at_the_end_is_reported_not_swallowed_silently(i
         ),
     ],
 )
-def test_files_that_are_unusual_but_valid_import(import_path, data):
+def test_files_that_are_unusual_but_valid_import(data):
     result = import_customers(data)
 
     assert (result.created, result.failed) == (1, 0)
@@ -248,7 +234,7 @@ def test_files_that_are_unusual_but_valid_import(import_path, data):
     ) == ("Nina")
 
 
-def test_an_email_at_the_length_limit_imports(import_path):
+def test_an_email_at_the_length_limit_imports():
     email = "a" * 64 + "@" + ("b" * 61 + ".") * 3 + "co"  # 253 characters
 
     result = import_customers((HEADER + f"C1,{email},Ann\n").encode())
@@ -256,9 +242,7 @@ def test_an_email_at_the_length_limit_imports(import_path):
     assert (result.created, result.failed) == (1, 0)
 
 
-def test_a_row_that_makes_the_set_based_import_go_row_by_row_may_hold_a_carriage_return(
-    import_path,
-):
+def test_a_row_that_makes_the_set_based_import_go_row_by_row_may_hold_a_carriage_return():
     # Two rows reaching one customer go through the row-by-row rules, with their own COPY.
     CustomerFactory(external_id="C1", email="ann@example.com")
 
@@ -311,7 +295,7 @@ UNREADABLE = {
 @pytest.mark.parametrize(
     "run", [import_customers, import_purchases], ids=["customers", "purchases"]
 )
-def test_a_file_that_cannot_be_read_gets_one_clear_error(import_path, run, case):
+def test_a_file_that_cannot_be_read_gets_one_clear_error(run, case):
     data, message = UNREADABLE[case]
 
     with pytest.raises(ImportFileError) as raised:
@@ -322,13 +306,13 @@ def test_a_file_that_cannot_be_read_gets_one_clear_error(import_path, run, case)
     assert not Customer.objects.exists() and not Purchase.objects.exists()
 
 
-def test_a_header_only_file_imports_nothing(import_path):
+def test_a_header_only_file_imports_nothing():
     result = import_customers(HEADER.encode())
 
     assert result.counts() == {"read": 0, "created": 0, "updated": 0, "unchanged": 0, "failed": 0}
 
 
-def test_a_missing_column_error_lists_a_wide_header_briefly(import_path):
+def test_a_missing_column_error_lists_a_wide_header_briefly():
     with pytest.raises(ImportFileError) as raised:
         import_customers((",".join(f"c{i}" for i in range(10_000)) + "\n").encode())
 
@@ -377,7 +361,7 @@ BAD_PURCHASE_CELLS = {
 
 
 @pytest.mark.parametrize("case", BAD_PURCHASE_CELLS)
-def test_a_bad_purchase_row_is_reported_and_the_others_go_in(import_path, case):
+def test_a_bad_purchase_row_is_reported_and_the_others_go_in(case):
     CustomerFactory(external_id="C1")
     cells, column, reason = BAD_PURCHASE_CELLS[case]
 
@@ -390,7 +374,7 @@ def test_a_bad_purchase_row_is_reported_and_the_others_go_in(import_path, case):
     assert Purchase.objects.get().category == "shoes"
 
 
-def test_purchases_of_unknown_customers_with_nul_or_overlong_keys_are_reported(import_path):
+def test_purchases_of_unknown_customers_with_nul_or_overlong_keys_are_reported():
     result = import_purchases(
         (
             "customer_external_id,customer_email,purchased_at,amount\n"
@@ -570,7 +554,7 @@ PURCHASE_COLUMNS = ["customer_external_id", "purchased_at", "amount", "quantity"
         max_size=8,
     ),
 )
-def test_any_cells_are_imported_or_reported_never_raised(import_path, rows, purchase_rows):
+def test_any_cells_are_imported_or_reported_never_raised(rows, purchase_rows):
     with transaction.atomic():
         customers = import_customers(_csv_of(rows, CUSTOMER_COLUMNS))
         purchases = import_purchases(_csv_of(purchase_rows, PURCHASE_COLUMNS))

@@ -1,4 +1,4 @@
-"""The set-based purchase import on PostgreSQL agrees with the row-by-row rules it replaces.
+"""The set-based purchase import agrees with the rules of a purchase written one by one.
 
 The upsert key the SQL derives must be the key purchase_dedup_key() gives (the API uses the
 Python function), and a file imported set-based must report the errors the row parser gives.
@@ -22,12 +22,7 @@ from customers.importing.purchase_stage import DEDUP_KEY_SQL
 from customers.importing.reading import Columns
 from customers.models import Customer, Product, Purchase
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="the set-based import runs on PostgreSQL"
-    ),
-]
+pytestmark = pytest.mark.django_db
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 

@@ -82,11 +82,6 @@ class WithdrawingSmtpServer:
 
 @pytest.fixture
 def withdrawing_smtp_server(transactional_db, settings) -> Iterator[WithdrawingSmtpServer]:
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            "INTEGRATION TEST SKIPPED: the group commit runs on PostgreSQL "
-            "(set DATABASE_URL=postgres://...); this run uses " + connection.vendor
-        )
     for code in (Purpose.EMAIL_MARKETING, Purpose.DATA_SALE):  # flushed by transactional tests
         Purpose.objects.get_or_create(code=code, defaults={"name": code})
     server = WithdrawingSmtpServer()

@@ -49,27 +49,21 @@ PERSON = {
 
 def _text_columns() -> list[tuple[str, str]]:
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                """
-                SELECT table_name, column_name FROM information_schema.columns
-                WHERE table_schema = current_schema()
-                  AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')
-                """
-            )
-            return list(cursor.fetchall())
-        columns = []
-        for table in connection.introspection.table_names(cursor):
-            for col in connection.introspection.get_table_description(cursor, table):
-                columns.append((table, col.name))
-        return columns
+        cursor.execute(
+            """
+            SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = current_schema()
+              AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')
+            """
+        )
+        return list(cursor.fetchall())
 
 
 def _traces_of(needles: list[str]) -> list[str]:
     """Every (table.column, needle) in the whole database that still holds one of the needles."""
     found = []
     cast = "CAST({col} AS TEXT)"
-    op = "ILIKE" if connection.vendor == "postgresql" else "LIKE"
+    op = "ILIKE"
     with connection.cursor() as cursor:
         for table, column in _text_columns():
             col = connection.ops.quote_name(column)

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 
 import pytest
-from django.conf import settings as settings_module
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -252,10 +251,6 @@ def test_an_import_finishing_long_after_an_erasure_keeps_its_files_as_they_are(p
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not settings_module.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-    reason="the lock between erasures and finishing imports is PostgreSQL's",
-)
 def test_an_import_finishing_while_an_erasure_commits_waits_for_it_and_drops_the_person(
     person, superuser, monkeypatch
 ):

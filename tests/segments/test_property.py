@@ -1,7 +1,4 @@
-"""Random rules on random customers: the compiled SQL selects exactly what the reference selects.
-
-Runs in both passes of `make test`, so it holds on SQLite and on PostgreSQL.
-"""
+"""Random rules on random customers: the compiled SQL selects exactly what the reference selects."""
 
 import datetime as dt
 import os

@@ -205,8 +205,6 @@ def test_a_failing_refresh_is_recorded_as_failed(segment_of_germans):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_segment_never_refreshes_twice_at_once(german_customers):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL")
     segment = SegmentFactory(rule={"field": "country", "op": "eq", "value": "DE"})
     finished = []
 
