@@ -188,7 +188,7 @@ def _policy(response) -> dict:
 
 @pytest.fixture
 def hostile_member(campaign, segment):
-    """An audience member who signed up with markup as their first name (issue 15)."""
+    """An audience member who signed up with markup as their first name."""
     customer = CustomerFactory(
         first_name=f'<i hx-post="/campaigns/{campaign.pk}/cancel/" hx-trigger="load">x</i>',
         last_name="<img src=x onerror=alert(1)>",

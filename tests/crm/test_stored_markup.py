@@ -60,7 +60,7 @@ MARK = "xss"
 
 
 def cancel_markup(campaign_id: int) -> str:
-    """The attack of issue 15: shown in a marketer's page, htmx would cancel the campaign."""
+    """A customer named with htmx markup: shown in a marketer's page, htmx would cancel the campaign."""
     return (
         f'<i hx-post="/campaigns/{campaign_id}/cancel/?{MARK}" hx-trigger="load" '
         f'id="{MARK}-hx">x</i>'

@@ -1,6 +1,6 @@
 """In a real browser: markup a customer typed, or a message author wrote, acts on nothing.
 
-The attack of issue 15: a customer signs up with the first name
+The attack of a customer who signs up with the first name
 `<i hx-post="/campaigns/N/cancel/" hx-trigger="load">x</i>`; a marketer previews a message for
 them, and htmx in the marketer's browser cancels the campaign. Here the preview is shown in
 Chromium, and the campaign must still be a draft; the HTML message must be a sandboxed frame that

@@ -40,13 +40,7 @@ from tests.customers.factories import (
     PurchaseFactory,
 )
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-        reason="scans the PostgreSQL catalogue",
-    ),
-]
+pytestmark = pytest.mark.django_db
 
 FIRST, LAST = "Zebulon", "Quixotaris"
 EMAIL = "zebulon.quixotaris@example.org"
@@ -197,7 +191,7 @@ def _launch(campaign, actor, django_capture_on_commit_callbacks):
 def person_in_every_feature(
     smtp_server, privacy_user, marketing_user, superuser, django_capture_on_commit_callbacks
 ):
-    """One person across every feature, with the traces issue 15 found and more."""
+    """One person across every feature, with every trace an erasure once left and more."""
     household = AccountFactory(name=f"{LAST} household", kind=Account.Kind.HOUSEHOLD)
     person = CustomerFactory(
         first_name=FIRST,
