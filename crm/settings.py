@@ -218,6 +218,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A service's django ValidationError is a 400 of the same shape as a serializer's errors.
+    "EXCEPTION_HANDLER": "crm.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "crm.api.throttling.ClientAnonRateThrottle",
         "crm.api.throttling.ClientUserRateThrottle",

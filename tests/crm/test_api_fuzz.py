@@ -64,12 +64,6 @@ WRITE_METHODS = {"POST", "PUT", "PATCH"}
 
 # Operations whose 400s may name more than the fields of the documented body: what else.
 ERRORS_BEYOND_BODY: dict[tuple[str, str], set[str]] = {
-    # The errors of a rule come twice: as messages under `rule`, and under `errors` each with
-    # the path of the part of the rule it is about.
-    ("POST", "/api/segments/"): {"errors"},
-    ("PUT", "/api/segments/{id}/"): {"errors"},
-    ("PATCH", "/api/segments/{id}/"): {"errors"},
-    ("POST", "/api/segments/preview/"): {"errors"},
     # A provider's batch is answered with counts and its errors by position (400 when none of
     # its events was recorded).
     ("POST", "/api/campaigns/provider-events/"): {"recorded", "unknown", "errors"},
