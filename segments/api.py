@@ -16,12 +16,14 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.routers import DefaultRouter
 
 from crm.api.jobs import JobStateFields
 from crm.api.permissions import RolePermissions
+from crm.api.schema import schema_component_register
 from crm.roles import Role
 from crm.spreadsheet import spreadsheet_safe
 from customers.models import Customer
@@ -29,6 +31,7 @@ from customers.registry import access_record
 from customers.selectors import customer_fields_hidden_from
 from segments import rules
 from segments.models import Membership, RefreshRun, Segment
+from segments.rule_schema import rule_schema_components
 from segments.rules import RuleInvalid
 from segments.selectors import segment_members, segment_preview
 from segments.services import (
@@ -49,9 +52,33 @@ class SegmentKindField(serializers.ChoiceField):
     """An enum of its own in the schema: campaigns and ML jobs have a `kind` of other values."""
 
 
+RULE = {"$ref": "#/components/schemas/SegmentRule"}
+for _name, _schema in rule_schema_components(prefix="#/components/schemas/").items():
+    schema_component_register(_name, _schema)
+
+
+@extend_schema_field(RULE)
+class RuleField(serializers.JSONField):
+    """A rule tree, documented by the rule language's JSON Schema (segments/rule_schema.py)."""
+
+
+@extend_schema_field(
+    {
+        "anyOf": [
+            RULE,
+            {"type": "object", "additionalProperties": False, "description": "No rule."},
+        ],
+        "description": "The rule of a rule segment; {} for a static or ML segment.",
+    }
+)
+class SegmentRuleField(serializers.JSONField):
+    """A segment's rule: a rule tree, or {} for a segment of another kind."""
+
+
 class SegmentSerializer(serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(read_only=True)
     kind = SegmentKindField(choices=Segment.Kind.choices, read_only=True)
+    rule = SegmentRuleField(read_only=True)
     is_too_small = serializers.BooleanField(read_only=True)
     protected_characteristics = serializers.SerializerMethodField()
 
@@ -96,14 +123,14 @@ class SegmentWriteSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     kind = SegmentKindField(choices=Segment.Kind.choices, default=Segment.Kind.RULE)
-    rule = serializers.JSONField(required=False)
+    rule = SegmentRuleField(required=False)
     refresh_interval = serializers.DurationField(required=False, allow_null=True)
     min_size_warning = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
 
 
 @extend_schema_serializer(component_name="SegmentPreview")
 class PreviewSerializer(serializers.Serializer):
-    rule = serializers.JSONField()
+    rule = RuleField()
     segment = serializers.IntegerField(required=False, allow_null=True)
     sample_size = serializers.IntegerField(min_value=0, max_value=100, default=10)
 
@@ -259,6 +286,10 @@ class SegmentCatalogueSerializer(serializers.Serializer):
     metrics = SegmentCatalogueMetricSerializer(many=True)
     consent_states = serializers.ListField(child=serializers.CharField())
     channels = serializers.ListField(child=serializers.CharField())
+
+
+# The member changes take a CSV file (multipart upload) as well as JSON; every other body is JSON.
+UPLOAD_PARSERS = [JSONParser, MultiPartParser]
 
 
 def _sample(customers: list[Customer] | None) -> list[dict] | None:
@@ -461,13 +492,13 @@ class SegmentViewSet(
         )
 
     @extend_schema(request=MembersChangeSerializer, responses=MEMBERS_CHANGED)
-    @action(detail=True, methods=["post"], url_path="add-members")
+    @action(detail=True, methods=["post"], url_path="add-members", parser_classes=UPLOAD_PARSERS)
     def add_members(self, request, pk=None):
         """Static segments: add customers by id, or from a CSV of emails / external ids."""
         return self._members_change(request, remove=False)
 
     @extend_schema(request=MembersChangeSerializer, responses=MEMBERS_CHANGED)
-    @action(detail=True, methods=["post"], url_path="remove-members")
+    @action(detail=True, methods=["post"], url_path="remove-members", parser_classes=UPLOAD_PARSERS)
     def remove_members(self, request, pk=None):
         """Static segments: remove customers by id, or from a CSV of emails / external ids."""
         return self._members_change(request, remove=True)

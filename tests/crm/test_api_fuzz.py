@@ -13,8 +13,8 @@ Each request goes through Django's test client as a signed-in user, and whatever
 Path ids are drawn either from the generated values or from objects that exist, so requests
 also reach the code behind a found object and not only the 404 path.
 
-Bodies are sent as JSON (the schema also lists form encodings, which DRF parses into the same
-serializers). The runs are derandomized and small (MAX_EXAMPLES per operation and role) to keep
+Bodies are sent as JSON, the one request format of the API (the member uploads of segments
+also take multipart). The runs are derandomized and small (MAX_EXAMPLES per operation and role) to keep
 CI deterministic and quick; set CRM_API_FUZZ_EXAMPLES (e.g. 100) to search harder locally.
 """
 
