@@ -61,7 +61,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         many=True, queryset=Segment.objects.all(), required=False
     )
     variants = VariantSerializer(many=True, read_only=True)
-    promotion = PromotionSerializer(read_only=True)
+    promotion = PromotionSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Campaign

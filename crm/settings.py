@@ -245,6 +245,9 @@ SPECTACULAR_SETTINGS = {
     # A choice that may be blank or null lists '' and null (BlankEnum, NullEnum), so a generated
     # client accepts a customer with no income band (crm/api/schema.py).
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": True,
+    # Request bodies have components of their own (<Name>Request) without the read-only fields,
+    # so a generated client never asks for an id or a status to create something.
+    "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         # Schemas generated elsewhere (the rule language), as given.

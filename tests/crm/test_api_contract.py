@@ -52,7 +52,7 @@ def _component(schema, ref):
         ("CustomerList", "income_band", "IncomeBandEnum"),
         ("CustomerDetail", "income_band", "IncomeBandEnum"),
         ("CustomerDetail", "gender", "GenderEnum"),
-        ("CustomerWrite", "gender", "GenderEnum"),
+        ("CustomerWriteRequest", "gender", "GenderEnum"),
     ],
 )
 def test_a_choice_a_customer_may_leave_blank_documents_the_blank_choice(
@@ -67,9 +67,9 @@ def test_a_choice_a_customer_may_leave_blank_documents_the_blank_choice(
 
 def test_the_rule_fields_document_the_rule_language(schema):
     components = schema["components"]["schemas"]
-    preview_rule = components["SegmentPreview"]["properties"]["rule"]
+    preview_rule = components["SegmentPreviewRequest"]["properties"]["rule"]
     segment_rule = components["Segment"]["properties"]["rule"]
-    write_rule = components["SegmentWrite"]["properties"]["rule"]
+    write_rule = components["SegmentWriteRequest"]["properties"]["rule"]
 
     assert preview_rule == {"$ref": "#/components/schemas/SegmentRule"}
     assert {"$ref": "#/components/schemas/SegmentRule"} in segment_rule["anyOf"]
