@@ -1,11 +1,11 @@
 """REST API of campaigns: serializers and viewsets, registered on the project's router.
 
-Marketing staff and superusers only; everyone else gets 403 (no role) before anything is read.
+Marketing staff and superusers only (sales may check a promotion code); everyone else gets 403
+before anything is read. A service's refusal is a 400 by field (crm.api.exceptions).
 """
 
 import zoneinfo
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -33,25 +33,10 @@ from campaigns.selectors import (
 )
 from campaigns.tracking import provider_events_record
 from campaigns.views import preview_render
-from crm.roles import Role, user_has_role
+from crm.api.permissions import RolePermissions
+from crm.roles import Role
 from privacy.models import Purpose
 from segments.models import Segment
-
-
-class MarketingOnly(permissions.BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return user_has_role(request.user, Role.MARKETING)
-
-
-class SalesOrMarketing(permissions.BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return user_has_role(request.user, Role.SALES, Role.MARKETING)
-
-
-def _raise(exc: DjangoValidationError) -> None:
-    raise ValidationError(
-        exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-    )
 
 
 class VariantSerializer(serializers.ModelSerializer):
@@ -76,7 +61,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         many=True, queryset=Segment.objects.all(), required=False
     )
     variants = VariantSerializer(many=True, read_only=True)
-    promotion = PromotionSerializer(read_only=True)
+    promotion = PromotionSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Campaign
@@ -359,7 +344,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
     """Campaigns, with their variants and promotion, and the actions that drive them."""
 
     serializer_class = CampaignSerializer
-    permission_classes = [permissions.IsAuthenticated, MarketingOnly]
+    permission_classes = [RolePermissions]
+    read_roles = (Role.MARKETING,)
+    write_roles = (Role.MARKETING,)
     queryset = Campaign.objects.prefetch_related(
         "target_segments", "exclusion_segments", "variants"
     ).select_related("promotion")
@@ -369,31 +356,19 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        try:
-            serializer.instance = services.campaign_create(actor=self.request.user, **data)
-        except DjangoValidationError as exc:
-            _raise(exc)
+        serializer.instance = services.campaign_create(actor=self.request.user, **data)
 
     def perform_update(self, serializer):
-        try:
-            services.campaign_update(
-                campaign=serializer.instance, actor=self.request.user, **serializer.validated_data
-            )
-        except DjangoValidationError as exc:
-            _raise(exc)
+        services.campaign_update(
+            campaign=serializer.instance, actor=self.request.user, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
-        try:
-            services.campaign_delete(campaign=instance, actor=self.request.user)
-        except DjangoValidationError as exc:
-            _raise(exc)
+        services.campaign_delete(campaign=instance, actor=self.request.user)
 
     def _run(self, handler, **kwargs) -> Response:
         campaign = self.get_object()
-        try:
-            campaign = handler(campaign=campaign, actor=self.request.user, **kwargs)
-        except DjangoValidationError as exc:
-            _raise(exc)
+        campaign = handler(campaign=campaign, actor=self.request.user, **kwargs)
         campaign = self.get_queryset().get(pk=campaign.pk)
         return Response(CampaignSerializer(campaign).data)
 
@@ -454,12 +429,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
         so the recipients) is the expected size, not the exact split launch will draw."""
         serializer = AudienceEstimateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            estimate = audience_estimate_for_settings(
-                campaign=None, changes=dict(serializer.validated_data)
-            )
-        except DjangoValidationError as exc:
-            _raise(exc)
+        estimate = audience_estimate_for_settings(
+            campaign=None, changes=dict(serializer.validated_data)
+        )
         return Response(estimate)
 
     @extend_schema(request=PreviewSerializer, responses=PREVIEW_RESULT)
@@ -490,7 +462,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         detail=False,
         methods=["get"],
         url_path=r"promotion-codes/(?P<code>[^/]{1,64})",
-        permission_classes=[permissions.IsAuthenticated, SalesOrMarketing],
+        read_roles=(Role.SALES, Role.MARKETING),
     )
     def promotion_code(self, request, code=None):
         """Whether a promotion code may be redeemed now, for tills and shops (sales staff too):
@@ -525,12 +497,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
             return Response(VariantSerializer(campaign.variants.all(), many=True).data)
         serializer = VariantSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            variant = services.variant_create(
-                campaign=campaign, actor=request.user, **serializer.validated_data
-            )
-        except DjangoValidationError as exc:
-            _raise(exc)
+        variant = services.variant_create(
+            campaign=campaign, actor=request.user, **serializer.validated_data
+        )
         return Response(VariantSerializer(variant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(methods=["PATCH"], request=VariantSerializer, responses=VariantSerializer)
@@ -539,17 +508,12 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def variant(self, request, pk=None, variant_id=None):
         campaign = self.get_object()
         variant = get_object_or_404(Variant, pk=variant_id, campaign=campaign)
-        try:
-            if request.method == "DELETE":
-                services.variant_delete(variant=variant, actor=request.user)
-                return Response(status=status.HTTP_204_NO_CONTENT)
-            serializer = VariantSerializer(variant, data=request.data, partial=True)
-            serializer.is_valid(raise_exception=True)
-            services.variant_update(
-                variant=variant, actor=request.user, **serializer.validated_data
-            )
-        except DjangoValidationError as exc:
-            _raise(exc)
+        if request.method == "DELETE":
+            services.variant_delete(variant=variant, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = VariantSerializer(variant, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.variant_update(variant=variant, actor=request.user, **serializer.validated_data)
         return Response(VariantSerializer(variant).data)
 
     @extend_schema(methods=["PUT"], request=PromotionSerializer, responses=PromotionSerializer)
@@ -557,17 +521,14 @@ class CampaignViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["put", "delete"])
     def promotion(self, request, pk=None):
         campaign = self.get_object()
-        try:
-            if request.method == "DELETE":
-                services.promotion_remove(campaign=campaign, actor=request.user)
-                return Response(status=status.HTTP_204_NO_CONTENT)
-            serializer = PromotionSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            promotion = services.promotion_set(
-                campaign=campaign, actor=request.user, **serializer.validated_data
-            )
-        except DjangoValidationError as exc:
-            _raise(exc)
+        if request.method == "DELETE":
+            services.promotion_remove(campaign=campaign, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = PromotionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        promotion = services.promotion_set(
+            campaign=campaign, actor=request.user, **serializer.validated_data
+        )
         return Response(PromotionSerializer(promotion).data)
 
 

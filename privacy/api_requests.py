@@ -8,15 +8,14 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from crm.api.jobs import JobStateFields
-from crm.roles import Role, user_has_role
+from crm.api.permissions import RolePermissions
+from crm.roles import Role
 from customers.api.serializers import VisibleCustomerField
 from customers.selectors import customers_visible_to
 from privacy.data_requests import (
-    RequestError,
     data_request_create,
     data_request_extend,
     data_request_match,
@@ -33,21 +32,6 @@ from privacy.models import (
 )
 from privacy.selectors import dsr_queue
 from privacy.suppression import suppression_contains
-
-
-class IsPrivacyOfficer(BasePermission):
-    """Privacy officers and superusers only."""
-
-    def has_permission(self, request, view) -> bool:
-        return bool(
-            request.user
-            and request.user.is_authenticated
-            and user_has_role(request.user, Role.PRIVACY)
-        )
-
-
-def _request_error(exc: RequestError) -> serializers.ValidationError:
-    return serializers.ValidationError({exc.field: [exc.message]})
 
 
 class DataRequestSerializer(serializers.ModelSerializer):
@@ -171,7 +155,9 @@ class DataRequestViewSet(
 ):
     """Data-subject requests, soonest deadline first. Completing an erasure request erases."""
 
-    permission_classes = [IsPrivacyOfficer]
+    # Privacy officers and superusers only.
+    permission_classes = [RolePermissions]
+    read_roles = write_roles = (Role.PRIVACY,)
     serializer_class = DataRequestSerializer
     filterset_fields = ["status", "type", "law", "customer"]
     ordering_fields = ["deadline", "received_on", "id"]
@@ -195,19 +181,16 @@ class DataRequestViewSet(
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            dsr = data_request_create(
-                type=data["type"],
-                law=data["law"],
-                customer=data.get("customer"),
-                email=data.get("email") or "",
-                received_on=data.get("received_on"),
-                details=data.get("details", ""),
-                channel=RequestChannel.API,
-                actor=request.user,
-            )
-        except RequestError as exc:
-            raise _request_error(exc) from exc
+        dsr = data_request_create(
+            type=data["type"],
+            law=data["law"],
+            customer=data.get("customer"),
+            email=data.get("email") or "",
+            received_on=data.get("received_on"),
+            details=data.get("details", ""),
+            channel=RequestChannel.API,
+            actor=request.user,
+        )
         return Response(self._rendered(dsr), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TransitionSerializer, responses=DataRequestSerializer)
@@ -215,15 +198,12 @@ class DataRequestViewSet(
     def transition(self, request, pk=None):
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            dsr = data_request_transition(
-                request=self.get_object(),
-                status=serializer.validated_data["status"],
-                reason=serializer.validated_data["reason"],
-                actor=request.user,
-            )
-        except RequestError as exc:
-            raise _request_error(exc) from exc
+        dsr = data_request_transition(
+            request=self.get_object(),
+            status=serializer.validated_data["status"],
+            reason=serializer.validated_data["reason"],
+            actor=request.user,
+        )
         return Response(self._rendered(dsr))
 
     @extend_schema(request=ExtendSerializer, responses=DataRequestSerializer)
@@ -231,14 +211,11 @@ class DataRequestViewSet(
     def extend(self, request, pk=None):
         serializer = ExtendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            dsr = data_request_extend(
-                request=self.get_object(),
-                reason=serializer.validated_data["reason"],
-                actor=request.user,
-            )
-        except RequestError as exc:
-            raise _request_error(exc) from exc
+        dsr = data_request_extend(
+            request=self.get_object(),
+            reason=serializer.validated_data["reason"],
+            actor=request.user,
+        )
         return Response(self._rendered(dsr))
 
     @extend_schema(request=MatchSerializer, responses=DataRequestSerializer)
@@ -246,14 +223,11 @@ class DataRequestViewSet(
     def match(self, request, pk=None):
         serializer = MatchSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        try:
-            dsr = data_request_match(
-                request=self.get_object(),
-                customer=serializer.validated_data["customer"],
-                actor=request.user,
-            )
-        except RequestError as exc:
-            raise _request_error(exc) from exc
+        dsr = data_request_match(
+            request=self.get_object(),
+            customer=serializer.validated_data["customer"],
+            actor=request.user,
+        )
         return Response(self._rendered(dsr))
 
 
@@ -265,7 +239,9 @@ class DataExportViewSet(
 ):
     """Data exports: queue one (built by a worker), then fetch its expiring download link."""
 
-    permission_classes = [IsPrivacyOfficer]
+    # Privacy officers and superusers only.
+    permission_classes = [RolePermissions]
+    read_roles = write_roles = (Role.PRIVACY,)
     serializer_class = DataExportSerializer
     filterset_fields = ["customer", "request", "status"]
     ordering_fields = ["created_at", "id"]
@@ -297,7 +273,9 @@ class DataExportViewSet(
 class SuppressionCheckViewSet(viewsets.ViewSet):
     """Whether an email or phone is suppressed (answers only yes or no)."""
 
-    permission_classes = [IsPrivacyOfficer]
+    # Privacy officers and superusers only.
+    permission_classes = [RolePermissions]
+    read_roles = write_roles = (Role.PRIVACY,)
 
     @extend_schema(
         request=SuppressionCheckSerializer,

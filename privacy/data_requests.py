@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,13 +38,14 @@ TRANSITIONS = {
 }
 
 
-class RequestError(ValueError):
-    """A request change that is not allowed; `field` names what is wrong."""
+class RequestError(ValidationError):
+    """A request change that is not allowed: a ValidationError of the field `field` names, with
+    the one message `problem` (the API answers it as any other 400 by field)."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
+        super().__init__({field: [message]})
         self.field = field
-        self.message = message
+        self.problem = message
 
 
 def data_request_create(

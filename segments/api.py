@@ -3,7 +3,6 @@
 import csv
 from collections.abc import Iterator
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,21 +13,25 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.routers import DefaultRouter
 
 from crm.api.jobs import JobStateFields
-from crm.roles import Role, user_has_role
+from crm.api.permissions import RolePermissions
+from crm.api.schema import schema_component_register
+from crm.roles import Role
 from crm.spreadsheet import spreadsheet_safe
 from customers.models import Customer
 from customers.registry import access_record
 from customers.selectors import customer_fields_hidden_from
 from segments import rules
 from segments.models import Membership, RefreshRun, Segment
+from segments.rule_schema import rule_schema_components
 from segments.rules import RuleInvalid
 from segments.selectors import segment_members, segment_preview
 from segments.services import (
@@ -41,37 +44,6 @@ from segments.services import (
     segment_update,
 )
 
-READ_ACTIONS = {"list", "retrieve", "members", "history", "export", "run", "catalogue"}
-
-
-class SegmentPermission(permissions.BasePermission):
-    """Marketing (and superusers) manage segments; sales read them and their visible members."""
-
-    def has_permission(self, request, view) -> bool:
-        if (
-            getattr(view, "action", None) in READ_ACTIONS
-            and request.method in permissions.SAFE_METHODS
-        ):
-            return user_has_role(request.user, Role.MARKETING, Role.SALES)
-        return user_has_role(request.user, Role.MARKETING)
-
-
-def rule_error_response(errors: list[rules.RuleError]) -> dict:
-    return {
-        "rule": [str(e) for e in errors],
-        "errors": [e.as_dict() for e in errors],
-    }
-
-
-def raise_invalid(exc: Exception) -> None:
-    if isinstance(exc, RuleInvalid):
-        raise ValidationError(rule_error_response(exc.errors))
-    if isinstance(exc, DjangoValidationError):
-        raise ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        )
-    raise exc
-
 
 @extend_schema_field(
     {"type": "string", "enum": Segment.Kind.values}, component_name="SegmentKindEnum"
@@ -80,9 +52,33 @@ class SegmentKindField(serializers.ChoiceField):
     """An enum of its own in the schema: campaigns and ML jobs have a `kind` of other values."""
 
 
+RULE = {"$ref": "#/components/schemas/SegmentRule"}
+for _name, _schema in rule_schema_components(prefix="#/components/schemas/").items():
+    schema_component_register(_name, _schema)
+
+
+@extend_schema_field(RULE)
+class RuleField(serializers.JSONField):
+    """A rule tree, documented by the rule language's JSON Schema (segments/rule_schema.py)."""
+
+
+@extend_schema_field(
+    {
+        "anyOf": [
+            RULE,
+            {"type": "object", "additionalProperties": False, "description": "No rule."},
+        ],
+        "description": "The rule of a rule segment; {} for a static or ML segment.",
+    }
+)
+class SegmentRuleField(serializers.JSONField):
+    """A segment's rule: a rule tree, or {} for a segment of another kind."""
+
+
 class SegmentSerializer(serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(read_only=True)
     kind = SegmentKindField(choices=Segment.Kind.choices, read_only=True)
+    rule = SegmentRuleField(read_only=True)
     is_too_small = serializers.BooleanField(read_only=True)
     protected_characteristics = serializers.SerializerMethodField()
 
@@ -127,14 +123,14 @@ class SegmentWriteSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     kind = SegmentKindField(choices=Segment.Kind.choices, default=Segment.Kind.RULE)
-    rule = serializers.JSONField(required=False)
+    rule = SegmentRuleField(required=False)
     refresh_interval = serializers.DurationField(required=False, allow_null=True)
     min_size_warning = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
 
 
 @extend_schema_serializer(component_name="SegmentPreview")
 class PreviewSerializer(serializers.Serializer):
-    rule = serializers.JSONField()
+    rule = RuleField()
     segment = serializers.IntegerField(required=False, allow_null=True)
     sample_size = serializers.IntegerField(min_value=0, max_value=100, default=10)
 
@@ -292,6 +288,10 @@ class SegmentCatalogueSerializer(serializers.Serializer):
     channels = serializers.ListField(child=serializers.CharField())
 
 
+# The member changes take a CSV file (multipart upload) as well as JSON; every other body is JSON.
+UPLOAD_PARSERS = [JSONParser, MultiPartParser]
+
+
 def _sample(customers: list[Customer] | None) -> list[dict] | None:
     if customers is None:
         return None
@@ -311,7 +311,10 @@ class SegmentViewSet(
 ):
     queryset = Segment.objects.select_related("owner")
     serializer_class = SegmentSerializer
-    permission_classes = [permissions.IsAuthenticated, SegmentPermission]
+    # Marketing (and superusers) manage segments; sales read them and their visible members.
+    permission_classes = [RolePermissions]
+    read_roles = (Role.MARKETING, Role.SALES)
+    write_roles = (Role.MARKETING,)
     search_fields = ["name", "slug", "description"]
     ordering_fields = ["name", "member_count", "last_refreshed_at", "id"]
     filterset_fields = ["kind"]
@@ -320,10 +323,7 @@ class SegmentViewSet(
     def create(self, request):
         data = SegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            segment = segment_create(owner=request.user, actor=request.user, **data.validated_data)
-        except (RuleInvalid, DjangoValidationError) as exc:
-            raise_invalid(exc)
+        segment = segment_create(owner=request.user, actor=request.user, **data.validated_data)
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=SegmentWriteSerializer, responses=SegmentSerializer)
@@ -334,10 +334,7 @@ class SegmentViewSet(
         changes = dict(data.validated_data)
         if "kind" in changes and changes.pop("kind") != segment.kind:
             raise ValidationError({"kind": "cannot be changed"})
-        try:
-            segment = segment_update(segment=segment, actor=request.user, **changes)
-        except (RuleInvalid, DjangoValidationError) as exc:
-            raise_invalid(exc)
+        segment = segment_update(segment=segment, actor=request.user, **changes)
         return Response(SegmentSerializer(segment).data)
 
     @extend_schema(request=SegmentWriteSerializer, responses=SegmentSerializer)
@@ -345,10 +342,7 @@ class SegmentViewSet(
         return self.update(request, pk=pk, partial=True)
 
     def perform_destroy(self, instance: Segment) -> None:
-        try:
-            segment_delete(segment=instance)
-        except DjangoValidationError as exc:
-            raise_invalid(exc)
+        segment_delete(segment=instance)
 
     @extend_schema(responses=SegmentCatalogueSerializer)
     @action(detail=False, methods=["get"])
@@ -372,7 +366,7 @@ class SegmentViewSet(
         rule = body.validated_data["rule"]
         errors = segment_rule_errors(rule=rule, segment=segment, actor=request.user)
         if errors:
-            raise ValidationError(rule_error_response(errors))
+            raise RuleInvalid(errors)
         preview = segment_preview(
             rule=rule, segment=segment, sample_size=body.validated_data["sample_size"]
         )
@@ -484,30 +478,27 @@ class SegmentViewSet(
         segment = self.get_object()
         body = MembersChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            if body.validated_data.get("file"):
-                report = segment_members_from_csv(
-                    segment=segment, content=body.validated_data["file"].read(), remove=remove
-                )
-                run, unmatched = report.run, [{"line": n, "value": v} for n, v in report.unmatched]
-            else:
-                change = segment_remove_members if remove else segment_add_members
-                run = change(segment=segment, customers=body.validated_data["customer_ids"])
-                unmatched = []
-        except DjangoValidationError as exc:
-            raise_invalid(exc)
+        if body.validated_data.get("file"):
+            report = segment_members_from_csv(
+                segment=segment, content=body.validated_data["file"].read(), remove=remove
+            )
+            run, unmatched = report.run, [{"line": n, "value": v} for n, v in report.unmatched]
+        else:
+            change = segment_remove_members if remove else segment_add_members
+            run = change(segment=segment, customers=body.validated_data["customer_ids"])
+            unmatched = []
         return Response(
             {"joined": run.joined, "left": run.left, "size": run.size, "unmatched": unmatched}
         )
 
     @extend_schema(request=MembersChangeSerializer, responses=MEMBERS_CHANGED)
-    @action(detail=True, methods=["post"], url_path="add-members")
+    @action(detail=True, methods=["post"], url_path="add-members", parser_classes=UPLOAD_PARSERS)
     def add_members(self, request, pk=None):
         """Static segments: add customers by id, or from a CSV of emails / external ids."""
         return self._members_change(request, remove=False)
 
     @extend_schema(request=MembersChangeSerializer, responses=MEMBERS_CHANGED)
-    @action(detail=True, methods=["post"], url_path="remove-members")
+    @action(detail=True, methods=["post"], url_path="remove-members", parser_classes=UPLOAD_PARSERS)
     def remove_members(self, request, pk=None):
         """Static segments: remove customers by id, or from a CSV of emails / external ids."""
         return self._members_change(request, remove=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from crm.text import text_problem
 
 RULE_VERSION = 1
@@ -217,12 +219,13 @@ class RuleError:
         return {"path": self.path, "message": self.message}
 
 
-class RuleInvalid(ValueError):
-    """Raised by code that needs a valid rule and got one with errors."""
+class RuleInvalid(ValidationError):
+    """Raised by code that needs a valid rule and got one with errors: a ValidationError of the
+    `rule` field, each message with its path (the API answers it as any other 400)."""
 
     def __init__(self, errors: list[RuleError]):
         self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
+        super().__init__({"rule": [str(e) for e in errors]})
 
 
 def _join(path: str, key: str) -> str:

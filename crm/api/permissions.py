@@ -1,10 +1,12 @@
 """Who may call which API action.
 
-Two gates, both required:
-- the Django model permission of the action (view, add, change, delete), which the role groups
-  hold (crm/migrations/0001_roles.py) and an admin may adjust per group;
-- the role rule of the endpoint: reads need a role, writes need one of the roles the viewset
-  names in `write_roles` (superusers hold every role).
+Every endpoint names its role rule: reads need one of the roles in `read_roles` (any role when
+it names none), writes one of the roles in `write_roles` (superusers hold every role).
+`RolePermissions` checks that rule alone; `RoleModelPermissions` also requires the Django model
+permission of the action (view, add, change, delete), which the role groups hold
+(crm/migrations/0001_roles.py) and an admin may adjust per group. Records without per-role
+model permissions (segments, ML models, campaigns, data-subject requests) use the role rule
+alone; an action may name its own `read_roles` (`@action(..., read_roles=...)`).
 
 Objects are checked by the viewsets' querysets, which start from customers_visible_to /
 accounts_visible_to: an object the user may not see does not exist for them (404, not 403).
@@ -12,11 +14,27 @@ accounts_visible_to: an object the user may not see does not exist for them (404
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
 
-from crm.roles import user_has_role, user_roles
+from crm.roles import Role, user_has_role
+
+
+class RolePermissions(BasePermission):
+    """The endpoint's role rule: `read_roles` for reads, `write_roles` for writes."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        if not user_has_role(user, *(getattr(view, "read_roles", ()) or Role.values)):
+            return False
+        if getattr(view, "action_map", None) is not None and view.action is None:
+            return True  # a method the endpoint does not offer: the view answers 405
+        if request.method not in SAFE_METHODS:
+            return user_has_role(user, *getattr(view, "write_roles", ()))
+        return True
 
 
 class RoleModelPermissions(DjangoModelPermissions):
-    """Model permissions for every method, reads included, plus the viewset's role rule."""
+    """The role rule, plus the model permission of every method, reads included."""
 
     perms_map = {
         "GET": ["%(app_label)s.view_%(model_name)s"],
@@ -29,17 +47,10 @@ class RoleModelPermissions(DjangoModelPermissions):
     }
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated and user.is_active):
-            return False
-        if not user_roles(user):
+        if not RolePermissions().has_permission(request, view):
             return False
         if getattr(view, "action_map", None) is not None and view.action is None:
             return True  # a method the endpoint does not offer: the view answers 405
-        if request.method not in SAFE_METHODS:
-            write_roles = getattr(view, "write_roles", ())
-            if not user_has_role(user, *write_roles):
-                return False
         return super().has_permission(request, view)
 
 

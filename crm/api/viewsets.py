@@ -1,11 +1,9 @@
 """The base every app's viewsets build on: reads through a queryset the user may see, writes
-through the app's services, errors as 400s that name the field."""
+through the app's services, errors as 400s that name the field (crm.api.exceptions)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
@@ -21,22 +19,14 @@ from crm.api.permissions import RoleModelPermissions
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Turn a service's validation error into a 400 naming the fields (never a 500).
+    """A unique constraint that a concurrent request won since the serializer checked it is a
+    400: the client sent something that now conflicts, which is not a server fault.
 
-    A unique constraint that a concurrent request won since the serializer checked it is also
-    a 400: the client sent something that now conflicts, which is not a server fault.
+    (A service's ValidationError needs nothing here: the API's exception handler,
+    crm.api.exceptions, answers it as a 400 naming the fields.)
     """
     try:
         yield
-    except DjangoValidationError as error:
-        if hasattr(error, "error_dict"):
-            detail = {
-                api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field: messages
-                for field, messages in error.message_dict.items()
-            }
-        else:
-            detail = {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
-        raise serializers.ValidationError(detail) from error
     except IntegrityError as error:
         raise serializers.ValidationError(
             {api_settings.NON_FIELD_ERRORS_KEY: ["This conflicts with a record saved meanwhile."]}
@@ -57,6 +47,7 @@ class ServiceModelViewSet(viewsets.GenericViewSet):
         ReadableFieldsSearchFilter,
         StrictOrderingFilter,
     ]
+    read_roles: tuple[str, ...] = ()  # any role
     write_roles: tuple[str, ...] = ()
     create_serializer_class: type[serializers.Serializer] | None = None
     update_serializer_class: type[serializers.Serializer] | None = None

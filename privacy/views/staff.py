@@ -114,7 +114,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
                     actor=request.user,
                 )
             except RequestError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.problem)
             else:
                 messages.success(
                     request, f"Request {dsr.pk} recorded; due {dsr.deadline:%d %b %Y}."
@@ -179,7 +179,7 @@ def request_transition(request: HttpRequest, pk: int) -> HttpResponse:
             actor=request.user,
         )
     except RequestError as exc:
-        messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}")
+        messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.problem}")
         return _detail_page(request, dsr, status=400, transition_form=form)
     messages.success(request, f"Request {dsr.pk} is now {dsr.get_status_display().lower()}.")
     return redirect("privacy:request_detail", pk)
@@ -198,7 +198,7 @@ def request_extend(request: HttpRequest, pk: int) -> HttpResponse:
             request=dsr, reason=form.cleaned_data["reason"], actor=request.user
         )
     except RequestError as exc:
-        messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.message}")
+        messages.error(request, f"{exc.field.replace('_', ' ').capitalize()}: {exc.problem}")
         return _detail_page(request, dsr, status=400, extend_form=form)
     messages.success(request, f"Deadline extended to {dsr.deadline:%d %b %Y}.")
     return redirect("privacy:request_detail", pk)
@@ -221,7 +221,7 @@ def request_match(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         data_request_match(request=dsr, customer=customer, actor=request.user)
     except RequestError as exc:
-        messages.error(request, f"{exc.field.capitalize()}: {exc.message}")
+        messages.error(request, f"{exc.field.capitalize()}: {exc.problem}")
         return _detail_page(request, dsr, status=400, match_form=form)
     messages.success(request, f"Request matched to customer {customer.pk}.")
     return redirect("privacy:request_detail", pk)

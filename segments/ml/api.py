@@ -2,17 +2,16 @@
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from crm.api.jobs import JobStateFields
-from crm.roles import Role, user_has_role
+from crm.api.permissions import RolePermissions
+from crm.roles import Role
 from customers.registry import access_record
 from customers.selectors import customers_visible_to
 from segments.ml.features import FEATURE_GROUPS
@@ -33,17 +32,6 @@ from segments.ml.services import (
     ml_segment_update,
     rfm_refresh_queue,
 )
-
-
-class MarketingPermission(permissions.BasePermission):
-    def has_permission(self, request, view) -> bool:
-        return user_has_role(request.user, Role.MARKETING)
-
-
-def _invalid(exc: DjangoValidationError) -> None:
-    if hasattr(exc, "message_dict"):
-        raise ValidationError(exc.message_dict)
-    raise ValidationError({"detail": exc.messages})
 
 
 class ClusterSerializer(serializers.ModelSerializer):
@@ -145,7 +133,8 @@ class RenameSerializer(serializers.Serializer):
 class MLSegmentViewSet(viewsets.GenericViewSet):
     """ML segments: definition CRUD, training (queued, with a job to poll), versions, clusters."""
 
-    permission_classes = [permissions.IsAuthenticated, MarketingPermission]
+    permission_classes = [RolePermissions]
+    read_roles = write_roles = (Role.MARKETING,)
     serializer_class = MLSegmentSerializer
     queryset = MLSegment.objects.all()
     # No read here is paginated: the list, versions and clusters answer plain lists.
@@ -167,10 +156,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
     def create(self, request):
         data = MLSegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            ml_segment = ml_segment_create(owner=request.user, **data.validated_data)
-        except DjangoValidationError as exc:
-            _invalid(exc)
+        ml_segment = ml_segment_create(owner=request.user, **data.validated_data)
         return Response(MLSegmentSerializer(ml_segment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MLSegmentWriteSerializer, responses=MLSegmentSerializer)
@@ -178,10 +164,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
         ml_segment = self._get(pk)
         data = MLSegmentWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        try:
-            ml_segment_update(ml_segment=ml_segment, **data.validated_data)
-        except DjangoValidationError as exc:
-            _invalid(exc)
+        ml_segment_update(ml_segment=ml_segment, **data.validated_data)
         return Response(MLSegmentSerializer(self._get(pk)).data)
 
     # PUT is PATCH here: it validates a partial body, so every field is optional.
@@ -190,10 +173,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
         return self.partial_update(request, pk)
 
     def destroy(self, request, pk=None):
-        try:
-            ml_segment_delete(ml_segment=self._get(pk))
-        except DjangoValidationError as exc:
-            _invalid(exc)
+        ml_segment_delete(ml_segment=self._get(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={202: JobQueuedSerializer})
@@ -243,10 +223,7 @@ class MLSegmentViewSet(viewsets.GenericViewSet):
         )
         data = RenameSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            cluster_rename(cluster=cluster, name=data.validated_data["name"])
-        except DjangoValidationError as exc:
-            _invalid(exc)
+        cluster_rename(cluster=cluster, name=data.validated_data["name"])
         return Response(ClusterSerializer(cluster).data)
 
 
@@ -342,7 +319,8 @@ class ChurnSummarySerializer(serializers.Serializer):
 class ScoresViewSet(viewsets.GenericViewSet):
     """RFM summary and grid, RFM runs, scores per customer, churn model evaluation and training."""
 
-    permission_classes = [permissions.IsAuthenticated, MarketingPermission]
+    permission_classes = [RolePermissions]
+    read_roles = write_roles = (Role.MARKETING,)
     serializer_class = ScoreSerializer
     queryset = CustomerScore.objects.all()
 

@@ -335,10 +335,10 @@ def test_rule_fields_the_role_may_not_read_are_refused_in_preview_and_save(
         assert name not in client.get(reverse("segments:create")).text.split("rule-catalogue")[1]
         for response in (preview, created, changed):
             assert response.status_code == 400, response.data
-            assert {
-                "path": "all[0].field",
-                "message": f"field {name!r} is not visible to your role",
-            } in response.data["errors"]
+            assert (
+                f"all[0].field: field {name!r} is not visible to your role"
+                in (response.data["rule"])
+            )
             assert "count" not in response.data
         assert f"all[0].field: field &#x27;{name}&#x27; is not visible to your role" in page.text
         assert not Segment.objects.filter(name__startswith="Bisect").exists()
