@@ -333,8 +333,9 @@ def segment_refresh(
                 ]
             )
     except Exception as exc:
+        reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         RefreshRun.objects.filter(pk=run.pk).update(
-            status=RefreshRun.Status.FAILED, finished_at=timezone.now(), message=str(exc)[:2000]
+            status=RefreshRun.Status.FAILED, finished_at=timezone.now(), message=reason[:2000]
         )
         raise
     segment.refresh_from_db()

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from segments.models import RefreshRun, Segment
+from segments.rules import RuleInvalid
 from segments.selectors import membership_changes, segment_joiners
 from segments.services import (
     segment_add_members,
@@ -195,12 +196,12 @@ def test_a_failing_refresh_is_recorded_as_failed(segment_of_germans):
     )
     segment_of_germans.refresh_from_db()
 
-    with pytest.raises(ValueError):
+    with pytest.raises(RuleInvalid):
         segment_refresh(segment=segment_of_germans)
 
     run = RefreshRun.objects.get(segment=segment_of_germans)
     assert run.status == "failed"
-    assert "unknown field" in run.message
+    assert run.message == "field: unknown field 'nope'"
 
 
 @pytest.mark.django_db(transaction=True)
