@@ -371,16 +371,31 @@ def segments_refresh_due(*, now: dt.datetime | None = None) -> list[RefreshRun]:
 def segment_refresh_queue(
     *, segment: Segment, trigger: str = RefreshRun.Trigger.MANUAL
 ) -> RefreshRun:
-    """Queue a refresh on a worker once the transaction commits; the run reports its state."""
+    """Queue a refresh on a worker once the transaction commits (in-process when no broker is
+    configured); the run reports its state. A refresh that fails, or a broker that does not
+    answer, leaves the run failed or queued (then stuck) for the page to show; it never fails
+    the request that queued it."""
     from segments.tasks import segment_refresh_task
 
     run = RefreshRun.objects.create(segment=segment, trigger=trigger, task_id=str(uuid.uuid4()))
     transaction.on_commit(
         lambda: segment_refresh_task.apply_async(
             args=[segment.pk], kwargs={"trigger": trigger, "run_id": run.pk}, task_id=run.task_id
-        )
+        ),
+        robust=True,
     )
     return run
+
+
+def segment_refresh_after_save(
+    *, segment: Segment, previous_rule: Any = None, created: bool = False
+) -> RefreshRun | None:
+    """Queue a refresh (trigger "edit") of a rule segment just created or whose rule changed, so
+    a saved segment has its members without anyone asking for a refresh. None when there is
+    nothing to recompute: a static segment, or an edit that left the rule as it was."""
+    if segment.kind != Segment.Kind.RULE or (not created and segment.rule == previous_rule):
+        return None
+    return segment_refresh_queue(segment=segment, trigger=RefreshRun.Trigger.EDIT)
 
 
 # Static segments ----------------------------------------------------------------------------
