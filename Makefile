@@ -12,7 +12,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
 
-.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns services
+.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns services
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -60,6 +60,10 @@ bench-ui: venv
 bench-segments: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_segments $(BENCH_ARGS)
+
+bench-segment-edit: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_segment_edit $(BENCH_ARGS)
 
 bench-ml: venv
 	@scripts/ensure-services.sh

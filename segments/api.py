@@ -3,6 +3,7 @@
 import csv
 from collections.abc import Iterator
 
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -39,6 +40,7 @@ from segments.services import (
     segment_create,
     segment_delete,
     segment_members_from_csv,
+    segment_refresh_after_save,
     segment_refresh_queue,
     segment_remove_members,
     segment_update,
@@ -171,6 +173,13 @@ class RunSerializer(JobStateFields, serializers.ModelSerializer):
         ]
 
 
+class RunStateLinkSerializer(RunSerializer):
+    state_url = serializers.URLField(read_only=True, help_text="Where to follow the run.")
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "state_url"]
+
+
 class RunStateSerializer(RunSerializer):
     task_state = serializers.CharField(
         read_only=True, allow_null=True, help_text="The worker's state of a queued or running run."
@@ -298,6 +307,32 @@ def _sample(customers: list[Customer] | None) -> list[dict] | None:
     return [{"id": c.pk, "name": str(c), "email": c.email, "country": c.country} for c in customers]
 
 
+class SegmentSavedSerializer(SegmentSerializer):
+    refresh_run = serializers.SerializerMethodField(
+        help_text="The refresh this save queued (a new rule segment, or a changed rule), with "
+        "its state: without a broker it has already run. Null when nothing is recomputed."
+    )
+
+    class Meta(SegmentSerializer.Meta):
+        fields = [*SegmentSerializer.Meta.fields, "refresh_run"]
+
+    @extend_schema_field(RunStateLinkSerializer(allow_null=True))
+    def get_refresh_run(self, segment: Segment) -> dict | None:
+        run = self.context.get("run")
+        if run is None:
+            return None
+        run.refresh_from_db()
+        url = reverse("segment-run", args=[segment.pk, run.pk], request=self.context["request"])
+        return {**RunSerializer(run).data, "state_url": url}
+
+
+def _saved(request, segment: Segment, run: RefreshRun | None) -> dict:
+    """A saved segment as the API answers it: its figures after the refresh that ran in-process
+    (no broker), or the queued refresh to follow."""
+    segment.refresh_from_db()
+    return SegmentSavedSerializer(segment, context={"request": request, "run": run}).data
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -319,14 +354,16 @@ class SegmentViewSet(
     ordering_fields = ["name", "member_count", "last_refreshed_at", "id"]
     filterset_fields = ["kind"]
 
-    @extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSerializer})
+    @extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSavedSerializer})
     def create(self, request):
         data = SegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        segment = segment_create(owner=request.user, actor=request.user, **data.validated_data)
-        return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
+        with transaction.atomic():
+            segment = segment_create(owner=request.user, actor=request.user, **data.validated_data)
+            run = segment_refresh_after_save(segment=segment, created=True)
+        return Response(_saved(request, segment, run), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=SegmentWriteSerializer, responses=SegmentSerializer)
+    @extend_schema(request=SegmentWriteSerializer, responses=SegmentSavedSerializer)
     def update(self, request, pk=None, partial=False):
         segment = self.get_object()
         data = SegmentWriteSerializer(data=request.data, partial=partial)
@@ -334,10 +371,13 @@ class SegmentViewSet(
         changes = dict(data.validated_data)
         if "kind" in changes and changes.pop("kind") != segment.kind:
             raise ValidationError({"kind": "cannot be changed"})
-        segment = segment_update(segment=segment, actor=request.user, **changes)
-        return Response(SegmentSerializer(segment).data)
+        previous_rule = segment.rule
+        with transaction.atomic():
+            segment = segment_update(segment=segment, actor=request.user, **changes)
+            run = segment_refresh_after_save(segment=segment, previous_rule=previous_rule)
+        return Response(_saved(request, segment, run))
 
-    @extend_schema(request=SegmentWriteSerializer, responses=SegmentSerializer)
+    @extend_schema(request=SegmentWriteSerializer, responses=SegmentSavedSerializer)
     def partial_update(self, request, pk=None):
         return self.update(request, pk=pk, partial=True)
 

@@ -14,6 +14,8 @@ are plain negations:
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Count,
@@ -79,6 +81,18 @@ def compile_rule(
             others = compiler.node({"all": conditions[:i] + conditions[i + 1 :]})
             return compiler.joined(live.filter(others), condition).order_by()
     return live.filter(compiler.node(rule)).order_by()
+
+
+def compile_rule_sql(rule: Any, *, now: dt.datetime | None = None) -> tuple[str, list]:
+    """The same customers as `compile_rule`, as `SELECT id FROM customers ...` and its
+    parameters, for statements that use the rule as a subquery (refresh, preview)."""
+    queryset = compile_rule(rule, now=now).values("id")
+    try:
+        sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    except EmptyResultSet:
+        table = connection.ops.quote_name(Customer._meta.db_table)
+        return f"SELECT id FROM {table} WHERE 1 = 0", []
+    return sql, list(params)
 
 
 def _conjuncts(rule: dict) -> list[dict]:

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, QuerySet, Value
 from django.utils import timezone
 
 from customers.models import Customer
 from customers.selectors import customers_visible_to
-from segments.compiler import compile_rule
+from segments.compiler import compile_rule_sql
 from segments.models import Membership, MembershipChange, RefreshRun, Segment
 
 
@@ -33,19 +34,58 @@ def segment_preview(
     sample_size: int = 10,
     now: dt.datetime | None = None,
 ) -> Preview:
-    """Count and sample an unsaved rule; against a saved segment, who would join and leave."""
-    wanted = compile_rule(rule, now=now or timezone.now())
-    sample = list(wanted.order_by("-id")[:sample_size])
-    preview = Preview(count=wanted.count(), sample=sample)
-    if segment is not None:
-        saved = Membership.objects.filter(segment=segment, customer_id=OuterRef("pk"))
-        joiners = wanted.filter(~Exists(saved))
-        leavers = Customer.objects.filter(Exists(saved)).exclude(pk__in=wanted.values("pk"))
-        preview.would_join = joiners.count()
-        preview.would_leave = leavers.count()
-        preview.join_sample = list(joiners.order_by("-id")[:sample_size])
-        preview.leave_sample = list(leavers.order_by("-id")[:sample_size])
-    return preview
+    """Count and sample an unsaved rule; against a saved segment, who would join and leave.
+
+    Two statements whatever the data: one counts and picks the sample ids, one reads the
+    sampled customers. The rule is evaluated once and set against the saved membership by a
+    FULL JOIN, which PostgreSQL can only run as a hash or merge join: its cost stays linear when
+    the statistics lag (a fresh import, a refresh that just wrote many rows), where a nested
+    loop of the rule against the membership grew with the square of the customers (12 s on
+    3,000 demo customers before any ANALYZE). The joined rows are kept (a materialised CTE) for
+    the three counts and the three samples (the newest 10 of each, a top-N sort each).
+    """
+    rule_sql, rule_params = compile_rule_sql(rule, now=now or timezone.now())
+    membership = connection.ops.quote_name(Membership._meta.db_table)
+    if segment is None:
+        saved_sql, saved_params = "SELECT NULL::bigint AS customer_id WHERE false", []
+    else:
+        saved_sql = f"SELECT customer_id FROM {membership} WHERE segment_id = %s"
+        saved_params = [segment.pk]
+    sample = "ARRAY(SELECT {id} FROM diff WHERE {where} ORDER BY 1 DESC LIMIT %s)"
+    sql = f"""
+        WITH wanted AS ({rule_sql}),
+        diff AS MATERIALIZED (
+            SELECT wanted.id AS wanted_id, saved.customer_id AS member_id
+            FROM wanted FULL JOIN ({saved_sql}) saved ON saved.customer_id = wanted.id
+        )
+        SELECT count(wanted_id), count(*) FILTER (WHERE member_id IS NULL),
+               count(*) FILTER (WHERE wanted_id IS NULL),
+               {sample.format(id="wanted_id", where="wanted_id IS NOT NULL")},
+               {sample.format(id="wanted_id", where="member_id IS NULL")},
+               {sample.format(id="member_id", where="wanted_id IS NULL")}
+        FROM diff
+    """
+    params = [*rule_params, *saved_params, sample_size, sample_size, sample_size]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        count, joining, leaving, sample_ids, join_ids, leave_ids = cursor.fetchone()
+    if segment is None:
+        # No saved membership: everyone counted "would join"; the numbers mean nothing here.
+        joining = leaving = join_ids = leave_ids = None
+    wanted_ids = {*sample_ids, *(join_ids or ()), *(leave_ids or ())}
+    found = Customer.objects.in_bulk(wanted_ids) if wanted_ids else {}
+
+    def customers(ids: list[int] | None) -> list[Customer] | None:
+        return None if ids is None else [found[pk] for pk in ids if pk in found]
+
+    return Preview(
+        count=count,
+        sample=customers(sample_ids),
+        would_join=joining,
+        would_leave=leaving,
+        join_sample=customers(join_ids),
+        leave_sample=customers(leave_ids),
+    )
 
 
 def segment_members(*, segment: Segment, user: AbstractBaseUser) -> QuerySet[Customer]:

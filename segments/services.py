@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import EmptyResultSet, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
@@ -22,7 +22,7 @@ from customers.importing.values import shown
 from customers.models import Customer
 from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
-from segments.compiler import compile_rule
+from segments.compiler import compile_rule_sql
 from segments.models import Membership, MembershipChange, RefreshRun, Segment
 from segments.rules import RULE_VERSION, RuleError, RuleInvalid, segment_references, validate
 
@@ -180,17 +180,6 @@ def segment_delete(*, segment: Segment) -> None:
 # Refresh ------------------------------------------------------------------------------------
 
 
-def _rule_sql(segment: Segment, now: dt.datetime) -> tuple[str, list]:
-    """The compiled rule as `SELECT id FROM customers WHERE ...` and its parameters."""
-    queryset = compile_rule(segment.rule, now=now).values("id")
-    try:
-        sql, params = queryset.query.get_compiler(connection=connection).as_sql()
-    except EmptyResultSet:
-        table = connection.ops.quote_name(Customer._meta.db_table)
-        return f"SELECT id FROM {table} WHERE 1 = 0", []
-    return sql, list(params)
-
-
 def _tables() -> tuple[str, str]:
     q = connection.ops.quote_name
     return q(Membership._meta.db_table), q(MembershipChange._meta.db_table)
@@ -300,7 +289,7 @@ def segment_refresh(
             if locked.kind == Segment.Kind.STATIC:
                 size, joined, left = locked.memberships.count(), 0, 0
             else:
-                sql, params = _rule_sql(locked, now or started)
+                sql, params = compile_rule_sql(locked.rule, now=now or started)
                 at = connection.ops.adapt_datetimefield_value(started)
                 size, joined, left = _diff(locked.pk, run.pk, at, sql, params)
             finished = timezone.now()
@@ -383,16 +372,31 @@ def segments_refresh_due(*, now: dt.datetime | None = None) -> list[RefreshRun]:
 def segment_refresh_queue(
     *, segment: Segment, trigger: str = RefreshRun.Trigger.MANUAL
 ) -> RefreshRun:
-    """Queue a refresh on a worker once the transaction commits; the run reports its state."""
+    """Queue a refresh on a worker once the transaction commits (in-process when no broker is
+    configured); the run reports its state. A refresh that fails, or a broker that does not
+    answer, leaves the run failed or queued (then stuck) for the page to show; it never fails
+    the request that queued it."""
     from segments.tasks import segment_refresh_task
 
     run = RefreshRun.objects.create(segment=segment, trigger=trigger, task_id=str(uuid.uuid4()))
     transaction.on_commit(
         lambda: segment_refresh_task.apply_async(
             args=[segment.pk], kwargs={"trigger": trigger, "run_id": run.pk}, task_id=run.task_id
-        )
+        ),
+        robust=True,
     )
     return run
+
+
+def segment_refresh_after_save(
+    *, segment: Segment, previous_rule: Any = None, created: bool = False
+) -> RefreshRun | None:
+    """Queue a refresh (trigger "edit") of a rule segment just created or whose rule changed, so
+    a saved segment has its members without anyone asking for a refresh. None when there is
+    nothing to recompute: a static segment, or an edit that left the rule as it was."""
+    if segment.kind != Segment.Kind.RULE or (not created and segment.rule == previous_rule):
+        return None
+    return segment_refresh_queue(segment=segment, trigger=RefreshRun.Trigger.EDIT)
 
 
 # Static segments ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
@@ -26,6 +27,7 @@ from segments.services import (
     segment_create,
     segment_delete,
     segment_members_from_csv,
+    segment_refresh_after_save,
     segment_refresh_queue,
     segment_remove_members,
     segment_update,
@@ -115,6 +117,21 @@ def _apply_errors(form: SegmentForm, exc: Exception) -> None:
         form.add_error(None, str(exc))
 
 
+def _report_save(request: HttpRequest, saved: str, run: RefreshRun | None) -> None:
+    """Say what a save did to the members: computed already (no broker: in-process), failed, or
+    on their way (a worker has the refresh; the Refreshes table shows its state)."""
+    if run is None:
+        messages.success(request, f"{saved}.")
+        return
+    run.refresh_from_db()
+    if run.status == RefreshRun.Status.DONE:
+        messages.success(request, f"{saved}: {run.size:,} member{'' if run.size == 1 else 's'}.")
+    elif run.status == RefreshRun.Status.FAILED:
+        messages.warning(request, f"{saved}, but computing its members failed: {run.message}")
+    else:
+        messages.success(request, f"{saved}; its members are being computed.")
+
+
 @login_required
 def segment_create_view(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
@@ -123,20 +140,24 @@ def segment_create_view(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         minutes = data["refresh_every_minutes"]
         try:
-            segment = segment_create(
-                name=data["name"],
-                owner=request.user,
-                actor=request.user,
-                kind=data["kind"],
-                rule=data["rule"],
-                description=data["description"],
-                refresh_interval=dt.timedelta(minutes=minutes) if minutes else None,
-                min_size_warning=data["min_size_warning"],
-            )
+            # The segment and the refresh that fills it commit together; the refresh runs once
+            # they have.
+            with transaction.atomic():
+                segment = segment_create(
+                    name=data["name"],
+                    owner=request.user,
+                    actor=request.user,
+                    kind=data["kind"],
+                    rule=data["rule"],
+                    description=data["description"],
+                    refresh_interval=dt.timedelta(minutes=minutes) if minutes else None,
+                    min_size_warning=data["min_size_warning"],
+                )
+                run = segment_refresh_after_save(segment=segment, created=True)
         except (RuleInvalid, DjangoValidationError) as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, f"Segment “{segment.name}” saved. Refresh it to fill it.")
+            _report_save(request, f"Segment “{segment.name}” saved", run)
             return redirect("segments:detail", segment.pk)
     return render(request, "segments/segment_form.html", _builder_context(request, form, None))
 
@@ -158,12 +179,15 @@ def segment_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         }
         if segment.kind == Segment.Kind.RULE:
             changes["rule"] = data["rule"]
+        previous_rule = segment.rule
         try:
-            segment_update(segment=segment, actor=request.user, **changes)
+            with transaction.atomic():
+                segment_update(segment=segment, actor=request.user, **changes)
+                run = segment_refresh_after_save(segment=segment, previous_rule=previous_rule)
         except (RuleInvalid, DjangoValidationError) as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Segment saved. The membership changes at the next refresh.")
+            _report_save(request, "Segment saved", run)
             return redirect("segments:detail", segment.pk)
     return render(request, "segments/segment_form.html", _builder_context(request, form, segment))
 
@@ -182,6 +206,7 @@ def _segment_detail_page(
     page = Paginator(members, 25).get_page(request.GET.get("page"))
     history = segment_size_history(segment=segment, limit=60)
     runs = list(segment.runs.order_by("-id")[:20])
+    pending = next((run for run in runs if not run.finished), None)
     chart = {
         "labels": [r.finished_at.strftime("%Y-%m-%d %H:%M") for r in history],
         "sizes": [r.size or 0 for r in history],
@@ -195,6 +220,7 @@ def _segment_detail_page(
             "segment": segment,
             "page": page,
             "runs": runs,
+            "pending": pending,
             "chart": chart,
             "overlap": segment_overlap(segment=segment),
             "protected": rules.uses_protected_characteristics(segment.rule),

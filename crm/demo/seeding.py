@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -134,6 +134,10 @@ def demo_data_seed(
             bar.set_postfix_str(name)
             step()
             bar.update()
+    with connection.cursor() as cursor:
+        # Statistics for the planner now, not whenever autovacuum gets to it (if it runs at all):
+        # without them a rule's plan is a nested loop that grows with the square of the customers.
+        cursor.execute("ANALYZE")
     for name, extra_step in extra.items():  # each in transactions of its own, on committed data
         bar.set_postfix_str(name)
         seeder.counts[name] = extra_step(seeder.users)

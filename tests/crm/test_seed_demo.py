@@ -397,3 +397,22 @@ def test_seeding_again_with_replace_keeps_one_of_each_demo_segment(seeded_demo):
 
     assert Segment.objects.filter(slug="demo-high-value").count() == 1
     assert Segment.objects.get(slug="demo-high-value").member_count > 0
+
+
+def test_the_planner_knows_the_size_of_the_demo_data_once_seeded(seeded_demo):
+    """Without statistics (autovacuum off, or not yet run) PostgreSQL plans the demo's tables as
+    nearly empty, and a segment's live count took 12 s on 3,000 customers."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+            "('customers_customer', 'customers_purchase', 'privacy_consentstate')"
+        )
+        estimates = dict(cursor.fetchall())
+
+    assert estimates == {
+        "customers_customer": Customer.objects.count(),
+        "customers_purchase": Purchase.objects.count(),
+        "privacy_consentstate": ConsentState.objects.count(),
+    }

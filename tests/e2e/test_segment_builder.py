@@ -1,5 +1,6 @@
-"""A marketer builds a nested rule in the builder, watches the live count, saves, refreshes, and
-reads the members and the history."""
+"""A marketer builds a nested rule in the builder, watches the live count, saves, reads the
+members (filled on save) and the history, sees who would join and leave on the edit page, and
+refreshes."""
 
 import json
 import re
@@ -62,12 +63,23 @@ def test_marketer_builds_a_nested_rule_sees_the_count_saves_refreshes_and_reads_
         ]
     }, json.dumps(segment.rule)
 
-    page.click("#refresh-segment")
-    page.wait_for_url("**/segments/*/")
+    # Saved, and filled without a refresh (no broker: the refresh ran once the save committed).
     assert page.locator("#member-count").inner_text() == "2"
     members = page.locator("#members").inner_text()
     assert "Greta Berlin" in members and "Anna Wien" in members and "Munich" not in members
     history = page.locator("#history").inner_text()
-    assert "+2" in history and "Done" in history
+    assert "Rule edited" in history and "+2" in history and "Done" in history
+
+    # The edit page compares the rule with the saved members as it changes.
+    page.click("text=Edit")
+    expect(page.locator("#live-count")).to_have_text(
+        re.compile(r"^2 customers match · 0 would join, 0 would leave")
+    )
+    page.go_back()
+
+    page.click("#refresh-segment")
+    page.wait_for_url("**/segments/*/")
+    assert page.locator("#member-count").inner_text() == "2"
+    assert "Manual" in page.locator("#history").inner_text()
     csp = [m for m in page.console_messages if "Content Security Policy" in m or "Refused to" in m]
     assert csp == []
