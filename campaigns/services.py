@@ -25,6 +25,8 @@ from campaigns.audience import (
     targeted,
 )
 from campaigns.models import (
+    CAMPAIGN_SEGMENT_SETTINGS,
+    CAMPAIGN_SETTINGS,
     CHANNEL_PURPOSE,
     Campaign,
     Channel,
@@ -46,27 +48,8 @@ def _require_marketer(actor: AbstractBaseUser | None) -> None:
         raise PermissionError("Only marketing staff and admins manage campaigns.")
 
 
-_FIELDS = (
-    "name",
-    "goal",
-    "channel",
-    "kind",
-    "consent_purpose",
-    "frequency_cap_count",
-    "frequency_cap_days",
-    "holdout_percent",
-    "send_at",
-    "time_zone",
-    "attribution_days",
-    "allow_repeats",
-    "trigger_delay",
-    "webhook_url",
-    "from_email",
-)
-
-
 def _apply(campaign: Campaign, changes: dict[str, Any]) -> list[str]:
-    unknown = sorted(set(changes) - set(_FIELDS) - {"target_segments", "exclusion_segments"})
+    unknown = sorted(set(changes) - set(CAMPAIGN_SETTINGS))
     if unknown:
         raise ValidationError({name: "unknown field" for name in unknown})
     errors: dict[str, str] = {}
@@ -95,7 +78,7 @@ def _apply(campaign: Campaign, changes: dict[str, Any]) -> list[str]:
         raise ValidationError(errors)
     updated = []
     for name, value in changes.items():
-        if name in ("target_segments", "exclusion_segments"):
+        if name in CAMPAIGN_SEGMENT_SETTINGS:
             continue
         if name == "consent_purpose":
             campaign.consent_purpose_id = value or None

@@ -27,6 +27,8 @@ from campaigns.audience import REASON_LABELS, audience_estimate
 from campaigns.delivery import message_context, recommendations_for, send_progress
 from campaigns.links import BadLink, click_target, open_send_id, unsubscribe_send_id
 from campaigns.models import (
+    CAMPAIGN_SETTINGS,
+    CAMPAIGN_SETTINGS_BY_STEP,
     Campaign,
     MessageEvent,
     Promotion,
@@ -71,25 +73,7 @@ def marketing_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = [
-            "name",
-            "goal",
-            "channel",
-            "kind",
-            "target_segments",
-            "exclusion_segments",
-            "consent_purpose",
-            "frequency_cap_count",
-            "frequency_cap_days",
-            "holdout_percent",
-            "send_at",
-            "time_zone",
-            "attribution_days",
-            "allow_repeats",
-            "trigger_delay",
-            "webhook_url",
-            "from_email",
-        ]
+        fields = list(CAMPAIGN_SETTINGS)
         field_classes = {
             "target_segments": ModelMultipleChoiceField,
             "exclusion_segments": ModelMultipleChoiceField,
@@ -206,7 +190,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("campaigns:edit", campaign.pk, "message")
     return render(request, "campaigns/campaign_form.html", {"form": form, "step": "audience",
-                                                            "steps": STEPS})  # fmt: skip
+        "steps": STEPS, "step_fields": CAMPAIGN_SETTINGS_BY_STEP["audience"]})  # fmt: skip
 
 
 @marketing_required
@@ -217,7 +201,8 @@ def campaign_edit(request: HttpRequest, pk: int, step: str = "audience") -> Http
         step = "audience"
     if not campaign.is_editable and step != "review":
         return redirect("campaigns:detail", campaign.pk)
-    context = {"campaign": campaign, "step": step, "steps": STEPS}
+    context = {"campaign": campaign, "step": step, "steps": STEPS,
+               "step_fields": CAMPAIGN_SETTINGS_BY_STEP.get(step, ())}  # fmt: skip
     if step in ("audience", "schedule"):
         form = CampaignForm(request.POST or None, instance=campaign)
         if request.method == "POST" and form.is_valid():
