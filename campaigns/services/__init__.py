@@ -31,10 +31,7 @@ from campaigns.services.dispatch import (
     campaign_dispatch_queue,
     campaign_finish_if_done,
 )
-from campaigns.services.estimate import (
-    ESTIMATE_FIELDS,
-    campaign_audience_estimate,
-)
+from campaigns.services.estimate import ESTIMATE_FIELDS, campaign_audience_estimate
 from campaigns.services.lifecycle import (
     campaign_cancel,
     campaign_launch,
@@ -52,19 +49,9 @@ from campaigns.services.promotions import (
     promotion_remove,
     promotion_set,
 )
-from campaigns.services.sweeps import (
-    sends_cancel_for_customer,
-    sends_sweep,
-)
-from campaigns.services.triggers import (
-    campaign_trigger,
-    campaigns_trigger_due,
-)
-from campaigns.services.variants import (
-    variant_create,
-    variant_delete,
-    variant_update,
-)
+from campaigns.services.sweeps import sends_cancel_for_customer, sends_sweep
+from campaigns.services.triggers import campaign_trigger, campaigns_trigger_due
+from campaigns.services.variants import variant_create, variant_delete, variant_update
 
 __all__ = [
     "webhook_secret_new",

@@ -18,14 +18,8 @@ from segments.ml.services.clustering import (
     ml_segment_update,
     ml_segments_assign_all,
 )
-from segments.ml.services.jobs import (
-    ml_job_queue,
-    ml_job_run,
-)
-from segments.ml.services.predictive import (
-    predictive_score_all,
-    predictive_train,
-)
+from segments.ml.services.jobs import ml_job_queue, ml_job_run
+from segments.ml.services.predictive import predictive_score_all, predictive_train
 from segments.ml.services.rfm import (
     RFM_COLUMNS,
     rfm_class_segments_ensure,
