@@ -265,7 +265,7 @@ def fanout(tier: str, reps: int, scenario: dict, now: dt.datetime) -> list[dict]
 
     def ours() -> Campaign:
         # Delivery is measured on its own below: the launch queues nothing here.
-        with mock.patch("campaigns.services.campaign_dispatch_queue"):
+        with mock.patch("campaigns.services.lifecycle.campaign_dispatch_queue"):
             return campaign_launch(campaign=campaign, actor=None)
 
     ours_t, anchor_t, statements = [], [], 0
@@ -399,7 +399,7 @@ def delivery(tier: str, reps: int, messages: int, sink: SmtpSink, port: int) -> 
     campaign = campaign_create(actor=None, name=f"{PREFIX} delivery", target_segments=[static])
     _variants(campaign)
     promotion_set(campaign=campaign, actor=None, discount="percent", value=Decimal("15"))
-    with mock.patch("campaigns.services.campaign_dispatch_queue"):
+    with mock.patch("campaigns.services.lifecycle.campaign_dispatch_queue"):
         campaign_launch(campaign=campaign, actor=None)
     pending = Send.objects.filter(campaign=campaign, status=Send.Status.PENDING).count()
     if pending != messages:

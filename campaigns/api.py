@@ -23,7 +23,7 @@ from rest_framework.routers import DefaultRouter
 from campaigns import services
 from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
-from campaigns.models import Campaign, Promotion, Variant
+from campaigns.models import CAMPAIGN_SETTINGS, Campaign, Promotion, Variant
 from campaigns.rendering import RenderFailed
 from campaigns.results import campaign_report
 from campaigns.selectors import (
@@ -67,24 +67,8 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = Campaign
         fields = [
             "id",
-            "name",
-            "goal",
-            "channel",
-            "kind",
-            "target_segments",
-            "exclusion_segments",
-            "consent_purpose",
-            "frequency_cap_count",
-            "frequency_cap_days",
-            "holdout_percent",
-            "send_at",
-            "time_zone",
-            "attribution_days",
-            "allow_repeats",
-            "trigger_delay",
-            "webhook_url",
+            *CAMPAIGN_SETTINGS,
             "webhook_secret",
-            "from_email",
             "status",
             "created_at",
             "launched_at",

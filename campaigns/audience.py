@@ -2,7 +2,7 @@
 
 Each targeted customer gets a row: `pending` with a variant, `holdout`, or `excluded` with the
 first reason that rules them out (in the order of EXCLUSION_REASONS). The SELECT is built with the
-ORM (the same consent and suppression expressions privacy uses) and run as one statement, so the
+ORM (who may receive a message at all is campaigns.recipients' rule) and run as one statement, so the
 database does the work whatever the audience size; nothing is evaluated per customer in Python.
 
 The A/B split and the holdout come from a hash of (campaign id, customer id): random-looking,
@@ -28,26 +28,23 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Concat, StrIndex, Substr
 
-from campaigns.models import Campaign, Channel, Send
+from campaigns.models import Campaign, Send
+from campaigns.recipients import REFUSAL_CODES, REFUSALS, RefusalReason
 from customers.models import Customer
-from privacy.models import ConsentState, ConsentStatus, Purpose, Suppression
 
+# The order reasons are given in: an exclusion segment, then who may not receive the message
+# (campaigns.recipients), with the frequency cap before a missing address.
 EXCLUSION_REASONS = (
     "exclusion_segment",
-    "no_consent",
-    "suppressed",
-    "do_not_sell",
+    *REFUSAL_CODES[: REFUSAL_CODES.index("no_address")],
     "frequency_cap",
-    "no_address",
+    *REFUSAL_CODES[REFUSAL_CODES.index("no_address") :],
 )
 REASON_LABELS = {
     "not_in_target": "Not in a target segment",
     "exclusion_segment": "In an exclusion segment",
-    "no_consent": "No consent for the purpose",
-    "suppressed": "On the suppression list",
-    "do_not_sell": "Opted out of data sharing (webhook)",
+    **{refusal.code: refusal.label for refusal in REFUSALS},
     "frequency_cap": "Over the frequency cap",
-    "no_address": "No address for the channel",
 }
 BUCKETS = 10000
 
@@ -100,7 +97,7 @@ def targeted(campaign: Campaign) -> QuerySet[Customer]:
 
 
 def reason_expression(campaign: Campaign) -> Case:
-    """The first reason a targeted customer is left out, or NULL when they are eligible."""
+    """The first reason a targeted customer is left out, or '' when they are eligible."""
     from segments.models import Membership
 
     exclusions = list(campaign.exclusion_segments.values_list("pk", flat=True))
@@ -114,28 +111,11 @@ def reason_expression(campaign: Campaign) -> Case:
                 then=Value("exclusion_segment"),
             )
         )
-    granted = ConsentState.objects.filter(
-        customer_id=OuterRef("pk"), purpose_id=campaign.purpose_code, state=ConsentStatus.GRANTED
-    )
-    whens.append(When(~Exists(granted), then=Value("no_consent")))
-    emails = Suppression.objects.filter(kind=Suppression.Kind.EMAIL).values("value_hash")
-    phones = Suppression.objects.filter(kind=Suppression.Kind.PHONE).values("value_hash")
-    # Each customer row keeps the salted hashes of its own email and phone (indexed).
-    whens.append(
-        When(
-            Q(email_hash__in=emails) | Q(phone_hash__in=phones),
-            then=Value("suppressed"),
-        )
-    )
-    if campaign.channel == Channel.WEBHOOK:
-        opted_out = ConsentState.objects.filter(
-            customer_id=OuterRef("pk"), purpose_id=Purpose.DATA_SALE, state=ConsentStatus.WITHDRAWN
-        )
-        whens.append(When(Exists(opted_out), then=Value("do_not_sell")))
-    # The frequency cap comes next; classified_sql applies it (a join, not a query per customer).
-    if campaign.channel == Channel.EMAIL:
-        whens.append(When(email__isnull=True, then=Value("no_address")))
-    return Case(*whens, default=Value(""), output_field=models.CharField())
+    # Who may receive the message at all (consent, suppression, data sale, an address): the one
+    # rule of campaigns.recipients. The frequency cap is applied by classified_sql (a join, not a
+    # query per customer), between the refusals before it and the one after it.
+    refusal = RefusalReason(purpose=campaign.purpose_code, channel=campaign.channel)
+    return Case(*whens, default=refusal, output_field=models.CharField())
 
 
 def audience_queryset(

@@ -5,9 +5,10 @@ both win it), and it is recorded as sent with an UPDATE that also requires the c
 number, so a row the sweeper gave back after a worker died cannot be recorded twice. The channel
 calls that second UPDATE at its point of no return (see campaigns.channels).
 
-Consent and suppression are checked for each message just before it goes, inside the transaction
-that records it as sent, holding a lock on the customer's consent state: a withdrawal committed
-before that check stops the message; one that arrives later waits for the message to be recorded.
+Who may receive the message (campaigns.recipients: consent, suppression, data-sale opt-out, an
+address) is checked again for each message just before it goes, inside the transaction that
+records it as sent, holding a lock on the customer's consent state: a withdrawal committed before
+that check stops the message; one that arrives later waits for the message to be recorded.
 
 Over SMTP on PostgreSQL, messages go in groups (CAMPAIGNS_GROUP_SIZE): every message of a group is
 written up to the final dot of DATA on its own connection, then one statement re-checks and records
@@ -17,6 +18,7 @@ delivered, the sweeper re-queues the rows) or among the dots right after it.
 """
 
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,11 +38,12 @@ from campaigns.channels import (
     channel_for,
 )
 from campaigns.links import MessageLinks
-from campaigns.models import Campaign, Channel, Promotion, PromotionCode, Send, Variant
+from campaigns.models import Campaign, Promotion, PromotionCode, Send, Variant
+from campaigns.recipients import Facts, refusal_sql
 from campaigns.rendering import CompiledVariant, RenderFailed
 from customers.models import Customer, Product, Purchase
-from privacy.models import ConsentState, ConsentStatus, Purpose, Suppression
-from privacy.suppression import email_hash, phone_hash, suppression_contains
+from privacy.models import ConsentState
+from privacy.suppression import email_hash, phone_hash
 
 RECOMMENDATIONS = 3
 # What a message and its re-check read of the customer (a batch loads only these).
@@ -186,28 +189,6 @@ def message_context(
             "preferences": links.preferences(customer.pk),
         },
     }
-
-
-def _still_allowed(send: Send, customer: Customer, purpose: str, channel: str) -> str:
-    """'' when the customer may still get the message; otherwise the reason (locks consent)."""
-    granted = list(
-        ConsentState.objects.select_for_update()
-        .filter(customer_id=customer.pk, purpose_id=purpose)
-        .values_list("state", flat=True)
-    )
-    if granted != [ConsentStatus.GRANTED]:
-        return "consent withdrawn before sending"
-    if suppression_contains(email=customer.email, phone=customer.phone):
-        return "on the suppression list"
-    if channel == Channel.WEBHOOK:
-        opted_out = ConsentState.objects.filter(
-            customer_id=customer.pk, purpose_id=Purpose.DATA_SALE, state=ConsentStatus.WITHDRAWN
-        ).exists()
-        if opted_out:
-            return "opted out of data sharing"
-    if channel == Channel.EMAIL and not customer.email:
-        return "no email address"
-    return ""
 
 
 def _outgoing(
@@ -478,47 +459,72 @@ def _recheck_and_record(
     return verdicts.get(send.pk)
 
 
-# The re-check and the record of a group of messages in one statement and one commit: the
-# consent rows of all of them are locked (in customer order, so two workers cannot deadlock)
-# until it commits, as in _still_allowed + _finish. Returns a row (send id, verdict) for each
-# send still this worker's: '' (recorded as sent) or the reason it was recorded as skipped.
-_RECORD_GROUP_SQL = f"""
+# The re-check of a group of messages in one statement: the consent rows of all of them are
+# locked (in customer order, so two workers cannot deadlock) until the statement's transaction
+# commits, and campaigns.recipients' rule is evaluated over the address each message is written
+# to and the locked consent rows, so a withdrawal committed before the check stops the message
+# and one that arrives later waits for the message to be recorded.
+_RECHECK_SQL = """
 WITH message AS (
     SELECT * FROM unnest(%(sends)s::bigint[], %(attempts)s::integer[], %(customers)s::bigint[],
-                         %(email_hashes)s::text[], %(phone_hashes)s::text[],
-                         %(no_address)s::boolean[], %(message_ids)s::text[])
-        AS m(send_id, attempts, customer_id, email_hash, phone_hash, no_address, message_id)
+                         %(emails)s::text[], %(email_hashes)s::text[], %(phone_hashes)s::text[],
+                         %(message_ids)s::text[])
+        AS m(send_id, attempts, customer_id, email, email_hash, phone_hash, message_id)
 ), consent AS MATERIALIZED (
-    SELECT customer_id, state FROM {ConsentState._meta.db_table}
+    SELECT customer_id, purpose_id, state FROM {consent_state}
     WHERE customer_id = ANY(%(customers)s::bigint[]) AND purpose_id = %(purpose)s
     ORDER BY customer_id, id FOR UPDATE
 ), verdict AS MATERIALIZED (
-    SELECT m.send_id, m.attempts, m.message_id, CASE
-        WHEN NOT EXISTS (SELECT 1 FROM consent c
-                         WHERE c.customer_id = m.customer_id AND c.state = '{ConsentStatus.GRANTED}')
-            THEN 'consent withdrawn before sending'
-        WHEN EXISTS (SELECT 1 FROM {Suppression._meta.db_table}
-                     WHERE (kind = '{Suppression.Kind.EMAIL}' AND value_hash = m.email_hash)
-                        OR (kind = '{Suppression.Kind.PHONE}' AND value_hash = m.phone_hash))
-            THEN 'on the suppression list'
-        WHEN %(webhook)s AND EXISTS (
-            SELECT 1 FROM {ConsentState._meta.db_table} WHERE customer_id = m.customer_id
-            AND purpose_id = '{Purpose.DATA_SALE}' AND state = '{ConsentStatus.WITHDRAWN}')
-            THEN 'opted out of data sharing'
-        WHEN m.no_address THEN 'no email address'
-        ELSE '' END AS reason
+    SELECT m.send_id, m.attempts, m.message_id, {refusal} AS reason
     FROM message m
 )
-UPDATE {Send._meta.db_table} AS s SET
-    status = CASE WHEN v.reason = '' THEN '{Send.Status.SENT}'
-             ELSE '{Send.Status.SKIPPED}' END,
+"""
+# ... then the record: sent or skipped, for each send still this worker's (its claim's attempt).
+# Returns a row (send id, verdict) for each: '' (recorded as sent) or the reason it was skipped.
+_RECORD_SQL = """
+UPDATE {send} AS s SET
+    status = CASE WHEN v.reason = '' THEN '{sent}' ELSE '{skipped}' END,
     reason = v.reason,
     sent_at = CASE WHEN v.reason = '' THEN %(now)s END,
     provider_message_id = CASE WHEN v.reason = '' THEN v.message_id ELSE '' END
 FROM verdict v
-WHERE s.id = v.send_id AND s.status = '{Send.Status.CLAIMED}' AND s.attempts = v.attempts
+WHERE s.id = v.send_id AND s.status = '{claimed}' AND s.attempts = v.attempts
 RETURNING s.id, v.reason
 """
+
+
+@functools.cache
+def _recheck_sql(channel_name: str, *, record: bool) -> str:
+    """The re-check for a channel; with `record`, it also records the verdicts (else it only
+    returns them, the consent rows staying locked until the caller's transaction ends)."""
+    facts = Facts(
+        customer_id="m.customer_id",
+        email="m.email",
+        email_hash="m.email_hash",
+        phone_hash="m.phone_hash",
+        purpose="%(purpose)s",
+        consent="consent",
+    )
+    refusal = refusal_sql(channel=channel_name, facts=facts, wording="at_send")
+    sql = _RECHECK_SQL.format(consent_state=ConsentState._meta.db_table, refusal=refusal)
+    if not record:
+        return sql + "SELECT send_id, reason FROM verdict"
+    return sql + _RECORD_SQL.format(
+        send=Send._meta.db_table,
+        sent=Send.Status.SENT,
+        skipped=Send.Status.SKIPPED,
+        claimed=Send.Status.CLAIMED,
+    )
+
+
+def _refusal_before_handover(send: Send, customer: Customer, purpose: str, channel: str) -> str:
+    """'' when the customer may still get the message, else the reason (for a channel that
+    records only after the receiver answered). Locks the consent rows: call it in a transaction."""
+    cursor_sql = _recheck_sql(channel, record=False)
+    params = _record_group_params([(send, customer, None)], purpose, channel)
+    with connection.cursor() as cursor:
+        cursor.execute(cursor_sql, params)
+        return dict(cursor.fetchall()).get(send.pk, "")
 
 
 def _recheck_and_record_group(
@@ -537,31 +543,30 @@ def _recheck_and_record_group(
     """
     if not entries:
         return {}
+    statement = _recheck_sql(channel_name, record=True)
     with connection.cursor() as cursor:
         if meanwhile is None:
-            cursor.execute(_RECORD_GROUP_SQL, _record_group_params(entries, purpose, channel_name))
+            cursor.execute(statement, _record_group_params(entries, purpose, channel_name))
             return dict(cursor.fetchall())
         with connection.connection.pipeline():  # sent now; committed at the block's end
-            cursor.execute(_RECORD_GROUP_SQL, _record_group_params(entries, purpose, channel_name))
+            cursor.execute(statement, _record_group_params(entries, purpose, channel_name))
             meanwhile()
         return dict(cursor.fetchall())
 
 
 def _record_group_params(
-    entries: list[tuple[Send, Customer, OutgoingMessage]], purpose: str, channel_name: str
+    entries: list[tuple[Send, Customer, OutgoingMessage | None]], purpose: str, channel_name: str
 ) -> dict:
+    """The statement's parameters: each message's send, customer and the address it goes to."""
     return {
         "sends": [send.pk for send, _c, _m in entries],
         "attempts": [send.attempts for send, _c, _m in entries],
         "customers": [customer.pk for _s, customer, _m in entries],
+        "emails": [customer.email or "" for _s, customer, _m in entries],
         "email_hashes": [email_hash(customer.email) for _s, customer, _m in entries],
         "phone_hashes": [phone_hash(customer.phone) for _s, customer, _m in entries],
-        "no_address": [
-            channel_name == Channel.EMAIL and not customer.email for _s, customer, _m in entries
-        ],
-        "message_ids": [message.message_id for _s, _c, message in entries],
+        "message_ids": [message.message_id if message else "" for _s, _c, message in entries],
         "purpose": purpose,
-        "webhook": channel_name == Channel.WEBHOOK,
         "now": timezone.now(),
     }
 
@@ -617,7 +622,7 @@ def _deliver_one(channel, send, customer, message, purpose: str, channel_name: s
     if not channel.commits_before_handover:
         # This channel records the send only once the receiver has it: check before it goes.
         with transaction.atomic():
-            reason = _still_allowed(send, customer, purpose, channel_name)
+            reason = _refusal_before_handover(send, customer, purpose, channel_name)
             if reason:
                 _finish(send, status=Send.Status.SKIPPED, reason=reason)
                 return "skipped"

@@ -25,6 +25,29 @@ class Channel(models.TextChoices):
 CHANNEL_PURPOSE = {Channel.EMAIL: Purpose.EMAIL_MARKETING, Channel.WEBHOOK: Purpose.EMAIL_MARKETING}
 
 
+# The settings a marketer edits, by the step of the editor that shows them: the one list the
+# editor's form, the API's serializer and the services (campaign_create / campaign_update) use.
+CAMPAIGN_SETTINGS_BY_STEP = {
+    "audience": (
+        "name",
+        "goal",
+        "channel",
+        "kind",
+        "target_segments",
+        "exclusion_segments",
+        "consent_purpose",
+        "frequency_cap_count",
+        "frequency_cap_days",
+        "holdout_percent",
+        "webhook_url",
+        "from_email",
+    ),
+    "schedule": ("send_at", "time_zone", "attribution_days", "allow_repeats", "trigger_delay"),
+}
+CAMPAIGN_SETTINGS = tuple(name for step in CAMPAIGN_SETTINGS_BY_STEP.values() for name in step)
+CAMPAIGN_SEGMENT_SETTINGS = ("target_segments", "exclusion_segments")
+
+
 class Campaign(models.Model):
     class Kind(models.TextChoices):
         BROADCAST = "broadcast", "One-off broadcast"

@@ -14,8 +14,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import TextChoices
 
 from crm.text import text_problem
+from customers.models import Account, Customer, Purchase
+from segments.ml.models import RfmClass
 
 RULE_VERSION = 1
 MAX_DEPTH = 12
@@ -51,24 +54,15 @@ OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
 ALL_OPERATORS = tuple(dict.fromkeys(op for ops in OPERATORS_BY_KIND.values() for op in ops))
 NO_VALUE_OPS = EMPTINESS
 
-GENDERS = ("female", "male", "non_binary", "undisclosed")
-INCOME_BANDS = ("low", "lower_middle", "middle", "upper_middle", "high")
-ACCOUNT_KINDS = ("company", "household")
-ACCOUNT_SIZES = ("1-9", "10-49", "50-249", "250-999", "1000+")
-CHANNELS = ("online", "store", "phone", "marketplace", "other")
-RFM_CLASSES = (
-    "Champions",
-    "Loyal",
-    "Potential loyalist",
-    "New",
-    "Promising",
-    "Needs attention",
-    "About to sleep",
-    "At risk",
-    "Cannot lose them",
-    "Hibernating",
-    "Lost",
-)
+# The values a choice field or a purchase's channel may take are the models' choices, with their
+# labels: a choice added to a model is offered by the rule builder without a change here.
+GENDERS = tuple(Customer.Gender.values)
+INCOME_BANDS = tuple(Customer.IncomeBand.values)
+ACCOUNT_KINDS = tuple(Account.Kind.values)
+ACCOUNT_SIZES = tuple(Account.Size.values)
+CHANNELS = tuple(Purchase.Channel.values)
+CHANNEL_LABELS = dict(Purchase.Channel.choices)
+RFM_CLASSES = tuple(RfmClass.values)
 
 
 @dataclass(frozen=True)
@@ -81,6 +75,8 @@ class FieldSpec:
     path: str = ""
     choices: tuple[str, ...] = ()
     protected: bool = False
+    # (value, label) of each choice, as the model names them.
+    choice_labels: tuple[tuple[str, str], ...] = ()
     nullable: bool = False
     # The customer field a condition on it reveals (customers.selectors.CUSTOMER_FIELD_READERS):
     # its own name unless set. The age reveals only the age, never the birth date it is
@@ -99,6 +95,16 @@ class FieldSpec:
         return ops
 
 
+def _choice_field(
+    name: str, label: str, path: str, choices: type[TextChoices], **kwargs: Any
+) -> FieldSpec:
+    """A field whose values are a model field's choices (and nothing else)."""
+    values = tuple(choices.values)
+    return FieldSpec(
+        name, label, CHOICE, path, values, choice_labels=tuple(choices.choices), **kwargs
+    )
+
+
 FIELDS: dict[str, FieldSpec] = {
     spec.name: spec
     for spec in (
@@ -112,25 +118,21 @@ FIELDS: dict[str, FieldSpec] = {
             reveals="age",
         ),
         FieldSpec("birth_date", "Birth date", DATE, "birth_date", protected=True, nullable=True),
-        FieldSpec("gender", "Gender", CHOICE, "gender", GENDERS, protected=True),
+        _choice_field("gender", "Gender", "gender", Customer.Gender, protected=True),
         FieldSpec("country", "Country", TEXT, "country"),
         FieldSpec("region", "Region", TEXT, "region"),
         FieldSpec("city", "City", TEXT, "city"),
         FieldSpec("postal_code", "Postal code", TEXT, "postal_code"),
         FieldSpec("language", "Language", TEXT, "language"),
-        FieldSpec("income_band", "Income band", CHOICE, "income_band", INCOME_BANDS),
+        _choice_field("income_band", "Income band", "income_band", Customer.IncomeBand),
         FieldSpec("source", "Source", TEXT, "source"),
         FieldSpec("email", "Email", TEXT, "email", nullable=True),
         FieldSpec("created_at", "Created", DATE, "created_at"),
         FieldSpec("owner", "Owner (user id)", USER, "owner_id", nullable=True),
         FieldSpec("account.name", "Account name", TEXT, "account__name", nullable=True),
         FieldSpec("account.industry", "Account industry", TEXT, "account__industry", nullable=True),
-        FieldSpec(
-            "account.size", "Account size", CHOICE, "account__size", ACCOUNT_SIZES, nullable=True
-        ),
-        FieldSpec(
-            "account.kind", "Account kind", CHOICE, "account__kind", ACCOUNT_KINDS, nullable=True
-        ),
+        _choice_field("account.size", "Account size", "account__size", Account.Size, nullable=True),
+        _choice_field("account.kind", "Account kind", "account__kind", Account.Kind, nullable=True),
         FieldSpec("account.country", "Account country", TEXT, "account__country", nullable=True),
         FieldSpec("tags", "Tags", TAGS),
         FieldSpec("lifetime_value", "Lifetime value", NUMBER, "lifetime_value"),
@@ -145,7 +147,7 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("rfm_frequency", "RFM frequency", INTEGER, "score__rfm_frequency", nullable=True),
         FieldSpec("rfm_monetary", "RFM monetary", NUMBER, "score__rfm_monetary", nullable=True),
         FieldSpec("rfm_score", "RFM score (e.g. 545)", INTEGER, "score__rfm_score", nullable=True),
-        FieldSpec("rfm_class", "RFM class", CHOICE, "score__rfm_class", RFM_CLASSES),
+        _choice_field("rfm_class", "RFM class", "score__rfm_class", RfmClass),
         FieldSpec("churn_risk", "Churn risk (0 to 1)", NUMBER, "score__churn_risk", nullable=True),
         FieldSpec(
             "predicted_value", "Predicted value", NUMBER, "score__predicted_value", nullable=True
@@ -698,6 +700,7 @@ def catalogue(*, unreadable: Iterable[str] = ()) -> dict[str, Any]:
                 "kind": s.kind,
                 "operators": list(s.operators),
                 "choices": list(s.choices),
+                "choice_labels": dict(s.choice_labels),
                 "protected": s.protected,
             }
             for s in FIELDS.values()
@@ -717,6 +720,7 @@ def catalogue(*, unreadable: Iterable[str] = ()) -> dict[str, Any]:
         ],
         "consent_states": list(CONSENT_STATES),
         "channels": list(CHANNELS),
+        "channel_labels": CHANNEL_LABELS,
     }
 
 

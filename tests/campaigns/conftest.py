@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 import pytest
 from django.core import mail
 
@@ -7,6 +9,7 @@ from tests.campaigns.factories import (
     consent_grant_all,
     members_add,
 )
+from tests.campaigns.servers import Receiver, SmtpServer
 from tests.customers.factories import CustomerFactory
 from tests.segments.factories import StaticSegmentFactory
 
@@ -52,3 +55,26 @@ def campaign(segment, marketing_user):
     campaign.target_segments.add(segment)
     VariantFactory(campaign=campaign, name="A")
     return campaign
+
+
+@pytest.fixture
+def smtp_server(settings) -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    server.controller.start()
+    try:
+        yield server
+    finally:
+        server.controller.stop()
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

@@ -1,64 +1,12 @@
 """Email in groups over SMTP, seen from the channel: a real SMTP server on loopback."""
 
-import email
 import smtplib
-import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 from django.core.mail.message import sanitize_address
 
 from campaigns.channels import EmailChannel, OutgoingMessage, _smtp_path, envelope_address
-
-
-class SmtpServer:
-    """aiosmtpd on loopback: keeps every message, refuses the recipients in `refusing`."""
-
-    def __init__(self):
-        from aiosmtpd.controller import Controller
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.refusing: set[str] = set()
-        self.messages: list[tuple[list[str], email.message.Message]] = []
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler:
-            async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
-                if address in server.refusing:
-                    return "550 No such mailbox"
-                envelope.rcpt_tos.append(address)
-                return "250 OK"
-
-            async def handle_DATA(self, smtp, session, envelope):
-                with server.lock:
-                    server.messages.append(
-                        (list(envelope.rcpt_tos), email.message_from_bytes(envelope.content))
-                    )
-                return "250 OK"
-
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-
-    def delivered_to(self) -> list[str]:
-        with self.lock:
-            return sorted(to for rcpt_tos, _m in self.messages for to in rcpt_tos)
-
-
-@pytest.fixture
-def smtp_server(settings) -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    server.controller.start()
-    try:
-        yield server
-    finally:
-        server.controller.stop()
 
 
 def _message(send_id: int, to: str) -> OutgoingMessage:

@@ -2,9 +2,6 @@
 
 import hashlib
 import hmac
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,41 +13,6 @@ from tests.campaigns.factories import CampaignFactory, VariantFactory
 pytestmark = pytest.mark.django_db
 
 SECRET = "shop-shared-secret"
-
-
-class Receiver:
-    """An HTTP server in a thread that keeps every POST and answers with `status`."""
-
-    def __init__(self):
-        self.requests: list = []  # (headers, body)
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((self.headers, body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/crm-hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def payloads(self) -> list[dict]:
-        return [json.loads(body) for _headers, body in self.requests]
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    receiver.thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
 
 
 @pytest.fixture

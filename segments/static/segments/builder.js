@@ -103,12 +103,14 @@
     const kind = valueKind(rule);
     const wrap = el("span", { class: "rule-value" });
     if (NO_VALUE.includes(op)) { delete rule.value; return wrap; }
-    const choices = rule.field && fields[rule.field] ? fields[rule.field].choices : [];
+    const spec = rule.field && fields[rule.field] ? fields[rule.field] : null;
+    const choices = spec ? spec.choices : [];
+    const choiceLabels = (spec && spec.choice_labels) || {};
     const scalarKind = op === "within_last_days" ? "integer" : kind;
     const make = (value, onValue, label) => {
       let input;
       if (choices.length && !LIST_OPS.includes(op)) {
-        input = select(choices.map((c) => [c, c]), value, { "aria-label": label });
+        input = select(choices.map((c) => [c, choiceLabels[c] || c]), value, { "aria-label": label });
         if (value === undefined || value === "") onValue(choices[0]);
       } else {
         input = el("input", { type: inputType(kind, op), value: value === undefined ? "" : value, "aria-label": label, step: kind === "number" ? "0.01" : undefined });

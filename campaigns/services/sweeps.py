@@ -1,0 +1,43 @@
+"""Sweeps of send rows: rows a dead worker left claimed, and a person's rows when they are erased."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.models import Campaign, Send
+from campaigns.services.dispatch import campaign_dispatch, campaign_finish_if_done
+
+
+def sends_sweep(*, stale_after: dt.timedelta | None = None, now: dt.datetime | None = None) -> int:
+    """Put rows stuck in `claimed` (their worker died) back to pending and re-queue their
+    campaigns; returns the rows released. A released row's old worker can no longer record it
+    as sent: marking sent checks the claim's attempt number."""
+    now = now or timezone.now()
+    stale_after = (
+        stale_after
+        if stale_after is not None
+        else dt.timedelta(seconds=settings.CAMPAIGNS_CLAIM_TIMEOUT)
+    )
+    released = Send.objects.filter(
+        status=Send.Status.CLAIMED, claimed_at__lt=now - stale_after
+    ).update(status=Send.Status.PENDING, claimed_at=None)
+    # Also re-queue sending campaigns whose queued batches may have died with a worker.
+    stale = Campaign.objects.filter(status=Campaign.Status.SENDING).filter(
+        Q(dispatched_at__lt=now - stale_after) | Q(dispatched_at__isnull=True)
+    )
+    for campaign in stale:
+        if Send.objects.filter(campaign=campaign, status=Send.Status.PENDING).exists():
+            campaign_dispatch(campaign=campaign)
+        else:
+            campaign_finish_if_done(campaign=campaign)
+    return released
+
+
+def sends_cancel_for_customer(queryset) -> None:
+    """Erasure: cancel the person's pending sends, anonymise the delivered ones' provider ids."""
+    queryset.filter(status__in=[Send.Status.PENDING, Send.Status.CLAIMED]).update(
+        status=Send.Status.CANCELLED, reason="personal data erased"
+    )
+    queryset.update(provider_message_id="")
