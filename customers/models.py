@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 
 from crm.jobs import Job
 from customers.contact_hashes import contact_hashes
+from customers.fields import birth_date_check, country_validate
 
 
 class Tag(models.Model):
@@ -47,7 +48,9 @@ class Account(models.Model):
     address = models.CharField(max_length=300, blank=True)
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    country = models.CharField(
+        max_length=2, blank=True, validators=[country_validate], help_text="ISO 3166-1 alpha-2 code"
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -94,10 +97,13 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001 (NULL when absent: unique only when present)
+    # E.164 (+49301234567), as customers.fields.clean_phone reads what a person typed.
     phone = models.CharField(max_length=40, blank=True)
-    birth_date = models.DateField(null=True, blank=True)
+    birth_date = models.DateField(null=True, blank=True, validators=[birth_date_check])
     gender = models.CharField(max_length=16, choices=Gender.choices, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    country = models.CharField(
+        max_length=2, blank=True, validators=[country_validate], help_text="ISO 3166-1 alpha-2 code"
+    )
     region = models.CharField(max_length=100, blank=True)
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)

@@ -12,6 +12,16 @@ from django.utils import timezone
 
 from crm.roles import Role, user_edits_customers, user_has_role
 from customers.contact_hashes import email_hash, phone_hash
+from customers.fields import (
+    CUSTOMER_EDITABLE_FIELDS,
+    CUSTOMER_VALUE_FIELDS,
+    EMAIL_IN_USE,
+    EXTERNAL_ID_IN_USE,
+    clean_country,
+    customer_email_in_use,
+    customer_external_id_in_use,
+    customer_field_clean,
+)
 from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
 from customers.registry import access_record, addresses_refused, merge_hooks
 from customers.selectors import accounts_visible_to, customers_visible_to
@@ -59,25 +69,6 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
 
 # --- Customers, accounts, notes and merges as staff edit them (web UI and API) ---------------
 
-CUSTOMER_EDITABLE_FIELDS = (
-    "account",
-    "external_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "birth_date",
-    "gender",
-    "country",
-    "region",
-    "city",
-    "postal_code",
-    "language",
-    "income_band",
-    "attributes",
-    "source",
-    "owner",
-)
 ACCOUNT_EDITABLE_FIELDS = (
     "name",
     "kind",
@@ -136,14 +127,35 @@ def _refuse_addresses(*, email: str | None, phone: str | None) -> None:
         )
 
 
-def _normalise_customer_fields(fields: dict) -> dict:
-    """Blank unique identifiers become NULL (the constraints forbid ""), codes are upper-cased."""
-    for key in ("external_id", "email"):
-        if key in fields:
-            value = (fields[key] or "").strip()
-            fields[key] = value or None
-    if fields.get("country"):
-        fields["country"] = fields["country"].strip().upper()
+def _normalise_customer_fields(fields: dict, *, customer: Customer | None = None) -> dict:
+    """Every profile field through its one cleaner (customers.fields), as the form, the API and
+    the import read it (the cleaners give the same value for a value they cleaned before), and
+    an email another customer has refused. All errors at once, by field."""
+    errors: dict[str, list[str]] = {}
+    for name in CUSTOMER_VALUE_FIELDS:
+        if name in fields:
+            try:
+                fields[name] = customer_field_clean(name, fields[name])
+            except ValidationError as exc:
+                errors[name] = exc.messages
+    exclude_pk = customer.pk if customer is not None else None
+    if "email" not in errors and customer_email_in_use(fields.get("email"), exclude_pk=exclude_pk):
+        errors["email"] = [EMAIL_IN_USE]
+    if "external_id" not in errors and customer_external_id_in_use(
+        fields.get("external_id"), exclude_pk=exclude_pk
+    ):
+        errors["external_id"] = [EXTERNAL_ID_IN_USE]
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _account_country(fields: dict) -> dict:
+    if "country" in fields:
+        try:
+            fields["country"] = clean_country(fields["country"])
+        except ValidationError as exc:
+            raise ValidationError({"country": exc.messages}) from None
     return fields
 
 
@@ -201,7 +213,7 @@ def customer_update(
     """Change a customer's profile fields (and tags when given) after validating them."""
     _require_editor(actor)
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
-    fields = _normalise_customer_fields(fields)
+    fields = _normalise_customer_fields(fields, customer=customer)
     if "owner" in fields:
         _check_owner(actor=actor, owner=fields["owner"], record=customer)
     if "account" in fields:
@@ -244,8 +256,7 @@ def account_create(
     """Create an account after validating it; the owner defaults to the creating user."""
     _require_editor(actor)
     _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
-    if fields.get("country"):
-        fields["country"] = fields["country"].strip().upper()
+    fields = _account_country(fields)
     if "owner" not in fields and actor is not None and actor.is_authenticated:
         fields["owner"] = actor
     if "owner" in fields:
@@ -271,8 +282,7 @@ def account_update(
     _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
     if "owner" in fields:
         _check_owner(actor=actor, owner=fields["owner"], record=account)
-    if fields.get("country"):
-        fields["country"] = fields["country"].strip().upper()
+    fields = _account_country(fields)
     for name, value in fields.items():
         setattr(account, name, value)
     account.full_clean()

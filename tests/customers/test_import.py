@@ -146,7 +146,7 @@ def test_birth_dates_in_a_given_format_are_read():
     ("row", "column", "reason"),
     [
         ("C2,not-an-email,DE,female", "email", "not a valid email"),
-        ("C2,b@example.com,Germany,female", "country", "not a country"),
+        ("C2,b@example.com,Narnia,female", "country", "not a country"),
         ("C2,b@example.com,DE,sometimes", "gender", "not a gender"),
         (",,DE,female", "external_id", "required"),
         ("C2,b@example.com,DE", "", "expected 4 fields"),

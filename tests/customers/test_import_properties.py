@@ -114,7 +114,7 @@ def test_every_valid_customer_goes_in_once_and_every_invalid_one_is_reported(row
         if kind == "bad_email":
             row["email"] = "c@@example"
         elif kind == "bad_country":
-            row["country"] = "Deutschland"
+            row["country"] = "Narnia"
         elif kind == "no_key":
             row["external_id"] = row["email"] = ""
         if kind != "ok" or number in seen:
