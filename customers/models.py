@@ -6,6 +6,7 @@ Every field a segment rule filters on has an index; every invariant has a constr
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -408,3 +409,26 @@ class ImportJob(Job):
         if not self.total_bytes:
             return 0
         return min(99, int(100 * self.processed_bytes / self.total_bytes))
+
+
+class FiguresCheck(models.Model):
+    """One run of the nightly check that every customer's derived figures (lifetime value,
+    purchase count, first and last purchase, average order value) agree with their purchases
+    (customers.services.customer_figures_check). Listed in the admin under Customers."""
+
+    checked_at = models.DateTimeField(auto_now_add=True)
+    customers_checked = models.PositiveIntegerField(default=0)
+    customers_drifted = models.PositiveIntegerField(default=0)
+    customers_repaired = models.PositiveIntegerField(default=0)
+    drifted_ids = ArrayField(
+        models.BigIntegerField(), default=list, blank=True, help_text="The first 100 drifted"
+    )
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.checked_at:%Y-%m-%d %H:%M}: {self.customers_drifted} of "
+            f"{self.customers_checked} customers drifted"
+        )

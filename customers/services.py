@@ -1,5 +1,6 @@
 """Writes on customer data. Views, API, tasks and commands call these; none write models directly."""
 
+import logging
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,9 +23,77 @@ from customers.fields import (
     customer_external_id_in_use,
     customer_field_clean,
 )
-from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
+from customers.models import (
+    Account,
+    Customer,
+    Event,
+    FiguresCheck,
+    Note,
+    Product,
+    Purchase,
+    Tag,
+)
 from customers.registry import access_record, addresses_refused, merge_hooks
 from customers.selectors import accounts_visible_to, customers_visible_to
+
+logger = logging.getLogger(__name__)
+
+
+# The figures derived from a customer's purchases, as SQL over the purchases `p` of one customer.
+CUSTOMER_FIGURES = {
+    "lifetime_value": "COALESCE(SUM(p.amount), 0)",
+    "purchase_count": "COUNT(p.id)",
+    "first_purchase_at": "MIN(p.purchased_at)",
+    "last_purchase_at": "MAX(p.purchased_at)",
+    "average_order_value": "COALESCE(ROUND(AVG(p.amount), 2), 0)",
+}
+
+
+def customer_figures_drifted(*, limit: int = 100) -> tuple[int, int, list[int]]:
+    """Customers whose stored figures disagree with their purchases, in one set-based read:
+    (customers checked, customers drifted, the ids of the first `limit` drifted)."""
+    customers = Customer._meta.db_table
+    purchases = Purchase._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE drifted), "
+            "(array_agg(id ORDER BY id) FILTER (WHERE drifted))[1:%s] FROM ("
+            "SELECT c.id, ("
+            + ", ".join(f"c.{name}" for name in CUSTOMER_FIGURES)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"a.{name}" for name in CUSTOMER_FIGURES)
+            + ") AS drifted "
+            f"FROM {customers} c CROSS JOIN LATERAL (SELECT "
+            + ", ".join(f"{expr} AS {name}" for name, expr in CUSTOMER_FIGURES.items())
+            + f" FROM {purchases} p WHERE p.customer_id = c.id) a) checked",
+            [limit],
+        )
+        checked, drifted, ids = cursor.fetchone()
+    return checked, drifted, list(ids or [])
+
+
+def customer_figures_check(*, repair: bool = True) -> "FiguresCheck":
+    """Check that every customer's figures agree with their purchases; record the outcome (the
+    admin lists the checks), log any drift, and with `repair` recompute the drifted figures."""
+    checked, drifted, ids = customer_figures_drifted()
+    repaired = 0
+    if drifted:
+        logger.warning(
+            "customer figures drift: %s of %s customers disagree with their purchases "
+            "(first ids: %s)%s",
+            drifted,
+            checked,
+            ids[:10],
+            "; recomputing them" if repair else "",
+        )
+        if repair:
+            repaired = customer_stats_refresh()
+    return FiguresCheck.objects.create(
+        customers_checked=checked,
+        customers_drifted=drifted,
+        customers_repaired=repaired,
+        drifted_ids=ids,
+    )
 
 
 def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
@@ -36,13 +105,7 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
     """
     customers = Customer._meta.db_table
     purchases = Purchase._meta.db_table
-    figures = {
-        "lifetime_value": "COALESCE(SUM(p.amount), 0)",
-        "purchase_count": "COUNT(p.id)",
-        "first_purchase_at": "MIN(p.purchased_at)",
-        "last_purchase_at": "MAX(p.purchased_at)",
-        "average_order_value": "COALESCE(ROUND(AVG(p.amount), 2), 0)",
-    }
+    figures = CUSTOMER_FIGURES
     statement = (
         f"UPDATE {customers} SET "
         + ", ".join(f"{name} = a.{name}" for name in figures)
