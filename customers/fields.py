@@ -11,6 +11,7 @@ tests/customers/test_field_rules.py feeds the same random values through all thr
 
 import functools
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -156,14 +157,25 @@ def clean_phone(value: object, **options) -> str:
         raise ValidationError(exc.messages[0].replace(repr(text), f"'{shown(text)}'")) from None
 
 
+_birth_date_bounds: list = [0.0, None, None]  # valid until (monotonic seconds), oldest, today
+
+
+def birth_date_bounds() -> tuple[date, date]:
+    """The oldest and the latest birth date accepted now (today in TIME_ZONE). Kept for a
+    second: an import reads thousands of dates a second, and the day changes once a day."""
+    if time.monotonic() >= _birth_date_bounds[0]:
+        today = timezone.localdate()
+        try:
+            oldest = today.replace(year=today.year - MAX_AGE_YEARS)
+        except ValueError:  # 29 February
+            oldest = today.replace(year=today.year - MAX_AGE_YEARS, day=28)
+        _birth_date_bounds[:] = [time.monotonic() + 1.0, max(oldest, BIRTH_DATE_FLOOR), today]
+    return _birth_date_bounds[1], _birth_date_bounds[2]
+
+
 def birth_date_check(value: date) -> date:
     """Refuse a birth date in the future or implausibly long ago."""
-    today = timezone.localdate()
-    try:
-        oldest = today.replace(year=today.year - MAX_AGE_YEARS)
-    except ValueError:  # 29 February
-        oldest = today.replace(year=today.year - MAX_AGE_YEARS, day=28)
-    oldest = max(oldest, BIRTH_DATE_FLOOR)
+    oldest, today = birth_date_bounds()
     if value > today:
         raise ValidationError(f"{value.isoformat()} is in the future: not a birth date.")
     if value < oldest:
