@@ -6,6 +6,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from crm.roles import Role
+from customers.fields import CUSTOMER_VALUE_FIELDS, CustomerField, clean_country, customer_fields
 from customers.models import Account, Customer, Note, Tag
 from customers.registry import customer_list_filters
 from customers.services import OWNER_REFUSED
@@ -111,10 +112,7 @@ class CustomerFilterForm(forms.Form):
         return [self[extra.key] for extra in self.extra_filters]
 
     def clean_country(self) -> str:
-        country = self.cleaned_data["country"].strip().upper()
-        if country and (len(country) != 2 or not country.isalpha()):
-            raise ValidationError("Enter a two-letter country code, such as DE.")
-        return country
+        return clean_country(self.cleaned_data["country"])
 
     def clean_sort(self) -> str:
         return self.cleaned_data["sort"] or "name"
@@ -122,11 +120,11 @@ class CustomerFilterForm(forms.Form):
 
 class AccountFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
-    country = forms.CharField(required=False, max_length=2)
+    country = forms.CharField(required=False, max_length=60)
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Account.Kind.choices], required=False)
 
     def clean_country(self) -> str:
-        return self.cleaned_data["country"].strip().upper()
+        return clean_country(self.cleaned_data["country"])
 
 
 class TagField(forms.CharField):
@@ -151,33 +149,73 @@ class TagField(forms.CharField):
         return names
 
 
+class _SharedClean:
+    """A form field that reads its value with the field's one cleaner (customers.fields), as
+    the API and the import do."""
+
+    spec: CustomerField
+
+    def clean(self, value):
+        return self.spec.clean(value)
+
+
+class CustomerValueField(_SharedClean, forms.CharField):
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(label=spec.label, required=False, strip=False, **kwargs)
+
+
+class CustomerDateField(_SharedClean, forms.CharField):
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(
+            label=spec.label,
+            required=False,
+            strip=False,
+            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            **kwargs,
+        )
+
+
+class CustomerChoiceField(_SharedClean, forms.ChoiceField):
+    """A picker of the field's choices (a country's code or name is understood as well)."""
+
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(
+            label=spec.label, required=False, choices=[("", "—"), *spec.choices], **kwargs
+        )
+
+
+def customer_form_field(spec: CustomerField) -> forms.Field:
+    if spec.kind == "choice":
+        return CustomerChoiceField(spec=spec)
+    if spec.kind == "date":
+        return CustomerDateField(spec=spec)
+    return CustomerValueField(spec=spec)
+
+
 class CustomerForm(forms.ModelForm):
     tags = TagField(required=False, help_text="Separate tags with commas.")
 
     class Meta:
         model = Customer
+        # The profile fields as customers.fields lists them, the account and owner after the
+        # contact details.
         fields = [
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "external_id",
+            *CUSTOMER_VALUE_FIELDS[1:5],
+            CUSTOMER_VALUE_FIELDS[0],
             "account",
             "owner",
-            "birth_date",
-            "gender",
-            "country",
-            "region",
-            "city",
-            "postal_code",
-            "language",
-            "income_band",
-            "source",
+            *CUSTOMER_VALUE_FIELDS[5:],
         ]
-        widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
 
     def __init__(self, *args, actor=None, accounts: QuerySet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        for name, spec in customer_fields().items():
+            field = customer_form_field(spec)
+            field.help_text = self.fields[name].help_text
+            self.fields[name] = field
         if accounts is not None:
             self.fields["account"].queryset = accounts.order_by("name", "id")
             # A select with tens of thousands of options is unusable and slow to render:
@@ -194,38 +232,6 @@ class CustomerForm(forms.ModelForm):
         self.fields["owner"].error_messages["invalid_choice"] = OWNER_REFUSED
         if self.instance.pk:
             self.initial["tags"] = list(self.instance.tags.all())
-
-    def clean_email(self):
-        email = (self.cleaned_data.get("email") or "").strip()
-        if not email:
-            return None
-        clash = Customer.objects.filter(email__iexact=email)
-        if self.instance.pk:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
-            raise ValidationError("Another customer already has this email address.")
-        return email
-
-    def clean_external_id(self):
-        return (self.cleaned_data.get("external_id") or "").strip() or None
-
-    def clean_country(self) -> str:
-        country = (self.cleaned_data.get("country") or "").strip().upper()
-        if country and (len(country) != 2 or not country.isalpha()):
-            raise ValidationError("Enter a two-letter country code, such as DE.")
-        return country
-
-    def clean_phone(self) -> str:
-        phone = (self.cleaned_data.get("phone") or "").strip()
-        if phone and not all(ch.isdigit() or ch in "+-() ./" for ch in phone):
-            raise ValidationError("A phone number holds digits, spaces and + - ( ) . / only.")
-        return phone
-
-    def clean_language(self) -> str:
-        language = (self.cleaned_data.get("language") or "").strip().lower()
-        if language and not (2 <= len(language) <= 8 and language.replace("-", "").isalpha()):
-            raise ValidationError("Enter a language code such as en or pt-br.")
-        return language
 
     def clean(self):
         cleaned = super().clean()
@@ -267,14 +273,9 @@ class AccountForm(forms.ModelForm):
             actor=actor, current_owner_id=self.instance.owner_id if self.instance.pk else None
         )
         self.fields["owner"].error_messages["invalid_choice"] = OWNER_REFUSED
+        self.fields["country"] = CustomerChoiceField(spec=customer_fields()["country"])
         if self.instance.pk:
             self.initial["tags"] = list(self.instance.tags.all())
-
-    def clean_country(self) -> str:
-        country = (self.cleaned_data.get("country") or "").strip().upper()
-        if country and (len(country) != 2 or not country.isalpha()):
-            raise ValidationError("Enter a two-letter country code, such as DE.")
-        return country
 
     def _post_clean(self):
         pass

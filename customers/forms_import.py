@@ -27,6 +27,12 @@ class ImportUploadForm(forms.Form):
         required=False,
         help_text="Purchases only: create a customer for an unknown customer_external_id.",
     )
+    strict_duplicates = forms.BooleanField(
+        required=False,
+        help_text="Purchases only: refuse a line without an order number that repeats an "
+        "earlier line of the same customer exactly. By default each such line is a purchase "
+        "of its own.",
+    )
 
     field_names = {
         ImportJob.Kind.CUSTOMERS: ", ".join(CUSTOMER_FIELDS) + ", attr.<key>",

@@ -37,6 +37,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
             column_map=form.cleaned_data["column_map"],
             date_format=form.cleaned_data["date_format"],
             create_customers=form.cleaned_data["create_customers"],
+            strict_duplicates=form.cleaned_data["strict_duplicates"],
         )
         return redirect("customer_import:detail", pk=job.pk)
     jobs = _jobs_visible_to(request.user).select_related("created_by")[:20]

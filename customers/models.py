@@ -6,6 +6,7 @@ Every field a segment rule filters on has an index; every invariant has a constr
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -13,6 +14,7 @@ from django.db.models.functions import Lower
 
 from crm.jobs import Job
 from customers.contact_hashes import contact_hashes
+from customers.fields import birth_date_check, country_validate
 
 
 class Tag(models.Model):
@@ -47,7 +49,9 @@ class Account(models.Model):
     address = models.CharField(max_length=300, blank=True)
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    country = models.CharField(
+        max_length=2, blank=True, validators=[country_validate], help_text="ISO 3166-1 alpha-2 code"
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -94,10 +98,13 @@ class Customer(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)  # noqa: DJ001 (NULL when absent: unique only when present)
+    # E.164 (+49301234567), as customers.fields.clean_phone reads what a person typed.
     phone = models.CharField(max_length=40, blank=True)
-    birth_date = models.DateField(null=True, blank=True)
+    birth_date = models.DateField(null=True, blank=True, validators=[birth_date_check])
     gender = models.CharField(max_length=16, choices=Gender.choices, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    country = models.CharField(
+        max_length=2, blank=True, validators=[country_validate], help_text="ISO 3166-1 alpha-2 code"
+    )
     region = models.CharField(max_length=100, blank=True)
     city = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
@@ -402,3 +409,26 @@ class ImportJob(Job):
         if not self.total_bytes:
             return 0
         return min(99, int(100 * self.processed_bytes / self.total_bytes))
+
+
+class FiguresCheck(models.Model):
+    """One run of the nightly check that every customer's derived figures (lifetime value,
+    purchase count, first and last purchase, average order value) agree with their purchases
+    (customers.services.customer_figures_check). Listed in the admin under Customers."""
+
+    checked_at = models.DateTimeField(auto_now_add=True)
+    customers_checked = models.PositiveIntegerField(default=0)
+    customers_drifted = models.PositiveIntegerField(default=0)
+    customers_repaired = models.PositiveIntegerField(default=0)
+    drifted_ids = ArrayField(
+        models.BigIntegerField(), default=list, blank=True, help_text="The first 100 drifted"
+    )
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.checked_at:%Y-%m-%d %H:%M}: {self.customers_drifted} of "
+            f"{self.customers_checked} customers drifted"
+        )

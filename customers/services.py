@@ -1,5 +1,6 @@
 """Writes on customer data. Views, API, tasks and commands call these; none write models directly."""
 
+import logging
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,9 +13,87 @@ from django.utils import timezone
 
 from crm.roles import Role, user_edits_customers, user_has_role
 from customers.contact_hashes import email_hash, phone_hash
-from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
+from customers.fields import (
+    CUSTOMER_EDITABLE_FIELDS,
+    CUSTOMER_VALUE_FIELDS,
+    EMAIL_IN_USE,
+    EXTERNAL_ID_IN_USE,
+    clean_country,
+    customer_email_in_use,
+    customer_external_id_in_use,
+    customer_field_clean,
+)
+from customers.models import (
+    Account,
+    Customer,
+    Event,
+    FiguresCheck,
+    Note,
+    Product,
+    Purchase,
+    Tag,
+)
 from customers.registry import access_record, addresses_refused, merge_hooks
 from customers.selectors import accounts_visible_to, customers_visible_to
+
+logger = logging.getLogger(__name__)
+
+
+# The figures derived from a customer's purchases, as SQL over the purchases `p` of one customer.
+CUSTOMER_FIGURES = {
+    "lifetime_value": "COALESCE(SUM(p.amount), 0)",
+    "purchase_count": "COUNT(p.id)",
+    "first_purchase_at": "MIN(p.purchased_at)",
+    "last_purchase_at": "MAX(p.purchased_at)",
+    "average_order_value": "COALESCE(ROUND(AVG(p.amount), 2), 0)",
+}
+
+
+def customer_figures_drifted(*, limit: int = 100) -> tuple[int, int, list[int]]:
+    """Customers whose stored figures disagree with their purchases, in one set-based read:
+    (customers checked, customers drifted, the ids of the first `limit` drifted)."""
+    customers = Customer._meta.db_table
+    purchases = Purchase._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE drifted), "
+            "(array_agg(id ORDER BY id) FILTER (WHERE drifted))[1:%s] FROM ("
+            "SELECT c.id, ("
+            + ", ".join(f"c.{name}" for name in CUSTOMER_FIGURES)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"a.{name}" for name in CUSTOMER_FIGURES)
+            + ") AS drifted "
+            f"FROM {customers} c CROSS JOIN LATERAL (SELECT "
+            + ", ".join(f"{expr} AS {name}" for name, expr in CUSTOMER_FIGURES.items())
+            + f" FROM {purchases} p WHERE p.customer_id = c.id) a) checked",
+            [limit],
+        )
+        checked, drifted, ids = cursor.fetchone()
+    return checked, drifted, list(ids or [])
+
+
+def customer_figures_check(*, repair: bool = True) -> "FiguresCheck":
+    """Check that every customer's figures agree with their purchases; record the outcome (the
+    admin lists the checks), log any drift, and with `repair` recompute the drifted figures."""
+    checked, drifted, ids = customer_figures_drifted()
+    repaired = 0
+    if drifted:
+        logger.warning(
+            "customer figures drift: %s of %s customers disagree with their purchases "
+            "(first ids: %s)%s",
+            drifted,
+            checked,
+            ids[:10],
+            "; recomputing them" if repair else "",
+        )
+        if repair:
+            repaired = customer_stats_refresh()
+    return FiguresCheck.objects.create(
+        customers_checked=checked,
+        customers_drifted=drifted,
+        customers_repaired=repaired,
+        drifted_ids=ids,
+    )
 
 
 def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
@@ -26,13 +105,7 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
     """
     customers = Customer._meta.db_table
     purchases = Purchase._meta.db_table
-    figures = {
-        "lifetime_value": "COALESCE(SUM(p.amount), 0)",
-        "purchase_count": "COUNT(p.id)",
-        "first_purchase_at": "MIN(p.purchased_at)",
-        "last_purchase_at": "MAX(p.purchased_at)",
-        "average_order_value": "COALESCE(ROUND(AVG(p.amount), 2), 0)",
-    }
+    figures = CUSTOMER_FIGURES
     statement = (
         f"UPDATE {customers} SET "
         + ", ".join(f"{name} = a.{name}" for name in figures)
@@ -59,25 +132,6 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
 
 # --- Customers, accounts, notes and merges as staff edit them (web UI and API) ---------------
 
-CUSTOMER_EDITABLE_FIELDS = (
-    "account",
-    "external_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "birth_date",
-    "gender",
-    "country",
-    "region",
-    "city",
-    "postal_code",
-    "language",
-    "income_band",
-    "attributes",
-    "source",
-    "owner",
-)
 ACCOUNT_EDITABLE_FIELDS = (
     "name",
     "kind",
@@ -136,14 +190,35 @@ def _refuse_addresses(*, email: str | None, phone: str | None) -> None:
         )
 
 
-def _normalise_customer_fields(fields: dict) -> dict:
-    """Blank unique identifiers become NULL (the constraints forbid ""), codes are upper-cased."""
-    for key in ("external_id", "email"):
-        if key in fields:
-            value = (fields[key] or "").strip()
-            fields[key] = value or None
-    if fields.get("country"):
-        fields["country"] = fields["country"].strip().upper()
+def _normalise_customer_fields(fields: dict, *, customer: Customer | None = None) -> dict:
+    """Every profile field through its one cleaner (customers.fields), as the form, the API and
+    the import read it (the cleaners give the same value for a value they cleaned before), and
+    an email another customer has refused. All errors at once, by field."""
+    errors: dict[str, list[str]] = {}
+    for name in CUSTOMER_VALUE_FIELDS:
+        if name in fields:
+            try:
+                fields[name] = customer_field_clean(name, fields[name])
+            except ValidationError as exc:
+                errors[name] = exc.messages
+    exclude_pk = customer.pk if customer is not None else None
+    if "email" not in errors and customer_email_in_use(fields.get("email"), exclude_pk=exclude_pk):
+        errors["email"] = [EMAIL_IN_USE]
+    if "external_id" not in errors and customer_external_id_in_use(
+        fields.get("external_id"), exclude_pk=exclude_pk
+    ):
+        errors["external_id"] = [EXTERNAL_ID_IN_USE]
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _account_country(fields: dict) -> dict:
+    if "country" in fields:
+        try:
+            fields["country"] = clean_country(fields["country"])
+        except ValidationError as exc:
+            raise ValidationError({"country": exc.messages}) from None
     return fields
 
 
@@ -201,7 +276,7 @@ def customer_update(
     """Change a customer's profile fields (and tags when given) after validating them."""
     _require_editor(actor)
     _unknown_fields(fields, CUSTOMER_EDITABLE_FIELDS)
-    fields = _normalise_customer_fields(fields)
+    fields = _normalise_customer_fields(fields, customer=customer)
     if "owner" in fields:
         _check_owner(actor=actor, owner=fields["owner"], record=customer)
     if "account" in fields:
@@ -244,8 +319,7 @@ def account_create(
     """Create an account after validating it; the owner defaults to the creating user."""
     _require_editor(actor)
     _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
-    if fields.get("country"):
-        fields["country"] = fields["country"].strip().upper()
+    fields = _account_country(fields)
     if "owner" not in fields and actor is not None and actor.is_authenticated:
         fields["owner"] = actor
     if "owner" in fields:
@@ -271,8 +345,7 @@ def account_update(
     _unknown_fields(fields, ACCOUNT_EDITABLE_FIELDS)
     if "owner" in fields:
         _check_owner(actor=actor, owner=fields["owner"], record=account)
-    if fields.get("country"):
-        fields["country"] = fields["country"].strip().upper()
+    fields = _account_country(fields)
     for name, value in fields.items():
         setattr(account, name, value)
     account.full_clean()

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from crm.demo import vocabulary as v
 from crm.roles import Role
 from customers.models import Account, Customer, Event, Note, Product, Purchase, Tag
+from customers.phones import phone_e164
 from customers.services import customer_stats_refresh
 from privacy.models import ConsentSource, ConsentState, ConsentStatus, Purpose
 from privacy.services import ConsentChange, consent_record_many
@@ -317,7 +318,10 @@ class _Seeder:
                     first_name=first_name,
                     last_name=last_name,
                     email=email,
-                    phone=_fill(rng, country.phone_template) if rng.random() < 0.85 else "",
+                    # Stored in E.164, as the form, the API and the import store phones.
+                    phone=(phone_e164(_fill(rng, country.phone_template)) or "")
+                    if rng.random() < 0.85
+                    else "",
                     birth_date=self.now.date() - dt.timedelta(days=rng.randint(18 * 365, 82 * 365)),
                     gender=gender,
                     country=country.code,

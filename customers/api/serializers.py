@@ -4,10 +4,16 @@ changing). Field lists are explicit; nothing is `__all__`."""
 from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from customers.fields import (
+    CUSTOMER_EDITABLE_FIELDS,
+    CustomerField,
+    customer_fields,
+)
 from customers.models import Account, Customer, Event, Note, Product, Purchase
 from customers.selectors import (
     RESTRICTED_CUSTOMER_FIELDS,
@@ -15,7 +21,6 @@ from customers.selectors import (
     customer_fields_hidden_from,
     customers_visible_to,
 )
-from customers.services import CUSTOMER_EDITABLE_FIELDS
 
 # Sections higher apps add to the customer detail (privacy adds "consents"), by field name.
 # Registered from their api modules; the customers app never imports them.
@@ -55,11 +60,79 @@ class OwnerField(serializers.PrimaryKeyRelatedField):
         super().__init__(**kwargs)
 
 
-def _validate_country(value: str) -> str:
-    value = value.strip().upper()
-    if value and not (len(value) == 2 and value.isalpha() and value.isascii()):
-        raise serializers.ValidationError("Use a two-letter ISO 3166-1 country code, such as DE.")
-    return value
+def _django_errors(clean, value):
+    """Run a cleaner of customers.fields, its error as the API's."""
+    try:
+        return clean(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+
+
+class _SharedCleanMixin:
+    """A field read with the profile field's one cleaner (customers.fields), as the form and the
+    import read it; null is the field's blank."""
+
+    spec: CustomerField
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, self.spec.blank
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Enter text.")
+        return _django_errors(self.spec.clean, data)
+
+    def run_validation(self, data=serializers.empty):
+        # Only the shared cleaner decides (no extra length or choice checks of DRF's own).
+        is_empty, value = self.validate_empty_values(data)
+        if is_empty:
+            return value
+        return self.to_internal_value(data)
+
+
+class CustomerTextField(_SharedCleanMixin, serializers.CharField):
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(required=False, allow_blank=True, allow_null=True, **kwargs)
+
+
+class CustomerDateField(_SharedCleanMixin, serializers.DateField):
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+
+class CustomerChoiceField(_SharedCleanMixin, serializers.ChoiceField):
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(
+            choices=spec.choices, required=False, allow_blank=True, allow_null=True, **kwargs
+        )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "ISO 3166-1 alpha-2 code (DE); an alpha-3 code or the country's English "
+        "name is accepted on input and stored as the alpha-2 code.",
+    }
+)
+class CountryField(_SharedCleanMixin, serializers.CharField):
+    def __init__(self, *, spec: CustomerField, **kwargs):
+        self.spec = spec
+        super().__init__(required=False, allow_blank=True, allow_null=True, **kwargs)
+
+
+def customer_serializer_field(spec: CustomerField) -> serializers.Field:
+    if spec.name == "country":
+        return CountryField(spec=spec)
+    if spec.kind == "choice":
+        return CustomerChoiceField(spec=spec)
+    if spec.kind == "date":
+        return CustomerDateField(spec=spec)
+    return CustomerTextField(spec=spec)
 
 
 # --- Accounts ---------------------------------------------------------------------------------
@@ -109,8 +182,10 @@ class AccountWriteSerializer(serializers.ModelSerializer):
             "tags",
         ]
 
-    def validate_country(self, value: str) -> str:
-        return _validate_country(value)
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["country"] = CountryField(spec=customer_fields()["country"])
+        return fields
 
 
 # --- Customers --------------------------------------------------------------------------------
@@ -199,21 +274,11 @@ class CustomerWriteSerializer(serializers.ModelSerializer):
             # An account the user may not see does not exist for them.
             self.fields["account"].queryset = accounts_visible_to(user)
 
-    def validate_country(self, value: str) -> str:
-        return _validate_country(value)
-
-    def validate_email(self, value: str | None) -> str | None:
-        value = (value or "").strip() or None
-        if value is not None:
-            clash = Customer.objects.filter(email__iexact=value)
-            if self.instance is not None:
-                clash = clash.exclude(pk=self.instance.pk)
-            if clash.exists():
-                raise serializers.ValidationError("A customer with this email already exists.")
-        return value
-
-    def validate_external_id(self, value: str | None) -> str | None:
-        return (value or "").strip() or None
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, spec in customer_fields().items():
+            fields[name] = customer_serializer_field(spec)
+        return fields
 
     def validate_attributes(self, value):
         if not isinstance(value, dict):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from django.db import DatabaseError, connection, transaction
 
 from customers.contact_hashes import email_hash, phone_hash
+from customers.fields import customer_fields
 from customers.importing.batches import SeenKeys, commits_flush
 from customers.importing.purchase_stage import chunks_read
 from customers.importing.reading import (
@@ -34,20 +35,8 @@ from customers.registry import addresses_refused
 STAGE = "import_customer_rows"
 MATCH = "import_customer_match"
 
-# The fields a file may set, as customers.py lists them (CUSTOMER_VALUE_FIELDS).
-_TEXT_NOT_NULL = (
-    "first_name",
-    "last_name",
-    "phone",
-    "gender",
-    "country",
-    "region",
-    "city",
-    "postal_code",
-    "language",
-    "income_band",
-    "source",
-)
+# The fields a file may set whose blank is "" (customers.fields), not NULL.
+_TEXT_NOT_NULL = tuple(name for name, spec in customer_fields().items() if spec.blank == "")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # What a created customer is found by again: its external_id, else its email.
 _ROW_KEY = (

@@ -11,11 +11,13 @@ from typing import BinaryIO, TextIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models.functions import Lower
 
 from crm.roles import user_sees_all_customers
 from customers.contact_hashes import contact_hashes, email_hash, phone_hash
+from customers.fields import CUSTOMER_VALUE_FIELDS, customer_field_clean, customer_fields
 from customers.importing.batches import SeenKeys, copy_rows
 from customers.importing.customer_stage import CustomerStage, customers_import_sql
 from customers.importing.reading import (
@@ -29,46 +31,15 @@ from customers.importing.reading import (
     RowError,
     row_nul_error,
 )
-from customers.importing.values import (
-    CellError,
-    check_length,
-    choice_lookup,
-    parse_choice,
-    parse_date,
-    parse_email,
-    shown,
-)
+from customers.importing.values import CellError, check_length
 from customers.models import Customer, Tag
 from customers.registry import addresses_refused
 
-# The model fields a file may set, in the order they are written.
-CUSTOMER_VALUE_FIELDS = (
-    "external_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "birth_date",
-    "gender",
-    "country",
-    "region",
-    "city",
-    "postal_code",
-    "language",
-    "income_band",
-    "source",
-)
+# The model fields a file may set, in the order they are written (customers.fields lists them).
 CUSTOMER_FIELDS = CUSTOMER_VALUE_FIELDS + ("tags",)
 # What an import writes: the file's fields and the hashes derived from email and phone.
 _WRITTEN_FIELDS = (*CUSTOMER_VALUE_FIELDS, "email_hash", "phone_hash")
-_GENDERS = choice_lookup(Customer.Gender.choices)
-_INCOME_BANDS = choice_lookup(Customer.IncomeBand.choices)
-_LENGTHS = {
-    f: Customer._meta.get_field(f).max_length
-    for f in CUSTOMER_VALUE_FIELDS
-    if f not in ("birth_date", "gender", "income_band")
-}
-_NULLABLE = {"external_id", "email", "birth_date"}
+_NULLABLE = {name for name, spec in customer_fields().items() if spec.blank is None}
 
 
 @dataclass(slots=True)
@@ -87,24 +58,13 @@ class _RowRejected(Exception):
 
 
 def _cell_value(name: str, text: str, date_format: str | None):
-    if name == "email":
-        return parse_email(text)
-    if name == "birth_date":
-        return parse_date(text, date_format=date_format)
-    if name == "gender":
-        return parse_choice(text, choices=_GENDERS, what="gender")
-    if name == "income_band":
-        return parse_choice(text, choices=_INCOME_BANDS, what="income band")
-    if name == "country":
-        if len(text) != 2 or not text.isalpha() or not text.isascii():
-            raise CellError(
-                f"'{shown(text)}' is not a country: use an ISO 3166-1 alpha-2 code (DE)"
-            )
-        return text.upper()
-    if name == "language":
-        text = check_length(text, max_length=8).lower()
-        return text
-    return check_length(text, max_length=_LENGTHS[name])
+    """A cell read with the field's one cleaner (customers.fields), as the form and the API
+    read it; its message is the row's error."""
+    try:
+        return customer_field_clean(name, text, date_format=date_format)
+    except ValidationError as exc:
+        message = " ".join(exc.messages).rstrip(".")
+        raise CellError(message[:1].lower() + message[1:]) from None
 
 
 def _row_parse(

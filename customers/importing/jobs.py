@@ -37,6 +37,7 @@ def import_run(
     column_map: dict[str, str] | None = None,
     date_format: str | None = None,
     create_customers: bool = False,
+    strict_duplicates: bool = False,
     user: AbstractBaseUser | None = None,
     report: TextIO | None = None,
     on_progress: ProgressCallback | None = None,
@@ -56,7 +57,9 @@ def import_run(
     if kind == ImportJob.Kind.CUSTOMERS:
         return customers_import(**common)
     if kind == ImportJob.Kind.PURCHASES:
-        return purchases_import(create_customers=create_customers, **common)
+        return purchases_import(
+            create_customers=create_customers, strict_duplicates=strict_duplicates, **common
+        )
     raise ImportFileError(f"unknown import kind '{kind}'")
 
 
@@ -86,6 +89,7 @@ def import_job_create(
     column_map: dict[str, str] | None = None,
     date_format: str = "",
     create_customers: bool = False,
+    strict_duplicates: bool = False,
 ) -> ImportJob:
     """Store the upload as an ImportJob and queue its import once the transaction commits."""
     if not user_edits_customers(user):
@@ -103,6 +107,7 @@ def import_job_create(
                 "column_map": column_map or {},
                 "date_format": date_format,
                 "create_customers": create_customers,
+                "strict_duplicates": strict_duplicates,
             },
         )
         transaction.on_commit(lambda: import_run_task.delay(job.pk))
@@ -145,6 +150,7 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
                     column_map=options.get("column_map") or {},
                     date_format=options.get("date_format") or None,
                     create_customers=bool(options.get("create_customers")),
+                    strict_duplicates=bool(options.get("strict_duplicates")),
                     user=user,
                     report=report,
                     on_progress=on_progress,
@@ -170,6 +176,8 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
         message += f"{result.unchanged} unchanged, {result.failed} failed."
         if result.customers_created:
             message += f" {result.customers_created} customers created."
+        for notice in result.notices():
+            message += f" {notice}"
         if result.failed:
             report.flush()
             report.seek(0)

@@ -79,10 +79,14 @@ def purchases_import_sql(
     total_bytes: int,
     chunk_rows: int,
     on_progress: ProgressCallback | None,
+    strict_duplicates: bool = False,
 ) -> set[int]:
-    """Import the rows of `source` chunk by chunk; returns the ids of customers whose figures
-    changed. Counts go to `result`, bad rows to `errors`."""
-    stage = _PurchaseStage(columns, date_format, create_customers, scope, owner)
+    """Import the rows of `source` chunk by chunk; returns the ids of the customers whose
+    figures are to be refreshed: every customer the file names (also when a row of theirs
+    changed nothing: an earlier attempt of the same import may have written it without
+    refreshing them) and any an order moved away from. Counts go to `result`, bad rows to
+    `errors`."""
+    stage = _PurchaseStage(columns, date_format, create_customers, scope, owner, strict_duplicates)
     touched: set[int] = set()
     with stage:
         for chunk in chunks_read(stage, source, chunk_rows):
@@ -176,8 +180,10 @@ class _PurchaseStage:
         create_customers: bool,
         scope: QuerySet[Customer],
         owner: int | None,
+        strict_duplicates: bool = False,
     ):
         self.columns = columns
+        self.strict_duplicates = strict_duplicates
         self.parser = PurchaseParser(columns, date_format)
         self.create_customers = create_customers
         self.scope = scope
@@ -205,8 +211,11 @@ class _PurchaseStage:
                 f"CREATE TEMP TABLE {ERRORS} (phase integer NOT NULL, line integer NOT NULL, "
                 "col text NOT NULL, value text NOT NULL, reason text NOT NULL)"
             )
+            # The keys of the file so far with the line that had them first; for a purchase
+            # without an order number its content key, with how many identical lines so far.
             cursor.execute(
-                f"CREATE TEMP TABLE {SEEN} (key text PRIMARY KEY, line integer NOT NULL)"
+                f"CREATE TEMP TABLE {SEEN} (key text PRIMARY KEY, line integer NOT NULL, "
+                "n integer NOT NULL DEFAULT 1)"
             )
         return self
 
@@ -278,6 +287,7 @@ class _PurchaseStage:
         self, chunk: _Chunk, result: ImportResult, errors: ErrorLog, touched: set[int]
     ) -> None:
         """Resolve, key, deduplicate and upsert one chunk, all or nothing."""
+        identical: tuple[int, list[int]] = (0, [])
         try:
             with transaction.atomic():
                 with connection.cursor() as cursor:
@@ -293,7 +303,7 @@ class _PurchaseStage:
                     if chunk.staged:
                         self._copy(cursor, chunk)
                         result.customers_created += self._resolve(cursor)
-                        kept, created, updated = self._write(
+                        kept, created, updated, identical = self._write(
                             cursor, touched, remember=not chunk.last
                         )
                         cursor.execute(
@@ -317,6 +327,8 @@ class _PurchaseStage:
         result.created += created
         result.updated += updated
         result.unchanged += kept - created - updated
+        result.identical_lines += identical[0]
+        result.identical_examples = (result.identical_examples + identical[1])[:5]
 
     def _copy(self, cursor, chunk: _Chunk) -> None:
         with cursor.cursor.copy(f"COPY {VALID} (line, {', '.join(_STAGED)}) FROM STDIN") as copy:
@@ -426,13 +438,20 @@ class _PurchaseStage:
             "WHERE k.product_id IS NULL AND k.product_sku <> '' AND p.sku = k.product_sku"
         )
 
-    def _write(self, cursor, touched: set[int], *, remember: bool) -> tuple[int, int, int]:
+    def _write(
+        self, cursor, touched: set[int], *, remember: bool
+    ) -> tuple[int, int, int, tuple[int, list[int]]]:
         """One statement for the rest of the chunk: the upsert key of each row, the unknown
         customers and the duplicates reported, one INSERT ... ON CONFLICT for the others.
 
-        Returns (rows kept, created, updated) and adds the customers whose figures change to
-        `touched`. The keys are remembered for the chunks still to come unless `remember` is
-        false (the last chunk)."""
+        A purchase without an order number is keyed on its content and its occurrence among the
+        identical lines of the file (purchase_dedup_key): the n-th identical line gets the
+        content key with ":n" from the second on, counting the lines of earlier chunks kept in
+        SEEN. With `strict_duplicates` every identical line after the first is refused instead.
+
+        Returns (rows kept, created, updated, (identical lines, the first of their line
+        numbers)) and adds the customers whose figures change to `touched`. The keys are
+        remembered for the chunks still to come unless `remember` is false (the last chunk)."""
         table = Purchase._meta.db_table
         key = DEDUP_KEY_SQL.format(
             ext="external_id",
@@ -450,21 +469,48 @@ class _PurchaseStage:
         columns = ", ".join(["dedup_key", *_COMPARED])
         remembered = (
             f"""remembered AS (
-              INSERT INTO {SEEN} (key, line) SELECT dedup_key, line FROM f WHERE line = first_line
+              INSERT INTO {SEEN} (key, line, n)
+              SELECT CASE WHEN counted THEN base_key ELSE dedup_key END, min(line),
+                max(occurrence)
+              FROM f WHERE line = first_line GROUP BY 1
+              ON CONFLICT (key) DO UPDATE SET n = EXCLUDED.n
             ),"""
             if remember
             else ""
         )
         cursor.execute(
             f"""
-            WITH k AS MATERIALIZED (
-              SELECT *, {key} AS dedup_key FROM {KEYED} WHERE customer_id IS NOT NULL
+            WITH k0 AS (
+              SELECT *, {key} AS base_key,
+                external_id IS NULL AND NOT %(strict)s AS counted
+              FROM {KEYED} WHERE customer_id IS NOT NULL
+            ), b AS MATERIALIZED (
+              -- The purchase stored under the content key, looked up one index probe a row,
+              -- and the rank of the row among the identical lines of the chunk.
+              SELECT k0.*, stored.customer_id AS base_stored_customer_id,
+                CASE WHEN k0.counted
+                  THEN row_number() OVER (PARTITION BY k0.base_key ORDER BY k0.line)
+                  ELSE 1 END AS chunk_rank
+              FROM k0 LEFT JOIN LATERAL (
+                SELECT p.customer_id FROM {table} p WHERE p.dedup_key = k0.base_key OFFSET 0
+              ) stored ON true
+            ), k AS MATERIALIZED (
+              -- Identical lines of earlier chunks are stored by now: only then is SEEN read.
+              SELECT b.*, o.occurrence, CASE WHEN o.occurrence > 1
+                THEN b.base_key || ':' || o.occurrence ELSE b.base_key END AS dedup_key
+              FROM b CROSS JOIN LATERAL (
+                SELECT b.chunk_rank + CASE
+                  WHEN b.counted AND b.base_stored_customer_id IS NOT NULL
+                  THEN coalesce((SELECT s.n FROM {SEEN} s WHERE s.key = b.base_key), 0)
+                  ELSE 0 END AS occurrence
+              ) o
             ), d AS MATERIALIZED (
-              -- The purchase stored under the key, looked up one index probe a row.
               SELECT k.*, min(k.line) OVER (PARTITION BY k.dedup_key) AS chunk_first,
-                stored.customer_id AS stored_customer_id
+                CASE WHEN k.occurrence = 1 THEN k.base_stored_customer_id
+                  ELSE stored.customer_id END AS stored_customer_id
               FROM k LEFT JOIN LATERAL (
-                SELECT p.customer_id FROM {table} p WHERE p.dedup_key = k.dedup_key OFFSET 0
+                SELECT p.customer_id FROM {table} p
+                WHERE k.occurrence > 1 AND p.dedup_key = k.dedup_key OFFSET 0
               ) stored ON true
             ), f AS MATERIALIZED (
               -- A key of an earlier chunk is stored by now: only those are looked for there.
@@ -505,9 +551,13 @@ class _PurchaseStage:
             SELECT
               (SELECT count(*) FROM f WHERE line = first_line),
               count(*) FILTER (WHERE inserted), count(*),
-              -- An order moved to another customer: the old customer's figures change too.
-              ARRAY(SELECT customer_id FROM written UNION SELECT stored_customer_id FROM f
-                WHERE line = first_line AND stored_customer_id <> customer_id)
+              -- Every customer the chunk names (a retried import may have written their
+              -- purchases in an attempt that never refreshed their figures), and the one an
+              -- order moved away from.
+              ARRAY(SELECT customer_id FROM b UNION SELECT stored_customer_id FROM f
+                WHERE line = first_line AND stored_customer_id <> customer_id),
+              (SELECT count(*) FROM k WHERE occurrence > 1),
+              ARRAY(SELECT line FROM k WHERE occurrence > 1 ORDER BY line LIMIT 5)
             FROM written
             """,
             {
@@ -515,11 +565,12 @@ class _PurchaseStage:
                 "email_col": self.columns.column.get("customer_email", ""),
                 "ext_col": self.columns.column.get("external_id", "external_id"),
                 "hint": hint,
+                "strict": self.strict_duplicates,
             },
         )
-        kept, created, written, customer_ids = cursor.fetchone()
+        kept, created, written, customer_ids, identical, examples = cursor.fetchone()
         touched.update(customer_ids)
-        return kept, created, written - created
+        return kept, created, written - created, (identical, examples)
 
 
 def _staged_lines(chunk: _Chunk) -> Iterator[int]:

@@ -44,11 +44,17 @@ def purchase_dedup_key(
     category: str = "",
     promotion_code: str = "",
     external_id: str | None = None,
+    occurrence: int = 1,
 ) -> str:
-    """The upsert key of a purchase: its order number when it has one, else a hash of the row.
+    """The upsert key of a purchase: its order number when it has one, else a hash of the row
+    and, from the second on, which identical line of the customer it is.
 
-    Importers and the API both derive it here, so the same purchase is stored once whichever
-    way it arrives, and importing the same file twice adds nothing.
+    A file without order numbers may hold the same line twice for two purchases (the same item
+    bought twice on one day): the first is keyed "row:<hash>", the second "row:<hash>:2", the
+    third "row:<hash>:3", so each is a purchase and the same file imported again finds the same
+    keys (docs/import.md). The first key is the one imports always gave, so files imported
+    before match what they stored. Importers and the API both derive it here, so the same
+    purchase is stored once whichever way it arrives.
     """
     if external_id:
         return f"ext:{external_id}"
@@ -65,7 +71,8 @@ def purchase_dedup_key(
         category,
         promotion_code,
     )
-    return "row:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:48]
+    key = "row:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:48]
+    return key if occurrence == 1 else f"{key}:{occurrence}"
 
 
 def purchases_import(
@@ -80,11 +87,14 @@ def purchases_import(
     on_progress: ProgressCallback | None = None,
     on_error: ErrorCallback | None = None,
     batch_size: int | None = None,
+    strict_duplicates: bool = False,
 ) -> ImportResult:
     """Import purchases from a CSV stream; bad rows are reported, good ones upserted.
 
     `user` limits the customers purchases may attach to (and owns customers created on the
-    way); without it (the command line) every customer is in reach.
+    way); without it (the command line) every customer is in reach. Identical lines without an
+    order number are purchases of their own (purchase_dedup_key), or with `strict_duplicates`
+    refused after the first. The figures of every customer the file names are refreshed.
     """
     source = CsvSource(stream)
     columns = Columns(header=source.header, fields=PURCHASE_FIELDS, column_map=column_map or {})
@@ -106,6 +116,7 @@ def purchases_import(
         total_bytes=total_bytes,
         chunk_rows=batch_size or max(settings.CRM_IMPORT_BATCH_SIZE, _CHUNK_ROWS),
         on_progress=on_progress,
+        strict_duplicates=strict_duplicates,
     )
     customer_stats_refresh(customer_ids=touched)
     result.failed = errors.count

@@ -41,6 +41,22 @@ class ImportResult:
     failed: int = 0
     customers_created: int = 0
     errors: list[RowError] = field(default_factory=list)  # the first ones, for display
+    # Purchases without an order number that repeat an earlier line of the file exactly: each is
+    # a purchase of its own (docs/import.md), which the import points out.
+    identical_lines: int = 0
+    identical_examples: list[int] = field(default_factory=list)  # their first line numbers
+
+    def notices(self) -> list[str]:
+        """What the import points out without refusing anything."""
+        if not self.identical_lines:
+            return []
+        lines = ", ".join(str(n) for n in self.identical_examples)
+        more = " and more" if self.identical_lines > len(self.identical_examples) else ""
+        return [
+            f"{self.identical_lines} purchase lines without an order number repeat an earlier "
+            f"line of the same customer exactly (line {lines}{more}): each was imported as a "
+            "purchase of its own. Import with strict duplicates to refuse them instead."
+        ]
 
     def counts(self) -> dict[str, int]:
         return {

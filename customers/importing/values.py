@@ -1,7 +1,7 @@
 """Cell parsers: each turns the text of one cell into a value or raises CellError with a reason."""
 
 import re
-from datetime import date, datetime, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -44,23 +44,6 @@ def parse_datetime(text: str, *, date_format: str | None, tz: tzinfo) -> datetim
     return value
 
 
-def parse_date(text: str, *, date_format: str | None) -> date:
-    try:
-        if date_format:
-            return datetime.strptime(text, date_format).date()
-        if len(text) > 10 and text[10] in "T ":
-            return datetime.fromisoformat(text).date()
-        return date.fromisoformat(text)
-    except ValueError:
-        if date_format:
-            raise CellError(
-                f"'{shown(text)}' does not match the date format '{date_format}'"
-            ) from None
-        raise CellError(
-            f"'{shown(text)}' is not a date: use ISO 8601 (2024-03-31) or YYYYMMDD"
-        ) from None
-
-
 def parse_amount(text: str) -> Decimal:
     """A non-negative amount with '.' decimals and at most two of them (12.50)."""
     if _AMOUNT.fullmatch(text) is None:
@@ -96,15 +79,6 @@ def parse_email(text: str) -> str:
     if len(text) > 254:
         raise CellError("the email address is longer than 254 characters")
     return text
-
-
-def parse_choice(text: str, *, choices: dict[str, str], what: str) -> str:
-    """A choice given by its value or its label, case-insensitively."""
-    value = choices.get(text.lower())
-    if value is None:
-        allowed = ", ".join(sorted(set(choices.values())))
-        raise CellError(f"'{shown(text)}' is not a {what}: use one of {allowed}")
-    return value
 
 
 def choice_lookup(choices: list[tuple[str, str]]) -> dict[str, str]:

@@ -45,6 +45,12 @@ class ImportCommand(BaseCommand):
                 action="store_true",
                 help="Create a customer for an unknown customer_external_id",
             )
+            parser.add_argument(
+                "--strict-duplicates",
+                action="store_true",
+                help="Refuse a line without an order number that repeats an earlier line of "
+                "the same customer exactly (by default each is a purchase of its own)",
+            )
 
     def handle(self, *args, **options) -> None:
         path = options["file"]
@@ -86,6 +92,7 @@ class ImportCommand(BaseCommand):
                     column_map=column_map,
                     date_format=options["date_format"],
                     create_customers=options.get("create_customers", False),
+                    strict_duplicates=options.get("strict_duplicates", False),
                     report=report,
                     on_progress=on_progress,
                     on_error=on_error,
@@ -101,6 +108,8 @@ class ImportCommand(BaseCommand):
         if result.customers_created:
             line += f"; customers created {result.customers_created}"
         self.stdout.write(line)
+        for notice in result.notices():
+            self.stdout.write(f"Notice: {notice}")
         if result.failed:
             where = f" (see {options['report']})" if options["report"] else ""
             raise CommandError(f"{result.failed} rows failed{where}", returncode=1)
