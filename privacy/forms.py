@@ -108,12 +108,25 @@ class DataRequestForm(forms.Form):
 
 
 class TransitionForm(forms.Form):
-    status = forms.ChoiceField(choices=RequestStatus.choices)
-    reason = forms.CharField(required=False, max_length=2000)
+    status = forms.ChoiceField(choices=RequestStatus.choices, label="Move to")
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason",
+        help_text="Needed to reject; the requester is told this.",
+    )
 
 
 class ExtendForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Extend the deadline because",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_extend_%s")  # the status form has a reason field too
+        super().__init__(*args, **kwargs)
 
 
 class MatchForm(forms.Form):

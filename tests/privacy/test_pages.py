@@ -129,7 +129,7 @@ def test_a_refused_extension_keeps_the_reason_typed(client, privacy_user):
     dsr.refresh_from_db()
     assert response.status_code == 400
     assert not dsr.extended
-    assert f">{reason}</textarea>" in response.content.decode()
+    assert f"{reason}</textarea>" in response.content.decode()
     assert b"Ensure this value has at most 2000 characters" in response.content
 
 
