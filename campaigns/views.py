@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from campaigns import services
 from campaigns.audience import REASON_LABELS, audience_estimate
+from campaigns.confirmations import campaign_action_confirmation, campaign_actions_available
 from campaigns.delivery import message_context, recommendations_for, send_progress
 from campaigns.links import BadLink, click_target, open_send_id, unsubscribe_send_id
 from campaigns.models import (
@@ -50,6 +51,7 @@ from campaigns.tracking import (
     send_unsubscribe,
 )
 from crm.client_address import client_address
+from crm.confirm import confirmation_given, confirmation_page
 from crm.forms import ModelMultipleChoiceField
 from crm.roles import Role, user_has_role
 from privacy.models import Purpose
@@ -481,10 +483,12 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         Campaign.objects.prefetch_related("target_segments", "exclusion_segments", "variants"),
         pk=pk,
     )
+    progress = send_progress(campaign=campaign)
+    actions = campaign_actions_available(campaign=campaign, progress=progress)
     return render(
         request,
         "campaigns/campaign_detail.html",
-        {"campaign": campaign, "progress": send_progress(campaign=campaign)},
+        {"campaign": campaign, "progress": progress, "actions": actions},
     )
 
 
@@ -537,6 +541,16 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     }
     if action not in handlers:
         return HttpResponse(status=404)
+    available = campaign_actions_available(
+        campaign=campaign, progress=send_progress(campaign=campaign)
+    )
+    if action not in available:
+        messages.error(request, f"Status: a {campaign.get_status_display().lower()} campaign "
+                                f"cannot {action.replace('-', ' ')} now.")  # fmt: skip
+        return redirect("campaigns:detail", campaign.pk)
+    confirmation = campaign_action_confirmation(campaign=campaign, action=action)
+    if confirmation is not None and not confirmation_given(request):
+        return confirmation_page(request, confirmation)
     try:
         handlers[action](campaign=campaign, actor=request.user)
     except ValidationError as exc:

@@ -303,9 +303,6 @@ class MergeForm(forms.Form):
         label="Duplicate customer (its number, shown on its page)",
         error_messages={"invalid_choice": "No customer with that number that you may see."},
     )
-    confirm = forms.BooleanField(
-        label="I understand the duplicate is removed after its data moves over."
-    )
 
     def __init__(self, *args, target: Customer, visible: QuerySet, **kwargs):
         super().__init__(*args, **kwargs)

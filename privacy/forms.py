@@ -143,6 +143,8 @@ class BulkConsentForm(forms.Form):
         required=False, help_text="CSV: emails or external ids in the first column"
     )
     audience = forms.ChoiceField(required=False, help_text="Or every customer of an audience")
+    # The uploaded list, carried through the confirmation page (a file cannot be re-posted).
+    identifiers = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -167,6 +169,8 @@ class BulkConsentForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if not data.get("file") and data.get("identifiers"):
+            data["file"] = data["identifiers"]
         if not data.get("file") and not data.get("audience"):
             self.add_error("file", "Upload a CSV or choose an audience.")
         if data.get("file") and data.get("audience"):

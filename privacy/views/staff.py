@@ -47,11 +47,17 @@ from privacy.forms import (
     WordingForm,
 )
 from privacy.links import preference_url
-from privacy.models import BulkConsentJob, ConsentWording, DataSubjectRequest, RequestStatus
+from privacy.models import (
+    BulkConsentJob,
+    ConsentStatus,
+    ConsentWording,
+    DataSubjectRequest,
+    RequestStatus,
+)
 from privacy.panels import user_records_consent
 from privacy.retention import retention_run
 from privacy.selectors import audit_entries_search, dsr_counts, dsr_queue, records_of_processing
-from privacy.services import consent_bulk_job_create, consent_record
+from privacy.services import consent_bulk_job_create, consent_bulk_preview, consent_record
 
 PAGE_SIZE = 50
 
@@ -398,6 +404,19 @@ def bulk_consent(request: HttpRequest) -> HttpResponse:
             audience, _, raw_id = data["audience"].partition(":")
             audience_id = int(raw_id)
         try:
+            preview = consent_bulk_preview(
+                purpose=data["purpose"].code,
+                state=data["state"],
+                csv_text=data["file"],
+                audience=audience,
+                audience_id=audience_id,
+            )
+            if not confirmation_given(request):
+                return confirmation_page(
+                    request,
+                    _bulk_confirmation(data, preview),
+                    carry={"identifiers": "\n".join(preview["identifiers"])},
+                )
             job = consent_bulk_job_create(
                 purpose=data["purpose"].code,
                 state=data["state"],
@@ -419,6 +438,26 @@ def bulk_consent(request: HttpRequest) -> HttpResponse:
         "privacy/bulk_consent.html",
         {"form": form, "jobs": jobs},
         status=400 if form.errors else 200,
+    )
+
+
+def _bulk_confirmation(data: dict, preview: dict) -> Confirmation:
+    state = ConsentStatus(data["state"]).label.lower()
+    return Confirmation(
+        title=f"Change {preview['will_change']:,} customers to {state}?",
+        action_label=f"Record {state} for {preview['will_change']:,} customers",
+        facts=[
+            ("Purpose", data["purpose"].name),
+            ("New state", ConsentStatus(data["state"]).label),
+            ("Customers found", f"{preview['matched']:,}"),
+            ("Customers whose consent changes", f"{preview['will_change']:,}"),
+            ("Already in that state", f"{preview['matched'] - preview['will_change']:,}"),
+            ("Lines that match no customer", f"{preview['unmatched']:,}"),
+            ("Evidence", data["evidence"]),
+        ],
+        warning="Each change is appended to the consent ledger, which cannot be edited.",
+        cancel_url=reverse("privacy:bulk_consent"),
+        danger=data["state"] == ConsentStatus.WITHDRAWN,
     )
 
 
