@@ -77,11 +77,21 @@ class CustomerFilterForm(forms.Form):
         choices=[(k, v[0]) for k, v in CUSTOMER_SORTS.items()], required=False, initial="name"
     )
     size = forms.TypedChoiceField(
-        choices=[(n, n) for n in PAGE_SIZES], coerce=int, required=False, empty_value=50
+        choices=[(n, n) for n in PAGE_SIZES],
+        coerce=int,
+        required=False,
+        empty_value=50,
+        initial=50,
+        label="Per page",
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The selectors show what the list uses when the query string leaves them out.
+        if self.is_bound and not (self.data.get("size") and self.data.get("sort")):
+            self.data = self.data.copy()
+            self.data["size"] = self.data.get("size") or "50"
+            self.data["sort"] = self.data.get("sort") or "name"
         # Who can own customers, and anyone who still owns some (a former salesperson).
         owns = Customer.objects.filter(owner_id=OuterRef("pk"))
         self.fields["owner"].queryset = (
@@ -303,9 +313,6 @@ class MergeForm(forms.Form):
         widget=forms.NumberInput(attrs={"placeholder": "Customer number"}),
         label="Duplicate customer (its number, shown on its page)",
         error_messages={"invalid_choice": "No customer with that number that you may see."},
-    )
-    confirm = forms.BooleanField(
-        label="I understand the duplicate is removed after its data moves over."
     )
 
     def __init__(self, *args, target: Customer, visible: QuerySet, **kwargs):

@@ -291,11 +291,17 @@ def customer_update(
     new_phone = fields.get("phone")
     if phone_hash(new_phone) == phone_hash(customer.phone):
         new_phone = None
+    # The audit entry names the fields that really changed (a form posts all of them).
+    changed = sorted(name for name, value in fields.items() if getattr(customer, name) != value)
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.full_clean()
     _refuse_addresses(email=new_email, phone=new_phone)
     with transaction.atomic():
+        if tags is not None:
+            tags = list(tags)
+            if {t.pk for t in tags} != set(customer.tags.values_list("pk", flat=True)):
+                changed.append("tags")
         customer.save(update_fields=[*fields, "updated_at"])
         if tags is not None:
             customer.tags.set(tags)
@@ -305,7 +311,7 @@ def customer_update(
                 action="change",
                 object_kind="customer",
                 object_id=customer.pk,
-                details={"fields": sorted(fields) + (["tags"] if tags is not None else [])},
+                details={"fields": changed},
             )
     return customer
 

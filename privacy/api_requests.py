@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from crm.api.jobs import JobStateFields
 from crm.api.permissions import RolePermissions
+from crm.confirm import typed_matches
 from crm.roles import Role
 from customers.api.serializers import VisibleCustomerField
 from customers.selectors import customers_visible_to
@@ -20,6 +21,7 @@ from privacy.data_requests import (
     data_request_extend,
     data_request_match,
     data_request_transition,
+    erasure_confirmation_values,
 )
 from privacy.exports import data_export_request, data_export_url
 from privacy.models import (
@@ -80,6 +82,14 @@ class DataRequestCreateSerializer(serializers.Serializer):
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=RequestStatus.choices)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    confirm = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=300,
+        default="",
+        help_text="Completing an erasure request: the customer's name or email, as a check "
+        "that the right person is erased.",
+    )
 
 
 class ExtendSerializer(serializers.Serializer):
@@ -198,8 +208,20 @@ class DataRequestViewSet(
     def transition(self, request, pk=None):
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        dsr = self.get_object()
+        if (
+            serializer.validated_data["status"] == RequestStatus.COMPLETED
+            and dsr.type == RequestType.ERASURE
+            and dsr.customer is not None
+            and not typed_matches(
+                serializer.validated_data["confirm"], erasure_confirmation_values(dsr.customer)
+            )
+        ):
+            raise serializers.ValidationError(
+                {"confirm": ["Give the customer's name or email to confirm the erasure."]}
+            )
         dsr = data_request_transition(
-            request=self.get_object(),
+            request=dsr,
             status=serializer.validated_data["status"],
             reason=serializer.validated_data["reason"],
             actor=request.user,

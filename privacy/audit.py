@@ -8,17 +8,21 @@ from privacy.models import AuditEntry
 _SAFE_STRING_LENGTH = 64
 
 
-def _safe_value(value):
-    """Ids, counts, flags and short codes pass; anything that could be personal data does not."""
+def _safe_scalar(value):
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
         if len(value) <= _SAFE_STRING_LENGTH and "@" not in value and " " not in value.strip():
             return value
-        return "[removed]"
-    if isinstance(value, list | tuple | set):
-        return [v if isinstance(v, int) else "[removed]" for v in list(value)[:1000]]
     return "[removed]"
+
+
+def _safe_value(value):
+    """Ids, counts, flags and short codes pass (also in lists, such as the names of the fields
+    an edit changed); anything that could be personal data does not."""
+    if isinstance(value, list | tuple | set):
+        return [_safe_scalar(v) for v in list(value)[:1000]]
+    return _safe_scalar(value)
 
 
 def audit_details_sanitise(details: dict | None) -> dict:

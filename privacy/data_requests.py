@@ -139,6 +139,13 @@ def data_request_extend(
     return request
 
 
+def erasure_confirmation_values(customer: Customer) -> list[str]:
+    """What a person may type to confirm erasing this customer: their name or their email."""
+    return [value for value in (customer.full_name, customer.email) if value.strip()] or [
+        str(customer.pk)
+    ]
+
+
 def _complete(request: DataSubjectRequest, actor: AbstractBaseUser | None) -> None:
     from privacy.erasure import customer_erase
     from privacy.services import consent_withdraw

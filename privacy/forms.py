@@ -108,12 +108,25 @@ class DataRequestForm(forms.Form):
 
 
 class TransitionForm(forms.Form):
-    status = forms.ChoiceField(choices=RequestStatus.choices)
-    reason = forms.CharField(required=False, max_length=2000)
+    status = forms.ChoiceField(choices=RequestStatus.choices, label="Move to")
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason",
+        help_text="Needed to reject; the requester is told this.",
+    )
 
 
 class ExtendForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Extend the deadline because",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_extend_%s")  # the status form has a reason field too
+        super().__init__(*args, **kwargs)
 
 
 class MatchForm(forms.Form):
@@ -130,6 +143,8 @@ class BulkConsentForm(forms.Form):
         required=False, help_text="CSV: emails or external ids in the first column"
     )
     audience = forms.ChoiceField(required=False, help_text="Or every customer of an audience")
+    # The uploaded list, carried through the confirmation page (a file cannot be re-posted).
+    identifiers = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -154,6 +169,8 @@ class BulkConsentForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if not data.get("file") and data.get("identifiers"):
+            data["file"] = data["identifiers"]
         if not data.get("file") and not data.get("audience"):
             self.add_error("file", "Upload a CSV or choose an audience.")
         if data.get("file") and data.get("audience"):

@@ -432,31 +432,64 @@ def consent_bulk_job_create(
     return job
 
 
-def consent_bulk_job_run(*, job: BulkConsentJob) -> BulkConsentJob:
-    """Apply a bulk job set-based; the identifiers (personal data) are dropped once done."""
+def _bulk_customer_ids(
+    *, audience: str, audience_id: int | None, identifiers: list[str]
+) -> tuple[set[int], int]:
+    """The customers a bulk change reaches, and how many identifiers matched no one."""
     from privacy.registry import audience_providers
 
+    if audience:
+        provider = audience_providers().get(audience)
+        return (set(provider.customers(audience_id)) if provider else set()), 0
+    emails = {v.lower() for v in identifiers if "@" in v}
+    external = {v for v in identifiers if "@" not in v}
+    found = (
+        Customer.objects.annotate(email_lower=Lower("email"))
+        .filter(Q(email_lower__in=emails) | Q(external_id__in=external))
+        .values_list("id", "email_lower", "external_id")
+    )
+    ids, seen = set(), set()
+    for customer_id, email_lower, external_id in found:
+        ids.add(customer_id)
+        seen.update({email_lower, external_id})
+    return ids, len({v.lower() if "@" in v else v for v in identifiers} - seen)
+
+
+def consent_bulk_preview(
+    *,
+    purpose: str,
+    state: str,
+    csv_text: str = "",
+    audience: str = "",
+    audience_id: int | None = None,
+) -> dict[str, int | list[str]]:
+    """What a bulk change would do, without doing it: customers matched, identifiers matched
+    by no one, and how many customers' state would change (the others have it already)."""
+    identifiers = _identifiers_parse(csv_text) if csv_text else []
+    ids, unmatched = _bulk_customer_ids(
+        audience=audience, audience_id=audience_id, identifiers=identifiers
+    )
+    already = ConsentState.objects.filter(
+        customer_id__in=ids, purpose_id=purpose, state=state
+    ).count()
+    return {
+        "matched": len(ids),
+        "unmatched": unmatched,
+        "will_change": len(ids) - already,
+        "identifiers": identifiers,
+    }
+
+
+def consent_bulk_job_run(*, job: BulkConsentJob) -> BulkConsentJob:
+    """Apply a bulk job set-based; the identifiers (personal data) are dropped once done."""
     BulkConsentJob.objects.filter(pk=job.pk).update(
         status=BulkConsentJob.Status.RUNNING, started_at=timezone.now()
     )
-    if job.audience:
-        provider = audience_providers().get(job.audience)
-        ids = set(provider.customers(job.audience_id)) if provider else set()
-        unmatched = 0
-    else:
-        wanted = [v for v in job.identifiers.splitlines() if v]
-        emails = {v.lower() for v in wanted if "@" in v}
-        external = {v for v in wanted if "@" not in v}
-        found = (
-            Customer.objects.annotate(email_lower=Lower("email"))
-            .filter(Q(email_lower__in=emails) | Q(external_id__in=external))
-            .values_list("id", "email_lower", "external_id")
-        )
-        ids, seen = set(), set()
-        for customer_id, email_lower, external_id in found:
-            ids.add(customer_id)
-            seen.update({email_lower, external_id})
-        unmatched = len({v.lower() if "@" in v else v for v in wanted} - seen)
+    ids, unmatched = _bulk_customer_ids(
+        audience=job.audience,
+        audience_id=job.audience_id,
+        identifiers=[v for v in job.identifiers.splitlines() if v],
+    )
     changes = [
         ConsentChange(customer_id=i, purpose=job.purpose_id, state=job.state) for i in sorted(ids)
     ]

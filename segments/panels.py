@@ -35,7 +35,7 @@ def customer_timeline(customer: Customer, limit: int) -> Iterable[TimelineEntry]
 
 
 def segment_audience(segment_id: int) -> QuerySet:
-    return Membership.objects.filter(segment_id=segment_id).values("customer_id")
+    return Membership.objects.filter(segment_id=segment_id).values_list("customer_id", flat=True)
 
 
 def segment_choices() -> list[tuple[int, str]]:

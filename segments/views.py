@@ -12,8 +12,10 @@ from django.db.models import Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from crm.confirm import Confirmation, confirmation_given, confirmation_page
 from crm.roles import Role, user_has_role
 from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
@@ -277,11 +279,36 @@ def segment_members_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("segments:detail", segment.pk)
 
 
+def _campaign_count(segment: Segment) -> str:
+    """How many campaigns use the segment, through the reverse relations other apps add."""
+    total = 0
+    for relation in segment._meta.related_objects:
+        if relation.many_to_many and relation.related_model._meta.model_name == "campaign":
+            total += getattr(segment, relation.get_accessor_name()).count()
+    return f"{total:,}"
+
+
 @login_required
 @require_POST
 def segment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     _require_manager(request)
     segment = get_object_or_404(Segment, pk=pk)
+    if not confirmation_given(request):
+        return confirmation_page(
+            request,
+            Confirmation(
+                title=f"Delete the segment “{segment.name}”?",
+                action_label="Delete the segment",
+                facts=[
+                    ("Segment", segment.name),
+                    ("Members now", f"{segment.memberships.count():,}"),
+                    ("Campaigns that target or exclude it", _campaign_count(segment)),
+                ],
+                warning="Its members, size history and refresh runs are deleted with it; "
+                "this cannot be undone. The customers themselves stay.",
+                cancel_url=reverse("segments:detail", args=[segment.pk]),
+            ),
+        )
     try:
         segment_delete(segment=segment)
     except DjangoValidationError as exc:

@@ -9,12 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import services
+from campaigns.confirmations import campaign_action_confirmation, campaign_actions_available
 from campaigns.delivery import send_progress
 from campaigns.forms import PromotionCodeForm
 from campaigns.models import Campaign
 from campaigns.results import COMPARED_AT_MOST, campaign_report, campaigns_overview
 from campaigns.selectors import promotion_code_status
 from campaigns.views.shared import marketing_required
+from crm.confirm import confirmation_given, confirmation_page
 from crm.roles import Role, user_has_role
 
 
@@ -58,10 +60,12 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         Campaign.objects.prefetch_related("target_segments", "exclusion_segments", "variants"),
         pk=pk,
     )
+    progress = send_progress(campaign=campaign)
+    actions = campaign_actions_available(campaign=campaign, progress=progress)
     return render(
         request,
         "campaigns/campaign_detail.html",
-        {"campaign": campaign, "progress": send_progress(campaign=campaign)},
+        {"campaign": campaign, "progress": progress, "actions": actions},
     )
 
 
@@ -114,6 +118,16 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     }
     if action not in handlers:
         return HttpResponse(status=404)
+    available = campaign_actions_available(
+        campaign=campaign, progress=send_progress(campaign=campaign)
+    )
+    if action not in available:
+        messages.error(request, f"Status: a {campaign.get_status_display().lower()} campaign "
+                                f"cannot {action.replace('-', ' ')} now.")  # fmt: skip
+        return redirect("campaigns:detail", campaign.pk)
+    confirmation = campaign_action_confirmation(campaign=campaign, action=action)
+    if confirmation is not None and not confirmation_given(request):
+        return confirmation_page(request, confirmation)
     try:
         handlers[action](campaign=campaign, actor=request.user)
     except ValidationError as exc:

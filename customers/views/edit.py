@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from crm.confirm import confirmation_given, confirmation_page
 from customers.forms import AccountForm, CustomerForm, MergeForm, NoteForm
 from customers.models import Note
 from customers.selectors import accounts_visible_to, customers_visible_to
@@ -23,6 +24,7 @@ from customers.services import (
 )
 from customers.views.access import editor_required
 from customers.views.detail import notes_context, recent_notes
+from customers.views.merge import merge_confirmation
 
 
 def _service_errors_to_form(form, error: ValidationError) -> None:
@@ -242,6 +244,10 @@ def customer_merge_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = MergeForm(request.POST or None, target=target, visible=visible)
     if request.method == "POST" and form.is_valid():
         duplicate = form.cleaned_data["duplicate"]
+        if not confirmation_given(request):
+            return confirmation_page(
+                request, merge_confirmation(target=target, duplicate=duplicate, user=request.user)
+            )
         try:
             customer_merge(target=target, duplicate=duplicate, actor=request.user)
         except (ValidationError, PermissionDenied) as error:

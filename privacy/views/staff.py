@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from crm.confirm import Confirmation, confirmation_given, confirmation_page
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
 from customers.views.detail import customer_detail
@@ -27,6 +28,7 @@ from privacy.data_requests import (
     data_request_extend,
     data_request_match,
     data_request_transition,
+    erasure_confirmation_values,
 )
 from privacy.exports import (
     data_export_downloaded,
@@ -45,11 +47,17 @@ from privacy.forms import (
     WordingForm,
 )
 from privacy.links import preference_url
-from privacy.models import BulkConsentJob, ConsentWording, DataSubjectRequest, RequestStatus
+from privacy.models import (
+    BulkConsentJob,
+    ConsentStatus,
+    ConsentWording,
+    DataSubjectRequest,
+    RequestStatus,
+)
 from privacy.panels import user_records_consent
 from privacy.retention import retention_run
 from privacy.selectors import audit_entries_search, dsr_counts, dsr_queue, records_of_processing
-from privacy.services import consent_bulk_job_create, consent_record
+from privacy.services import consent_bulk_job_create, consent_bulk_preview, consent_record
 
 PAGE_SIZE = 50
 
@@ -149,6 +157,10 @@ def _detail_page(
         "match_form": MatchForm(),
     }
     forms.update(typed)
+    # Nothing is preselected: the officer picks where the request goes.
+    forms["transition_form"].fields["status"].choices = [("", "Choose…")] + [
+        (s, RequestStatus(s).label) for s in sorted(TRANSITIONS[dsr.status])
+    ]
     return render(
         request,
         "privacy/request_detail.html",
@@ -166,11 +178,16 @@ def _detail_page(
 @privacy_required
 @require_POST
 def request_transition(request: HttpRequest, pk: int) -> HttpResponse:
-    dsr = get_object_or_404(DataSubjectRequest, pk=pk)
+    dsr = get_object_or_404(DataSubjectRequest.objects.select_related("customer"), pk=pk)
     form = TransitionForm(request.POST)
     if not form.is_valid():
         _form_error_messages(request, form)
         return _detail_page(request, dsr, status=400, transition_form=form)
+    confirmation = _transition_confirmation(dsr, form.cleaned_data)
+    if confirmation is not None and not confirmation_given(
+        request, typed_values=confirmation.typed_values
+    ):
+        return confirmation_page(request, confirmation)
     try:
         dsr = data_request_transition(
             request=dsr,
@@ -183,6 +200,44 @@ def request_transition(request: HttpRequest, pk: int) -> HttpResponse:
         return _detail_page(request, dsr, status=400, transition_form=form)
     messages.success(request, f"Request {dsr.pk} is now {dsr.get_status_display().lower()}.")
     return redirect("privacy:request_detail", pk)
+
+
+def _transition_confirmation(dsr: DataSubjectRequest, data: dict) -> Confirmation | None:
+    """Closing a request cannot be undone; completing an erasure erases the person at once, so
+    the officer types the customer's name or email first."""
+    status = data["status"]
+    if status not in (RequestStatus.COMPLETED, RequestStatus.REJECTED):
+        return None
+    if status == RequestStatus.REJECTED and not data["reason"].strip():
+        return None  # refused with its reason by the service, before anyone is asked
+    customer = dsr.customer
+    facts = [
+        ("Request", f"{dsr.get_type_display()} request {dsr.pk} ({dsr.get_law_display()})"),
+        ("Customer", str(customer) if customer else f"Unmatched: {dsr.email}"),
+        ("New status", RequestStatus(status).label),
+    ]
+    if status == RequestStatus.REJECTED:
+        facts.append(("Reason", data["reason"] or "—"))
+    confirmation = Confirmation(
+        title=f"Complete request {dsr.pk}?"
+        if status == RequestStatus.COMPLETED
+        else f"Reject request {dsr.pk}?",
+        action_label=f"Mark as {RequestStatus(status).label.lower()}",
+        facts=facts,
+        warning="A closed request cannot be reopened.",
+        cancel_url=reverse("privacy:request_detail", args=[dsr.pk]),
+        danger=True,
+    )
+    if status == RequestStatus.COMPLETED and dsr.type == "erasure" and customer is not None:
+        confirmation.title = f"Erase {str(customer)} everywhere?"
+        confirmation.action_label = "Erase this customer and complete the request"
+        confirmation.warning = (
+            "Completing an erasure request deletes or anonymises everything about this customer "
+            "in every part of the product, at once. It cannot be undone."
+        )
+        confirmation.typed_values = erasure_confirmation_values(customer)
+        confirmation.typed_label = "To confirm, type the customer's name or email"
+    return confirmation
 
 
 @privacy_required
@@ -349,6 +404,19 @@ def bulk_consent(request: HttpRequest) -> HttpResponse:
             audience, _, raw_id = data["audience"].partition(":")
             audience_id = int(raw_id)
         try:
+            preview = consent_bulk_preview(
+                purpose=data["purpose"].code,
+                state=data["state"],
+                csv_text=data["file"],
+                audience=audience,
+                audience_id=audience_id,
+            )
+            if not confirmation_given(request):
+                return confirmation_page(
+                    request,
+                    _bulk_confirmation(data, preview),
+                    carry={"identifiers": "\n".join(preview["identifiers"])},
+                )
             job = consent_bulk_job_create(
                 purpose=data["purpose"].code,
                 state=data["state"],
@@ -370,6 +438,26 @@ def bulk_consent(request: HttpRequest) -> HttpResponse:
         "privacy/bulk_consent.html",
         {"form": form, "jobs": jobs},
         status=400 if form.errors else 200,
+    )
+
+
+def _bulk_confirmation(data: dict, preview: dict) -> Confirmation:
+    state = ConsentStatus(data["state"]).label.lower()
+    return Confirmation(
+        title=f"Change {preview['will_change']:,} customers to {state}?",
+        action_label=f"Record {state} for {preview['will_change']:,} customers",
+        facts=[
+            ("Purpose", data["purpose"].name),
+            ("New state", ConsentStatus(data["state"]).label),
+            ("Customers found", f"{preview['matched']:,}"),
+            ("Customers whose consent changes", f"{preview['will_change']:,}"),
+            ("Already in that state", f"{preview['matched'] - preview['will_change']:,}"),
+            ("Lines that match no customer", f"{preview['unmatched']:,}"),
+            ("Evidence", data["evidence"]),
+        ],
+        warning="Each change is appended to the consent ledger, which cannot be edited.",
+        cancel_url=reverse("privacy:bulk_consent"),
+        danger=data["state"] == ConsentStatus.WITHDRAWN,
     )
 
 

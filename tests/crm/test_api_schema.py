@@ -87,7 +87,7 @@ WRITE_BODIES = [
     ("post", "/api/ml-segments/{id}/clusters/{cluster_id}/rename/", {"name"}, {"name"}),
     ("post", "/api/scores/rfm/run/", {"reference_date", "window_days"}, set()),
     ("post", "/api/scores/churn/train/", {"horizon_days"}, set()),
-    ("post", "/api/data-requests/{id}/transition/", {"status", "reason"}, {"status"}),
+    ("post", "/api/data-requests/{id}/transition/", {"status", "reason", "confirm"}, {"status"}),
 ]
 
 

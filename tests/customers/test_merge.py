@@ -110,9 +110,11 @@ def test_merging_through_the_page_asks_for_confirmation(client, target, duplicat
     url = reverse("customers:customer_merge", args=[target.pk])
 
     unconfirmed = client.post(url, {"duplicate": duplicate.pk})
-    confirmed = client.post(url, {"duplicate": duplicate.pk, "confirm": "on"})
+    assert unconfirmed.status_code == 200 and 'id="confirmation"' in unconfirmed.content.decode()
+    assert Customer.objects.filter(pk=duplicate.pk).exists()
 
-    assert unconfirmed.status_code == 400
+    confirmed = client.post(url, {"duplicate": duplicate.pk, "confirmed": "yes"})
+
     assert confirmed.status_code == 302
     assert not Customer.objects.filter(pk=duplicate.pk).exists()
 

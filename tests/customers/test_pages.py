@@ -351,7 +351,7 @@ def test_editing_a_customer_with_an_invalid_email_shows_the_error_next_to_the_fi
     )
 
     assert response.status_code == 400
-    assert 'id="id_email_errors"' in response.content.decode()
+    assert 'id="id_email_error"' in response.content.decode()
     owned_customer.refresh_from_db()
     assert owned_customer.email == "greta@example.com"
 

@@ -143,6 +143,13 @@ def test_marketer_builds_previews_launches_watches_and_reads_the_report(
     assert recipients + holdout == 21
     page.click("#launch")
 
+    # The launch shows its summary and waits for the confirmation; nothing was sent yet.
+    summary = page.locator("#confirmation-facts")
+    expect(summary).to_contain_text("Audience after exclusions")
+    expect(summary).to_contain_text("Variants and split")
+    assert campaign.sends.count() == 0
+    page.click("#confirmation-submit")
+
     # 6. The sending view follows the worker without a reload, until it is done.
     page.wait_for_url(f"**/campaigns/{campaign.pk}/")
     expect(page.locator("#campaign-status")).to_have_text("Sending")

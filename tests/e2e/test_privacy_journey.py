@@ -81,8 +81,13 @@ def test_customer_withdraws_and_asks_for_erasure_and_the_officer_completes_it(
     assert "Erasure" in row.inner_text()
     row.locator("a").first.click()
     officer.wait_for_url(f"**/privacy/requests/{dsr.pk}/")
+    assert officer.locator("#id_status").input_value() == ""  # nothing destructive preselected
     officer.select_option("#id_status", "completed")
     officer.click("button:has-text('Update status')")
+    officer.locator("#confirmation", has_text="Erase").wait_for()
+    assert Customer.objects.get(pk=greta.pk).email == "gretavia@example.com"  # not yet
+    officer.fill("#id_confirm_text", "Gretavia Lindqvorst")
+    officer.click("#confirmation-submit")
     officer.locator("#dsr-status", has_text="Completed").wait_for()
 
     officer.goto("/customers/?q=Lindqvorst")

@@ -83,7 +83,7 @@ def test_salesperson_finds_a_customer_logs_a_note_and_a_follow_up_and_fixes_the_
     page.click("a:has-text('Edit')")
     page.fill("#id_email", "ingrid-at-example.com")
     page.click("button:has-text('Save changes')")
-    error = page.locator("#id_email_errors")
+    error = page.locator("#id_email_error")
     error.wait_for()
     assert "valid email" in error.inner_text()
     screenshot("4-invalid-email")

@@ -12,6 +12,7 @@ from privacy.models import (
     DataSubjectRequest,
 )
 from privacy.selectors import dsr_counts
+from tests.confirming import press_confirm
 from tests.customers.factories import CustomerFactory
 from tests.privacy.factories import DataSubjectRequestFactory
 
@@ -129,7 +130,7 @@ def test_a_refused_extension_keeps_the_reason_typed(client, privacy_user):
     dsr.refresh_from_db()
     assert response.status_code == 400
     assert not dsr.extended
-    assert f">{reason}</textarea>" in response.content.decode()
+    assert f"{reason}</textarea>" in response.content.decode()
     assert b"Ensure this value has at most 2000 characters" in response.content
 
 
@@ -216,16 +217,19 @@ def test_a_bulk_csv_withdrawal_changes_every_matched_customer(
     upload = SimpleUploadedFile(
         "list.csv", b"email\nA@example.com\nEXT-B\nnobody@example.com\n", "text/csv"
     )
+    asked = client.post(
+        reverse("privacy:bulk_consent"),
+        {
+            "purpose": "email_marketing",
+            "state": "withdrawn",
+            "evidence": "Complaint list 2025-03",
+            "file": upload,
+        },
+    )
+    assert "<dt>Customers whose consent changes</dt>\n    <dd>2</dd>" in asked.content.decode()
+    assert not BulkConsentJob.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            reverse("privacy:bulk_consent"),
-            {
-                "purpose": "email_marketing",
-                "state": "withdrawn",
-                "evidence": "Complaint list 2025-03",
-                "file": upload,
-            },
-        )
+        press_confirm(client, asked)
 
     job = BulkConsentJob.objects.get()
     assert (job.status, job.matched, job.unmatched, job.changed) == ("done", 2, 1, 2)
@@ -369,3 +373,38 @@ def test_a_consent_entry_with_an_error_keeps_what_the_officer_typed(client, priv
     assert 'value="Phone call, ticket 4471"' in html
     assert f'value="{future}"' in html
     assert not ConsentRecord.objects.filter(customer=customer).exists()
+
+
+def test_a_bulk_grant_to_a_segment_counts_only_those_whose_consent_changes_then_runs(
+    client, privacy_user, django_capture_on_commit_callbacks
+):
+    from privacy.services import consent_grant
+    from tests.campaigns.factories import members_add
+    from tests.segments.factories import StaticSegmentFactory
+
+    segment = StaticSegmentFactory(name="Fair visitors")
+    already, new = CustomerFactory(), CustomerFactory()
+    members_add(segment, [already, new])
+    consent_grant(customer=already, purpose="email_marketing", source="form")
+    client.force_login(privacy_user)
+
+    asked = client.post(
+        reverse("privacy:bulk_consent"),
+        {
+            "purpose": "email_marketing",
+            "state": "granted",
+            "evidence": "Fair sign-up sheet",
+            "audience": f"segment:{segment.pk}",
+        },
+    )
+
+    html = asked.content.decode()
+    assert "Change 1 customers to granted?" in html
+    assert "<dt>Already in that state</dt>\n    <dd>1</dd>" in html
+    assert not BulkConsentJob.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        press_confirm(client, asked)
+
+    job = BulkConsentJob.objects.get()
+    assert (job.status, job.matched) == ("done", 2)

@@ -52,7 +52,9 @@ def test_completing_an_erasure_request_through_the_api_erases(api_client_for, pr
         f"/api/data-requests/{dsr.pk}/transition/", {"status": "rejected"}, format="json"
     )
     done = client.post(
-        f"/api/data-requests/{dsr.pk}/transition/", {"status": "completed"}, format="json"
+        f"/api/data-requests/{dsr.pk}/transition/",
+        {"status": "completed", "confirm": dsr.customer.email},
+        format="json",
     )
 
     assert bad.status_code == 400 and "reason" in bad.json()
@@ -108,3 +110,32 @@ def test_other_roles_cannot_use_the_privacy_endpoints(api_client_for, request, r
     )
     assert client.get("/api/data-exports/").status_code == 403
     assert DataSubjectRequest.objects.get().status == "received"
+
+
+def test_an_erasure_through_the_api_needs_the_customers_name_or_email(api_client_for, privacy_user):
+    dsr = DataSubjectRequestFactory(customer__first_name="Ilse", customer__last_name="Brandt")
+    client = api_client_for(privacy_user)
+
+    missing = client.post(
+        f"/api/data-requests/{dsr.pk}/transition/", {"status": "completed"}, format="json"
+    )
+    wrong = client.post(
+        f"/api/data-requests/{dsr.pk}/transition/",
+        {"status": "completed", "confirm": "Someone Else"},
+        format="json",
+    )
+
+    assert missing.status_code == 400 and "confirm" in missing.json()
+    assert wrong.status_code == 400 and "confirm" in wrong.json()
+    dsr.refresh_from_db()
+    assert dsr.status == "received"
+    assert Customer.objects.get(pk=dsr.customer_id).first_name == "Ilse"
+
+    done = client.post(
+        f"/api/data-requests/{dsr.pk}/transition/",
+        {"status": "completed", "confirm": "ilse  brandt"},
+        format="json",
+    )
+
+    assert done.status_code == 200
+    assert Customer.objects.get(pk=dsr.customer_id).email is None

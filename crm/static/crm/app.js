@@ -47,11 +47,6 @@
       var menu = document.querySelector("details.usermenu[open]");
       if (menu && !event.target.closest("details.usermenu")) menu.removeAttribute("open");
     });
-
-    // Links and buttons that ask before acting (for example a merge): data-confirm="question".
-    document.addEventListener("submit", function (event) {
-      var question = event.target.getAttribute("data-confirm");
-      if (question && !window.confirm(question)) event.preventDefault();
-    });
+    // Irreversible actions ask on a page of their own (crm/confirm.py), never in a dialog.
   });
 })();
