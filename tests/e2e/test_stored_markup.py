@@ -25,7 +25,11 @@ SETTLE_MS = 1500
 
 
 def cancel_markup(campaign: Campaign) -> str:
-    return f'<i hx-post="/campaigns/{campaign.pk}/cancel/" hx-trigger="load">x</i>'
+    """The stored attack, carrying the cancel confirmation too (an attacker can write hx-vals)."""
+    return (
+        f'<i hx-post="/campaigns/{campaign.pk}/cancel/" hx-vals=\'{{"confirmed": "yes"}}\' '
+        'hx-trigger="load">x</i>'
+    )
 
 
 @pytest.fixture
