@@ -8,13 +8,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
 from deals import services
 from deals.forms import (
@@ -81,13 +82,18 @@ def _query_without(request: HttpRequest, *names: str) -> str:
     return urlencode([(k, v) for k, v in request.GET.items() if k not in names and "\x00" not in v])
 
 
-def _back(request: HttpRequest, fallback: str) -> str:
+def _back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
+    """Back to the page the form was on (`next`, a path of this site), else to `fallback`."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    if (
+        target.startswith("/")
+        and text_problem(target) is None
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
-        return target
-    return fallback
+        return HttpResponseRedirect(target)
+    return HttpResponseRedirect(fallback)
 
 
 # The list ---------------------------------------------------------------------------------------
@@ -317,7 +323,7 @@ def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, error)
     else:
         messages.success(request, f"{deal} is now in {deal.stage.name}.")
-    return redirect(_back(request, reverse("deals:detail", args=[deal.pk])))
+    return _back(request, reverse("deals:detail", args=[deal.pk]))
 
 
 # Activities -------------------------------------------------------------------------------------
@@ -343,10 +349,10 @@ def activity_create(request: HttpRequest) -> HttpResponse:
                 raise_404 = parties[name] is None
             if raise_404:
                 messages.error(request, f"No {name} with that number that you may see.")
-                return redirect(_back(request, reverse("deals:list")))
+                return _back(request, reverse("deals:list"))
     if not parties:
         messages.error(request, "An activity is on a deal, an account or a customer.")
-        return redirect(_back(request, reverse("deals:list")))
+        return _back(request, reverse("deals:list"))
     fallback = (
         reverse("deals:detail", args=[parties["deal"].pk])
         if "deal" in parties
@@ -361,13 +367,13 @@ def activity_create(request: HttpRequest) -> HttpResponse:
             _service_errors_to_form(form, error)
         else:
             messages.success(request, f"{activity.get_kind_display()} logged.")
-            return redirect(_back(request, fallback))
+            return _back(request, fallback)
     for field, errors in form.errors.items():
         for error in errors:
             messages.error(
                 request, f"{field.replace('_', ' ')}: {error}" if field != "__all__" else error
             )
-    return redirect(_back(request, fallback))
+    return _back(request, fallback)
 
 
 @require_POST
@@ -380,7 +386,7 @@ def activity_done(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, "Follow-up done.")
-    return redirect(_back(request, reverse("dashboard")))
+    return _back(request, reverse("dashboard"))
 
 
 # Forecast ---------------------------------------------------------------------------------------
