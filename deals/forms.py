@@ -198,6 +198,10 @@ class DealMoveForm(forms.Form):
         self.fields["stage"].initial = deal.stage_id
 
 
+# The activity form sits on customer and account pages next to their note form: ids of its own.
+ACTIVITY_IDS = "activity_%s"
+
+
 class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=Activity.Kind.choices, initial=Activity.Kind.CALL)
     subject = forms.CharField(max_length=200)

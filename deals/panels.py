@@ -10,7 +10,7 @@ from django.utils import timezone
 from crm.roles import Role
 from customers.models import Account, Customer
 from customers.registry import TimelineEntry
-from deals.forms import ActivityForm
+from deals.forms import ACTIVITY_IDS, ActivityForm
 from deals.models import Activity, Deal, StageChange
 from deals.selectors import (
     deals_visible_to,
@@ -39,7 +39,7 @@ def _panel_context(request: HttpRequest, deals, *, new_query: str, on: dict) -> 
         "deals_count": shown.count(),
         "deal_new_url": f"{reverse('deals:create')}?{new_query}",
         "deals_editable": user_edits_deals(user),
-        "activity_form": ActivityForm(),
+        "activity_form": ActivityForm(auto_id=ACTIVITY_IDS),
         **on,
     }
 

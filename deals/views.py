@@ -19,6 +19,7 @@ from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
 from deals import services
 from deals.forms import (
+    ACTIVITY_IDS,
     DEAL_SORTS,
     ActivityForm,
     DealFilterForm,
@@ -231,7 +232,7 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "timeline": _timeline(deal, activities),
         "follow_ups": [a for a in activities if a.due_date and not a.done],
         "move_form": DealMoveForm(deal=deal),
-        "activity_form": ActivityForm(),
+        "activity_form": ActivityForm(auto_id=ACTIVITY_IDS),
         "can_edit": user_edits_deals(request.user),
         "days_in_stage": max(0, (timezone.now() - deal.stage_entered_at).days),
         "today": timezone.localdate(),

@@ -655,7 +655,9 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         pipeline=pipeline,
         stage=pipeline.stages.get(name="Lost"),
         deal=deal,
-        deal_line=DealLine.objects.create(deal=deal, product=product, price=Decimal("5.00")),
+        deal_line=DealLine.objects.create(
+            deal=deal, product=ProductFactory(), price=Decimal("5.00")
+        ),
         activity=activity_make(author=owner, deal=deal),
         forecast_target=ForecastTarget.objects.create(
             owner=owner, month=dt.date(2026, 4, 1), amount=Decimal("5000.00")
