@@ -30,6 +30,15 @@ ROLE_PERMISSIONS = {
             "tag": ["view", "add"],
         },
         "privacy": {"consentrecord": ["view"], "consentstate": ["view"]},
+        "deals": {
+            "pipeline": ["view"],
+            "stage": ["view"],
+            "deal": ["view", "add", "change"],
+            "dealline": ["view", "add", "change", "delete"],
+            "stagechange": ["view"],
+            "activity": ["view", "add", "change", "delete"],
+            "forecasttarget": ["view"],
+        },
     },
     "marketing": {
         "customers": {
@@ -42,6 +51,16 @@ ROLE_PERMISSIONS = {
             "tag": ["view"],
         },
         "privacy": {"consentstate": ["view"]},
+        # Marketers read the pipeline (what is being sold, to whom, when) but change nothing.
+        "deals": {
+            "pipeline": ["view"],
+            "stage": ["view"],
+            "deal": ["view"],
+            "dealline": ["view"],
+            "stagechange": ["view"],
+            "activity": ["view"],
+            "forecasttarget": ["view"],
+        },
     },
     "privacy": {
         "customers": {

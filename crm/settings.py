@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "crm",
     "customers",
     "privacy",
+    "deals",
     "segments",
     "campaigns",
 ]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("customers/import/", include("customers.import_urls")),
     path("customers/", include("customers.urls")),
     path("privacy/", include("privacy.urls")),
+    path("deals/", include("deals.urls")),
     path("segments/ml/", include("segments.ml.urls")),
     path("segments/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),

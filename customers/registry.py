@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from customers.models import Customer
+from customers.models import Account, Customer
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,28 @@ def customer_panel_register(panel: CustomerPanel) -> None:
 
 def customer_panels() -> list[CustomerPanel]:
     return sorted(_panels.values(), key=lambda p: (p.order, p.key))
+
+
+@dataclass(frozen=True)
+class AccountPanel:
+    """A box on the account page, rendered from a template with a context the app builds."""
+
+    key: str
+    title: str
+    template: str
+    context: Callable[[HttpRequest, Account], dict]
+    order: int = 100
+
+
+_account_panels: dict[str, AccountPanel] = {}
+
+
+def account_panel_register(panel: AccountPanel) -> None:
+    _account_panels[panel.key] = panel
+
+
+def account_panels() -> list[AccountPanel]:
+    return sorted(_account_panels.values(), key=lambda p: (p.order, p.key))
 
 
 def access_hook_register(hook: AccessHook) -> None:

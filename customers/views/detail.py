@@ -15,6 +15,7 @@ from customers.models import Customer, Note, Purchase
 from customers.registry import (
     TimelineEntry,
     access_record,
+    account_panels,
     customer_panels,
     timeline_events_shown_by_sources,
     timeline_sources,
@@ -234,6 +235,10 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             customers.select_related("owner").order_by("-lifetime_value", "-id")[:100]
         ),
         "tags": list(account.tags.all()),
+        "panels": [
+            {"panel": panel, "context": panel.context(request, account)}
+            for panel in account_panels()
+        ],
         "can_edit": user_edits_customers(request.user),
         **notes_context(
             request,

@@ -16,6 +16,7 @@ Each row gives, per role, one letter per action (list, retrieve, create, update,
 The object under test belongs to (or hangs off a customer of) `sales_owner`.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -27,6 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from crm.api.urls import router
+from deals.models import DealLine, ForecastTarget
 from privacy.models import ConsentRecord, DataExport, Purpose, RequestType
 from privacy.services import consent_grant
 from segments.ml.models import MLSegment
@@ -38,6 +40,7 @@ from tests.customers.factories import (
     ProductFactory,
     PurchaseFactory,
 )
+from tests.deals.factories import activity_make, deal_make, pipeline_make
 from tests.privacy.factories import DataSubjectRequestFactory
 from tests.segments.factories import MembershipFactory
 
@@ -476,6 +479,99 @@ EXTRA_ACTIONS |= {
     "scores-job": ExtraAction("get", lambda w: "/api/scores/jobs/999999/", _ML),
 }
 
+# The sales pipeline (deals): sales change what they own, marketing reads, privacy has no part,
+# administrators set up pipelines, stages and targets.
+_PIPELINE_SETUP = _expect(
+    anonymous="DD DDD",
+    no_role="DD DDD",
+    sales_owner="OO DDD",
+    other_sales="OO DDD",
+    marketing="OO DDD",
+    privacy="DD DDD",
+    superuser="OO OOO",
+)
+# Pipelines are never deleted (their deals keep them); stages and targets are.
+ENDPOINTS["pipeline"] = Endpoint(
+    obj="pipeline",
+    create=lambda w: {"name": "Renewals", "stages": [{"name": "Open", "probability": 20}]},
+    update={"name": "Renamed pipeline"},
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="OO DDA",
+        other_sales="OO DDA",
+        marketing="OO DDA",
+        privacy="DD DDD",
+        superuser="OO OOA",
+    ),
+)
+ENDPOINTS["stage"] = Endpoint(
+    obj="stage",
+    create=lambda w: {"pipeline": w.pipeline.pk, "name": "Demo", "probability": 20},
+    update={"name": "Renamed stage"},
+    expect=_PIPELINE_SETUP,
+)
+ENDPOINTS["forecast-target"] = Endpoint(
+    obj="forecast_target",
+    create=lambda w: {
+        "owner": w.users["sales_owner"].pk,
+        "month": "2026-05-01",
+        "amount": "1000.00",
+    },
+    update={"amount": "2000.00"},
+    expect=_PIPELINE_SETUP,
+)
+ENDPOINTS["deal"] = Endpoint(
+    obj="deal",
+    create=lambda w: {"name": "New deal", "account": w.account.pk, "amount": "500.00"},
+    update={"name": "Renamed deal"},
+    parent_field="account",
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="OO OOD",
+        other_sales="EH HHD",
+        marketing="OO DDD",
+        privacy="DD DDD",
+        superuser="OO OOO",
+    ),
+)
+_DEAL_CHILD = _expect(
+    anonymous="DD DDD",
+    no_role="DD DDD",
+    sales_owner="OO OOO",
+    other_sales="EH HHH",
+    marketing="OO DDD",
+    privacy="DD DDD",
+    superuser="OO OOO",
+)
+ENDPOINTS["deal-line"] = Endpoint(
+    obj="deal_line",
+    create=lambda w: {"deal": w.deal.pk, "product": w.product.pk, "quantity": 2},
+    update={"quantity": 3},
+    parent_field="deal",
+    expect=_DEAL_CHILD,
+)
+ENDPOINTS["activity"] = Endpoint(
+    obj="activity",
+    create=lambda w: {"deal": w.deal.pk, "subject": "Called", "kind": "call"},
+    update={"subject": "Changed"},
+    parent_field="deal",
+    expect=_DEAL_CHILD,
+)
+_DEAL_READ = _who(anonymous="D", no_role="D", sales_owner="O", other_sales="O",
+                  marketing="O", privacy="D", superuser="O")  # fmt: skip
+EXTRA_ACTIONS |= {
+    "deal-move": ExtraAction(
+        "post",
+        lambda w: f"/api/deals/{w.deal.pk}/move/",
+        {**_DEAL_READ, "marketing": "D"},
+        lambda w: {"stage": w.deal.pipeline.stages.get(name="Proposal").pk},
+    ),
+    "deal-history": ExtraAction("get", lambda w: f"/api/deals/{w.deal.pk}/history/", _DEAL_READ),
+    "deal-forecast": ExtraAction("get", lambda w: "/api/deals/forecast/", _DEAL_READ),
+}
+
 # API URLs outside the resources above: name -> the status a GET gets, per role.
 _PUBLIC = dict.fromkeys(ROLES, 200)
 OTHER_URLS: dict[str, dict[str, int]] = {
@@ -501,6 +597,12 @@ class World:
     data_export: object
     ml_segment: object
     campaign: object
+    pipeline: object = None
+    stage: object = None
+    deal: object = None
+    deal_line: object = None
+    activity: object = None
+    forecast_target: object = None
 
 
 @pytest.fixture(autouse=True)
@@ -524,6 +626,9 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
     owner = sales_user
     account = AccountFactory(owner=owner)
     customer = CustomerFactory(owner=owner, account=account)
+    pipeline = pipeline_make()
+    deal = deal_make(owner=owner, account=account, customer=customer)
+    product = ProductFactory()
     return World(
         users={
             "anonymous": None,
@@ -536,7 +641,7 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         },
         account=account,
         customer=customer,
-        product=ProductFactory(),
+        product=product,
         purchase=PurchaseFactory(customer=customer, amount=Decimal("10.00")),
         event=EventFactory(customer=customer),
         note=NoteFactory(customer=customer, author=owner),
@@ -547,6 +652,16 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         data_export=DataExport.objects.create(customer=customer, requested_by=owner),
         campaign=_draft_campaign(),
         ml_segment=MLSegment.objects.create(name="Clusters", features=["rfm"]),
+        pipeline=pipeline,
+        stage=pipeline.stages.get(name="Lost"),
+        deal=deal,
+        deal_line=DealLine.objects.create(
+            deal=deal, product=ProductFactory(), price=Decimal("5.00")
+        ),
+        activity=activity_make(author=owner, deal=deal),
+        forecast_target=ForecastTarget.objects.create(
+            owner=owner, month=dt.date(2026, 4, 1), amount=Decimal("5000.00")
+        ),
     )
 
 

@@ -54,6 +54,7 @@ from campaigns.models import Campaign, Send
 from campaigns.views import STEPS
 from crm.roles import Role
 from customers.models import ImportJob
+from deals.services import deal_move
 from privacy.exports import data_export_token
 from privacy.links import confirmation_token, preference_token
 from privacy.models import DataExport, PendingConsent, RequestType
@@ -66,6 +67,7 @@ from tests.customers.factories import (
     NoteFactory,
     PurchaseFactory,
 )
+from tests.deals.factories import activity_make, deal_make, pipeline_make
 from tests.privacy.factories import DataSubjectRequestFactory
 from tests.segments.factories import SegmentFactory, StaticSegmentFactory
 
@@ -193,7 +195,19 @@ def world_build(users: dict) -> dict:
     pending = PendingConsent.objects.create(
         customer=customer, purpose_id="email_marketing", source="form", requested_at=now
     )
+    pipeline = pipeline_make()
+    deal = deal_make(owner=sales, account=account, customer=customer)
+    deal_move(deal=deal, stage=pipeline.stages.get(name="Proposal"), actor=sales)
+    activity = activity_make(
+        author=sales,
+        deal=deal,
+        assignee=sales,
+        due_date=timezone.localdate(),
+    )
+    activity_make(author=sales, customer=customer)
     return {
+        "deal": deal,
+        "activity": activity,
         "customer": customer,
         "account": account,
         "note": NoteFactory(customer=customer, author=sales),
@@ -228,6 +242,8 @@ SIGNED = {
 }
 # Which objects of the world fill `pk`, by the view name's start.
 PK_OBJECTS = {
+    "deals:activity_": "activity",
+    "deals:": "deal",
     "customers:note_": "note",
     "customers:account_": "account",
     "customers:customer_": "customer",

@@ -97,7 +97,7 @@ NOT_TEXT = {
 }
 # Free-form JSON a person fills: custom attributes, event properties.
 DATA_JSON = {"customers.Customer": {"attributes"}, "customers.Event": {"properties"}}
-PROJECT_APPS = ("customers", "privacy", "segments", "campaigns")
+PROJECT_APPS = ("customers", "privacy", "deals", "segments", "campaigns")
 
 
 def hostile_text(field: models.Field, campaign_id: int) -> str | None:
@@ -384,6 +384,7 @@ SHOWN = {
         "dashboard", "customers:customer_list", "customers:customer_detail", "customers:search",
         "customers:account_list", "customers:account_detail", "customers:customer_edit",
         "customer_import:detail", "customer_import:progress", "segments:detail",
+        "deals:list", "deals:board", "deals:detail",
     },
     "marketing": {
         "campaigns:list", "campaigns:detail", "campaigns:report", "campaigns:edit",
