@@ -36,6 +36,11 @@ class SurveyLinkError(Exception):
     """The link is broken, changed or too old."""
 
 
+def survey_token(*, send_id: int) -> str:
+    """The token of a send's survey link (the messages sign the same with MessageLinks)."""
+    return signing.dumps(send_id, salt=SURVEY_SALT)
+
+
 def survey_link_send_id(token: str) -> int:
     try:
         value = signing.loads(token, salt=SURVEY_SALT, max_age=settings.SURVEY_LINK_MAX_AGE)
