@@ -187,6 +187,7 @@ def message_context(
         "links": {
             "unsubscribe": links.unsubscribe(send_id) if send_id else "",
             "preferences": links.preferences(customer.pk),
+            **links.registered(send_id),
         },
     }
 

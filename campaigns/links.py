@@ -36,6 +36,25 @@ class BadLink(Exception):
     pass
 
 
+# Per-recipient links that higher apps add to messages (`{{ links.<name> }}` in a template):
+# name -> (URL name taking the token, signing salt). The token is the send id signed with the
+# app's own salt, as the unsubscribe link's; the app's view loads it with signing.loads.
+_REGISTERED: dict[str, tuple[str, str]] = {}
+
+
+def message_link_register(*, name: str, url_name: str, salt: str) -> None:
+    """Offer `{{ links.<name> }}` to message templates (call from AppConfig.ready())."""
+    from campaigns.rendering import SAMPLE_CONTEXT, SCHEMA
+
+    _REGISTERED[name] = (url_name, salt)
+    SCHEMA["links"][name] = None
+    SAMPLE_CONTEXT["links"][name] = "Sample"
+
+
+def message_link_names() -> tuple[str, ...]:
+    return tuple(_REGISTERED)
+
+
 def _site(path: str) -> str:
     return f"{settings.CAMPAIGNS_SITE_URL.rstrip('/')}{path}"
 
@@ -99,7 +118,12 @@ class MessageLinks:
         self.site = settings.CAMPAIGNS_SITE_URL.rstrip("/")
         self.urlconf = get_urlconf() or settings.ROOT_URLCONF
         self.paths = {
-            name: _path_around(name, self.urlconf, get_script_prefix()) for name in _LINKS
+            name: _path_around(name, self.urlconf, get_script_prefix())
+            for name in (*_LINKS, *(url_name for url_name, _salt in _REGISTERED.values()))
+        }
+        self._registered = {
+            name: (url_name, _LinkSigner(salt=salt))
+            for name, (url_name, salt) in _REGISTERED.items()
         }
         self._unsubscribe = _LinkSigner(salt=_UNSUBSCRIBE_SALT)
         self._open = _LinkSigner(salt=_OPEN_SALT)
@@ -130,6 +154,13 @@ class MessageLinks:
         """The customer's preference centre (privacy.links.preference_url, with the site)."""
         token = self._preference.sign_object({"c": customer_id})  # privacy.links.preference_token
         return self._url("privacy:preference_centre", token)
+
+    def registered(self, send_id: int | None) -> dict[str, str]:
+        """The links higher apps registered (message_link_register), for one send."""
+        return {
+            name: self._url(url_name, signer.sign_object(send_id)) if send_id else ""
+            for name, (url_name, signer) in self._registered.items()
+        }
 
     def track(self, html: str, *, send_id: int) -> str:
         """Rewrite every http(s) link through the click redirect and add the open pixel."""

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "deals",
     "segments",
     "campaigns",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -324,6 +325,8 @@ CRM_IMPORT_BATCH_SIZE = env.int("CRM_IMPORT_BATCH_SIZE", default=5000)
 # unset; set it explicitly in production so rotating SECRET_KEY keeps the suppression list valid).
 PRIVACY_HASH_SALT = env.str("PRIVACY_HASH_SALT", default="") or f"privacy-salt:{SECRET_KEY}"
 PRIVACY_EXPORT_LINK_MAX_AGE = env.int("PRIVACY_EXPORT_LINK_MAX_AGE", default=7 * 24 * 3600)
+# Survey links (insights) work this long after the message was sent.
+SURVEY_LINK_MAX_AGE = env.int("SURVEY_LINK_MAX_AGE", default=90 * 24 * 3600)
 PRIVACY_PREFERENCE_LINK_MAX_AGE = env.int("PRIVACY_PREFERENCE_LINK_MAX_AGE", default=90 * 24 * 3600)
 PRIVACY_CONFIRMATION_LINK_MAX_AGE = env.int(
     "PRIVACY_CONFIRMATION_LINK_MAX_AGE", default=7 * 24 * 3600

@@ -12,4 +12,5 @@ urlpatterns = [
     path("segments/ml/", include("segments.ml.urls")),
     path("segments/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("insights/", include("insights.urls")),
 ]

@@ -63,6 +63,7 @@ ACCOUNT_SIZES = tuple(Account.Size.values)
 CHANNELS = tuple(Purchase.Channel.values)
 CHANNEL_LABELS = dict(Purchase.Channel.choices)
 RFM_CLASSES = tuple(RfmClass.values)
+NPS_CLASSES = ("promoter", "passive", "detractor")
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,23 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec(
             "predicted_value", "Predicted value", NUMBER, "score__predicted_value", nullable=True
         ),
+        # Satisfaction surveys (insights): the customer's latest answers, through
+        # Customer.satisfaction (insights.CustomerSatisfaction); no answer is empty.
+        FieldSpec(
+            "nps_score",
+            "Latest NPS score (0 to 10)",
+            INTEGER,
+            "satisfaction__nps_score",
+            nullable=True,
+        ),  # fmt: skip
+        FieldSpec("nps_class", "NPS class", CHOICE, "satisfaction__nps_class", NPS_CLASSES),
+        FieldSpec(
+            "csat_score",
+            "Latest CSAT score (1 to 5)",
+            INTEGER,
+            "satisfaction__csat_score",
+            nullable=True,
+        ),  # fmt: skip
     )
 }
 ATTR_PREFIX = "attr."

@@ -7,10 +7,11 @@ from rest_framework.routers import DefaultRouter
 import campaigns.api
 import customers.api
 import deals.api
+import insights.api
 import privacy.api
 import segments.api
 
-API_MODULES = (customers.api, privacy.api, deals.api, segments.api, campaigns.api)
+API_MODULES = (customers.api, privacy.api, deals.api, segments.api, campaigns.api, insights.api)
 
 router = DefaultRouter()
 for module in API_MODULES:

@@ -571,6 +571,35 @@ EXTRA_ACTIONS |= {
     "deal-history": ExtraAction("get", lambda w: f"/api/deals/{w.deal.pk}/history/", _DEAL_READ),
     "deal-forecast": ExtraAction("get", lambda w: "/api/deals/forecast/", _DEAL_READ),
 }
+# Insights (KPIs, comparison, cohorts, surveys): marketing and superusers only.
+_INSIGHTS = _who(anonymous="D", no_role="D", sales_owner="D", other_sales="D",
+                 marketing="O", privacy="D", superuser="O")  # fmt: skip
+EXTRA_ACTIONS |= {
+    "insights-kpis": ExtraAction(
+        "get", lambda w: f"/api/insights/kpis/?segment={w.segment.pk}", _INSIGHTS
+    ),
+    "insights-kpis-refresh": ExtraAction(
+        "post", lambda w: "/api/insights/kpis/refresh/", _INSIGHTS, lambda w: {"days": 30}
+    ),
+    "insights-compare": ExtraAction(
+        "get", lambda w: f"/api/insights/compare/?segments={w.segment.pk},{w.segment.pk}", _INSIGHTS
+    ),
+    "insights-cohorts": ExtraAction("get", lambda w: "/api/insights/cohorts/", _INSIGHTS),
+    "insights-surveys": ExtraAction(
+        "post",
+        lambda w: "/api/insights/surveys/",
+        _INSIGHTS,
+        lambda w: {
+            "name": "NPS",
+            "kind": "nps",
+            "question": "Recommend us?",
+            "segment": w.segment.pk,
+        },
+    ),
+    "insights-survey-send": ExtraAction(
+        "post", lambda w: "/api/insights/surveys/999999/send/", _INSIGHTS
+    ),
+}
 
 # API URLs outside the resources above: name -> the status a GET gets, per role.
 _PUBLIC = dict.fromkeys(ROLES, 200)

@@ -55,6 +55,8 @@ from campaigns.views import STEPS
 from crm.roles import Role
 from customers.models import ImportJob
 from deals.services import deal_move
+from insights.models import Survey
+from insights.services.surveys import survey_token
 from privacy.exports import data_export_token
 from privacy.links import confirmation_token, preference_token
 from privacy.models import DataExport, PendingConsent, RequestType
@@ -192,6 +194,9 @@ def world_build(users: dict) -> dict:
         kind="customers", file="imports/x.csv", created_by=sales, status="done"
     )
     job.error_report.save("errors.csv", ContentFile(b"row,error\n2,email: not valid\n"))
+    survey = Survey.objects.create(
+        name="Pulse", kind="nps", question="Recommend us?", segment=static, campaign=sent
+    )
     pending = PendingConsent.objects.create(
         customer=customer, purpose_id="email_marketing", source="form", requested_at=now
     )
@@ -224,6 +229,7 @@ def world_build(users: dict) -> dict:
         "dsr": dsr,
         "export": export,
         "pending": pending,
+        "survey": survey,
     }
 
 
@@ -235,6 +241,7 @@ SIGNED = {
     "privacy:consent_confirm": lambda pk: confirmation_token(pending_id=pk),
     "privacy:export_download": lambda pk: data_export_token(export=DataExport(pk=pk)),
     "campaigns:unsubscribe": lambda pk: unsubscribe_token(send_id=pk),
+    "insights:survey_answer": lambda pk: survey_token(send_id=pk),
     "campaigns:track_open": lambda pk: open_url(send_id=pk).rsplit("/", 1)[-1],
     "campaigns:track_click": lambda pk: (
         click_url(send_id=pk, url="https://shop.example/sale").rstrip("/").rsplit("/", 1)[-1]
@@ -256,6 +263,7 @@ PK_OBJECTS = {
     "segments_ml:": "ml_segment",
     "segments:": ("segment", "static_segment"),
     "campaigns:": ("campaign", "sent_campaign"),
+    "insights:survey_": "survey",
 }
 SIGNED_IDS = {
     "privacy:preference_centre": "customer",
@@ -264,6 +272,7 @@ SIGNED_IDS = {
     "privacy:consent_confirm": "pending",
     "privacy:export_download": "export",
     "campaigns:unsubscribe": "send",
+    "insights:survey_answer": "send",
     "campaigns:track_open": "send",
     "campaigns:track_click": "send",
 }
