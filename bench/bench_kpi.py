@@ -15,7 +15,8 @@ every cohort size and cell) or the row is void.
 Anchors (the faster form on the warm-up round is used and named in the row):
 - KPIs: (1) four statements: customers FULL JOIN the purchases grouped by customer with FILTER
   aggregates for the three periods (purchases and customer families in one scan), the months
-  grouped by customer and month first, the messages joined to their events grouped by send, and
+  grouped by customer and month first (the month as the bucket among the months' first
+  midnights, `width_bucket`, the fastest form found: `to_char` per purchase costs 1.5x), the messages joined to their events grouped by send, and
   the survey answers once with GROUPING SETS for the periods and the months; (2) the same with
   the purchases and customer families as two statements.
 - Cohorts: (1) purchases grouped by customer and month, joined to the cohort's customers;
@@ -148,8 +149,8 @@ GROUP BY 1
 """
 )
 KPI_MONTHS = """
-SELECT to_char(pm.month, 'YYYY-MM'), {in_segment}, count(*), sum(pm.n), sum(pm.r)
-FROM (SELECT p.customer_id, date_trunc('month', p.purchased_at AT TIME ZONE %(tz)s) AS month,
+SELECT pm.month, {in_segment}, count(*), sum(pm.n), sum(pm.r)
+FROM (SELECT p.customer_id, width_bucket(p.purchased_at, %(month_starts)s::timestamptz[]) AS month,
              count(*) AS n, sum(p.amount) AS r
       FROM customers_purchase p
       WHERE p.purchased_at >= %(month_from)s AND p.purchased_at < %(e2)s
@@ -269,7 +270,8 @@ def _kpi_anchor(statements: list[tuple[str, str]], params: dict) -> dict:
                     for (which, key), value in zip(keys, values, strict=True):
                         put(population, which, key, value)
                 elif family == "months":
-                    month, in_segment, *values = row
+                    bucket, in_segment, *values = row
+                    month = params["month_keys"][bucket]
                     population = "segment" if in_segment else "outside"
                     for key, value in zip(MONTH_KEYS, values, strict=True):
                         out[("month", month, population, key)] = _value(value)
@@ -549,15 +551,18 @@ def run(tier: str, reps: int, seed: int, days: int) -> list[dict]:
         s0, _ = period.previous.previous.bounds()
         s1, _ = period.previous.bounds()
         s2, e2 = period.bounds()
-        month_from = timezone.make_aware(
-            dt.datetime.fromisoformat(_month_keys(period.end)[0] + "-01")
-        )
+        month_keys = _month_keys(period.end)
+        month_starts = [
+            timezone.make_aware(dt.datetime.fromisoformat(key + "-01")) for key in month_keys
+        ]
         rows = []
         for label, seg in ((f"KPI view, segment country ES ({days} d)", segment),
                            (f"KPI view, all customers ({days} d)", None)):  # fmt: skip
             params = {
                 "segment": seg.pk if seg else None,
-                "s0": s0, "s1": s1, "s2": s2, "e2": e2, "month_from": month_from,
+                "s0": s0, "s1": s1, "s2": s2, "e2": e2,
+                "month_from": month_starts[0], "month_starts": month_starts[1:],
+                "month_keys": month_keys,
                 "tz": settings.TIME_ZONE, "survey_event": SURVEY_EVENT,
             }  # fmt: skip
 

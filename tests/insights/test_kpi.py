@@ -228,3 +228,28 @@ def test_the_default_period_ends_with_the_last_complete_day():
     period = kpi_period(days="30", end=None)
 
     assert period.end == timezone.localdate() - dt.timedelta(days=1)
+
+
+def test_monthly_figures_count_each_buyer_once_a_month_by_the_sites_calendar(shop, settings):
+    """The months are the site's: a purchase late on the last evening of May is May's, one just
+    after midnight on 1 June is June's, though both are 31 May in UTC."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    segment, (loyal, _loyal_too, lapsed, outsider, _newcomer) = shop
+    berlin = timezone.get_current_timezone()
+    may_evening = dt.datetime(2025, 5, 31, 23, 30, tzinfo=berlin)
+    june_morning = dt.datetime(2025, 6, 1, 0, 30, tzinfo=berlin)
+    purchase(lapsed, may_evening, "7.00")
+    purchase(lapsed, june_morning, "3.00")
+    purchase(outsider, june_morning, "5.00")
+
+    months = {m["month"]: m for m in kpi_counts(segment_id=segment.pk, period=PERIOD)["months"]}
+
+    june, may = months["2025-06"], months["2025-05"]
+    # June: loyal (twice), loyal_too, lapsed (after midnight); outside: outsider, newcomer
+    assert june["segment"]["active"] == 3 and june["segment"]["orders"] == 4
+    assert june["segment"]["revenue"] == 203.0
+    assert june["outside"]["active"] == 2 and june["outside"]["revenue"] == 225.0
+    # May: loyal (day -10), lapsed twice (day -5 and the last evening): two buyers, three orders
+    assert may["segment"]["active"] == 2 and may["segment"]["orders"] == 3
+    assert may["segment"]["revenue"] == 137.0
+    assert june["all"]["active"] == 5 and may["all"]["active"] == 3
