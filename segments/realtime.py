@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -76,7 +76,10 @@ def _differences(
     """(joiners, leavers) of a segment among the customers `ids`: its compiled rule restricted to
     them against their stored membership."""
     wanted = compile_rule(segment.rule, now=now).filter(pk__in=ids).values("pk")
-    sql, params = wanted.query.sql_with_params()
+    try:
+        sql, params = wanted.query.sql_with_params()
+    except EmptyResultSet:  # a rule that matches no one, such as {"any": []}
+        sql, params = "SELECT NULL::bigint WHERE false", ()
     m = connection.ops.quote_name(Membership._meta.db_table)
     cursor.execute(
         f"WITH wanted (id) AS ({sql}), "

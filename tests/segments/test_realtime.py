@@ -19,7 +19,7 @@ from customers.services import (
 )
 from privacy.erasure import customer_erase
 from privacy.services import consent_grant, consent_withdraw
-from segments.models import MembershipChange, RealtimeQueue, RefreshRun, Segment
+from segments.models import Membership, MembershipChange, RealtimeQueue, RefreshRun, Segment
 from segments.realtime import memberships_update_marked, memberships_update_queue
 from segments.rules import rule_changes_with_time
 from segments.services import segment_add_members, segment_refresh, segments_refresh_due
@@ -305,3 +305,14 @@ def test_rules_that_change_with_time_alone_keep_a_scheduled_full_refresh():
 
     assert [run.segment for run in runs] == [recent]
     assert segments_refresh_due(now=timezone.now()) == []
+
+
+def test_a_segment_that_matches_no_one_loses_its_marked_members():
+    customer = CustomerFactory()
+    nobody = SegmentFactory(name="Nobody", rule={"any": []})
+    Membership.objects.create(segment=nobody, customer=customer, since=timezone.now())
+    customers_mark(customer_ids=[customer.pk])
+
+    (batch,) = process()
+
+    assert (batch.failed, batch.left, members(nobody)) == ([], 1, set())
