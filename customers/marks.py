@@ -47,8 +47,9 @@ def customers_marked_notify() -> None:
     transaction.on_commit(_notify, robust=True)
 
 
-def customers_mark(*, customer_ids: Iterable[int]) -> int:
-    """Mark these customers (ids, in any order, repeats allowed); returns how many."""
+def customers_mark(*, customer_ids: Iterable[int], notify: bool = True) -> int:
+    """Mark these customers (ids, in any order, repeats allowed); returns how many. With
+    `notify=False` the listeners are not told (the marks wait for the next run)."""
     ids = sorted({int(pk) for pk in customer_ids if pk is not None})
     if not ids:
         return 0
@@ -60,7 +61,8 @@ def customers_mark(*, customer_ids: Iterable[int]) -> int:
             ),
             [ids],
         )
-    customers_marked_notify()
+    if notify:
+        customers_marked_notify()
     return len(ids)
 
 

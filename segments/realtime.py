@@ -15,7 +15,8 @@ A batch, in one transaction:
    one statement that deletes the leavers (logging each leave with the join it ends) and
    inserts the joiners. A segment that depends on another is evaluated after it in the same
    transaction and sees its new membership;
-4. a segment a full refresh holds is left for later: the batch marks its customers again.
+4. a segment a full refresh holds is left for later: the batch marks its customers again, to be
+   taken by the next run (the next write's, or beat's within 10 seconds).
 
 Rules whose truth changes with time alone keep a scheduled full refresh, which stays the
 reference (segments.services.segments_refresh_due).
@@ -40,8 +41,9 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key: "segments realtime".
 LOCK_KEY = 0x5E6_2EA1
-# A queued task not started after this long counts as lost: the next write queues another.
-QUEUED_EXPIRES = dt.timedelta(seconds=60)
+# A queued task not started after this long counts as lost: the next write queues another
+# (and beat runs the task every 10 seconds anyway).
+QUEUED_EXPIRES = dt.timedelta(seconds=15)
 
 
 @dataclass
@@ -166,8 +168,10 @@ def memberships_update_marked(
             batch.left += left
             batch.runs.append(run.pk)
         if held:
-            # A full refresh holds these segments; their customers are taken again later.
-            customers_mark(customer_ids=ids)
+            # A full refresh holds these segments; their customers are taken again by the next
+            # run (the next write's, or beat's within 10 seconds), not at once, or the worker
+            # would spin until the refresh is done.
+            customers_mark(customer_ids=ids, notify=False)
     return batch
 
 
@@ -188,7 +192,12 @@ def memberships_update_queue() -> bool:
         )
         if cursor.fetchone() is None:
             return False
-    segments_realtime_task.apply_async()
+    try:
+        segments_realtime_task.apply_async()
+    except Exception:
+        # Not queued after all (a broker that does not answer): the next write tries again.
+        RealtimeQueue.objects.filter(pk=1, queued_at=now).update(queued_at=None)
+        raise
     return True
 
 
