@@ -11,8 +11,10 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
+# The real-time benchmark records purchases (and removes them on its next run): a database of its own.
+BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_realtime
 
-.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns services
+.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-realtime services
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +49,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-realtime
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -76,3 +78,7 @@ bench-suppression: venv
 bench-campaigns: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_campaigns $(BENCH_ARGS)
+
+bench-realtime: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_realtime $(BENCH_ARGS)
