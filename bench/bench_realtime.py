@@ -239,6 +239,7 @@ def latency(tier: str, rate: int, seconds: int, redis_url: str) -> list[dict]:
 
 def batch_cost(tier: str, reps: int) -> list[dict]:
     segment = _segment("bench-realtime-a", RULE_A)
+    segment_refresh(segment=segment)
     ids_all = list(Customer.objects.order_by("?").values_list("pk", flat=True)[:20_000])
     rows = []
     for n in (10, 100, 500, 2000):
