@@ -11,8 +11,10 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
+# The real-time benchmark records purchases (and removes them on its next run): a database of its own.
+BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_realtime
 
-.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi services
+.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime services
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +49,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -80,3 +82,7 @@ bench-campaigns: venv
 bench-kpi: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_kpi $(BENCH_ARGS)
+
+bench-realtime: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_realtime $(BENCH_ARGS)

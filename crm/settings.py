@@ -366,6 +366,14 @@ CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:800
 CAMPAIGNS_WEBHOOK_SECRET = env.str("CAMPAIGNS_WEBHOOK_SECRET", default="")
 CAMPAIGNS_PROVIDER_SECRET = env.str("CAMPAIGNS_PROVIDER_SECRET", default="")
 
+# Real-time segment membership (segments/realtime.py): customers re-evaluated per batch, seconds a
+# worker keeps taking batches before it hands over to a fresh task, and how often (seconds) a rule
+# whose truth changes with time alone ("last 90 days", "days since") gets a full refresh when its
+# segment has no refresh interval of its own (0: never).
+SEGMENTS_REALTIME_BATCH_SIZE = env.int("SEGMENTS_REALTIME_BATCH_SIZE", default=500)
+SEGMENTS_REALTIME_BUDGET_SECONDS = env.float("SEGMENTS_REALTIME_BUDGET_SECONDS", default=20.0)
+SEGMENTS_TIME_RULES_REFRESH_SECONDS = env.int("SEGMENTS_TIME_RULES_REFRESH_SECONDS", default=3600)
+
 # Churn and value training is refused below this many buyers or days of purchase history.
 ML_CHURN_MIN_BUYERS = env.int("ML_CHURN_MIN_BUYERS", default=500)
 ML_CHURN_MIN_HISTORY_DAYS = env.int("ML_CHURN_MIN_HISTORY_DAYS", default=180)

@@ -432,3 +432,24 @@ class FiguresCheck(models.Model):
             f"{self.checked_at:%Y-%m-%d %H:%M}: {self.customers_drifted} of "
             f"{self.customers_checked} customers drifted"
         )
+
+
+class MembershipMark(models.Model):
+    """A customer whose segment membership may have changed since it was last evaluated: a
+    write that can change it (a purchase, an event, a consent, a field, an import, a merge, an
+    erasure) marks the customer in its own transaction (customers.marks), and segments'
+    real-time worker claims the marks in small batches and re-evaluates those customers.
+
+    One row per customer however often they are marked; `marked_at` is the earliest unprocessed
+    mark, so the oldest are claimed first and the delay from write to join can be measured."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["marked_at"], name="membership_mark_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} marked at {self.marked_at:%Y-%m-%d %H:%M:%S}"

@@ -186,3 +186,19 @@ def addresses_refused(
         for check in _address_checks:
             refused.update(check(emails, phones))
     return refused
+
+
+# Told after a transaction that marked customers (customers.marks) commits: segments queues its
+# real-time re-evaluation of memberships. Called outside any transaction; must not raise.
+MarksListener = Callable[[], None]
+
+_marks_listeners: list[MarksListener] = []
+
+
+def marks_listener_register(listener: MarksListener) -> None:
+    if listener not in _marks_listeners:
+        _marks_listeners.append(listener)
+
+
+def marks_listeners() -> list[MarksListener]:
+    return list(_marks_listeners)

@@ -23,6 +23,12 @@ from customers.fields import (
     customer_external_id_in_use,
     customer_field_clean,
 )
+from customers.marks import (
+    MARKS_TABLE,
+    customers_mark,
+    customers_mark_where,
+    customers_marked_notify,
+)
 from customers.models import (
     Account,
     Customer,
@@ -100,14 +106,16 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
     """Recompute the derived purchase figures set-based, for some customers or for all.
 
     One UPDATE ... FROM a grouped aggregate per chunk of customers (one for all), writing only
-    the rows whose figures changed. Returns rows updated. A chunk is one array parameter of up
+    the rows whose figures changed, and marking those customers for segments (customers.marks).
+    Returns rows updated. A chunk is one array parameter of up
     to 200,000 ids: each chunk reads the purchases once, so fewer chunks read less.
     """
     customers = Customer._meta.db_table
     purchases = Purchase._meta.db_table
     figures = CUSTOMER_FIGURES
+    # The customers whose figures change are marked for segments in the same statement.
     statement = (
-        f"UPDATE {customers} SET "
+        f"WITH changed AS (UPDATE {customers} SET "
         + ", ".join(f"{name} = a.{name}" for name in figures)
         + " FROM (SELECT c.id AS id, "
         + ", ".join(f"{expr} AS {name}" for name, expr in figures.items())
@@ -115,18 +123,26 @@ def customer_stats_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
         + " {where} GROUP BY c.id) a"
         + f" WHERE {customers}.id = a.id AND ("
         + " OR ".join(f"{customers}.{name} IS DISTINCT FROM a.{name}" for name in figures)
-        + ")"
+        + f") RETURNING {customers}.id) "
+        + f"INSERT INTO {MARKS_TABLE} AS m (customer_id, marked_at) "
+        + "SELECT id, clock_timestamp() FROM changed ORDER BY id "
+        + "ON CONFLICT (customer_id) DO UPDATE SET marked_at = LEAST(m.marked_at, EXCLUDED.marked_at)"
     )
     updated = 0
     with transaction.atomic(), connection.cursor() as cursor:
         if customer_ids is None:
             cursor.execute(statement.format(where=""))
-            return cursor.rowcount
+            updated = cursor.rowcount
+            if updated:
+                customers_marked_notify()
+            return updated
         ids = sorted(set(customer_ids))
         for start in range(0, len(ids), 200_000):
             chunk = ids[start : start + 200_000]
             cursor.execute(statement.format(where="WHERE c.id = ANY(%s)"), [chunk])
             updated += cursor.rowcount
+        if updated:
+            customers_marked_notify()
     return updated
 
 
@@ -253,6 +269,7 @@ def customer_create(
         _refuse_addresses(email=customer.email, phone=customer.phone)
     with transaction.atomic():
         customer.save(force_insert=True)
+        customers_mark(customer_ids=[customer.pk])
         if tags is not None:
             customer.tags.set(tags)
         if actor is not None:
@@ -298,6 +315,7 @@ def customer_update(
     customer.full_clean()
     _refuse_addresses(email=new_email, phone=new_phone)
     with transaction.atomic():
+        customers_mark(customer_ids=[customer.pk])
         if tags is not None:
             tags = list(tags)
             if {t.pk for t in tags} != set(customer.tags.values_list("pk", flat=True)):
@@ -356,6 +374,11 @@ def account_update(
         setattr(account, name, value)
     account.full_clean()
     with transaction.atomic():
+        # Rules read the account's name, industry, size, kind and country through its customers.
+        customers_mark_where(
+            select_ids=f"SELECT id FROM {Customer._meta.db_table} WHERE account_id = %s",
+            params=[account.pk],
+        )
         account.save(update_fields=[*fields, "updated_at"])
         if tags is not None:
             account.tags.set(tags)
@@ -440,6 +463,9 @@ def customer_merge(
         if seen != 2:
             raise ValidationError({"duplicate": "No customer with that number that you may see."})
     with transaction.atomic():
+        # Marked first, before the rows are locked (see customers.marks); the duplicate's mark
+        # goes with it.
+        customers_mark(customer_ids=[target.pk, duplicate.pk])
         locked = {
             c.pk: c
             for c in Customer.objects.select_for_update().filter(pk__in=[target.pk, duplicate.pk])
@@ -595,6 +621,7 @@ def purchase_create(
             else {"non_field_errors": "The same purchase is already recorded for this customer."}
         )
     with transaction.atomic():
+        customers_mark(customer_ids=[customer.pk])
         purchase.save(force_insert=True)
         customer_stats_refresh(customer_ids=[customer.pk])
     return purchase
@@ -647,7 +674,9 @@ def event_create(
         customer=customer, type=type.strip(), occurred_at=occurred_at, properties=properties or {}
     )
     event.full_clean()
-    event.save(force_insert=True)
+    with transaction.atomic():
+        customers_mark(customer_ids=[customer.pk])
+        event.save(force_insert=True)
     return event
 
 
@@ -667,7 +696,9 @@ def events_create(*, events: Iterable[Event], actor: AbstractBaseUser | None = N
         raise ValidationError(
             {"customer": [f"customer instance with id {pk} does not exist." for pk in missing]}
         )
-    return Event.objects.bulk_create(events)
+    with transaction.atomic():
+        customers_mark(customer_ids=wanted)
+        return Event.objects.bulk_create(events)
 
 
 def note_update(*, note: Note, actor: AbstractBaseUser | None = None, **fields) -> Note:

@@ -18,6 +18,7 @@ from django.db.models.expressions import BaseExpression, Combinable
 from django.utils import timezone
 
 from customers.importing.stored_files import ErasedAddresses
+from customers.marks import customers_mark
 from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.mentions import mentions_erase
@@ -159,6 +160,8 @@ def customer_erase(
 ) -> ErasureLog | None:
     """Erase one person across the registry in one transaction; purchases stay, anonymised."""
     with transaction.atomic():
+        # Marked for segments first, before the row is locked (see customers.marks).
+        customers_mark(customer_ids=[customer.pk])
         customer = Customer.objects.select_for_update().filter(pk=customer.pk).first()
         if customer is None:
             return None
@@ -188,6 +191,7 @@ def customers_erase(
     erased = 0
     for start in range(0, len(ids), batch_size):
         with transaction.atomic():
+            customers_mark(customer_ids=ids[start : start + batch_size])
             customers = list(
                 Customer.objects.select_for_update()
                 .filter(pk__in=ids[start : start + batch_size])

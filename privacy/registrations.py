@@ -26,7 +26,7 @@ def _consent_ledger_delete(rows) -> None:
 
 
 def personal_data_register_builtin() -> None:
-    from customers.models import Account, Customer, Event, Note, Purchase
+    from customers.models import Account, Customer, Event, MembershipMark, Note, Purchase
     from privacy.models import (
         ConsentRecord,
         ConsentState,
@@ -34,8 +34,13 @@ def personal_data_register_builtin() -> None:
         DataSubjectRequest,
         PendingConsent,
     )
-    from privacy.registry import personal_data_register
+    from privacy.registry import personal_data_exempt, personal_data_register
 
+    personal_data_exempt(
+        MembershipMark,
+        reason="A customer id and a time: whose segment membership to re-evaluate; the real-time "
+        "worker deletes it within seconds",
+    )
     personal_data_register(
         Customer,
         customer_path="",

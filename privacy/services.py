@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from customers.importing.reading import csv_problem
+from customers.marks import customers_mark, customers_mark_where
 from customers.models import Customer
 from privacy.audit import audit_record
 from privacy.links import confirmation_url
@@ -64,6 +65,7 @@ def consent_record(
     purpose_obj = Purpose.objects.get(code=purpose)
     recorded_at = recorded_at or timezone.now()
     with transaction.atomic():
+        customers_mark(customer_ids=[customer.pk])  # for segments with consent conditions
         record = ConsentRecord.objects.create(
             customer=customer,
             purpose=purpose_obj,
@@ -167,12 +169,15 @@ def consent_states_rebuild(*, customer_ids: Iterable[int] | None = None) -> None
     )
     with transaction.atomic(), connection.cursor() as cursor:
         if customer_ids is None:
+            # Everyone's consent may change: every customer is marked for segments.
+            customers_mark_where(select_ids=f"SELECT id FROM {Customer._meta.db_table}")
             cursor.execute(f"DELETE FROM {state_table}")
             cursor.execute(insert)
             return
         ids = sorted(set(customer_ids))
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
+            customers_mark(customer_ids=chunk)
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"DELETE FROM {state_table} WHERE customer_id IN ({marks})", chunk)
             cursor.execute(f"{insert} AND r.customer_id IN ({marks})", chunk)

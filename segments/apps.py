@@ -68,6 +68,11 @@ class SegmentsConfig(AppConfig):
         )
         timeline_source_register("segments", panels.customer_timeline)
 
+        from customers.registry import marks_listener_register
+        from segments.realtime import memberships_update_queue
+
+        marks_listener_register(memberships_update_queue)
+
         from crm.demo.seeding import demo_step_register
         from segments.demo import demo_segments_seed
 

@@ -107,6 +107,7 @@ class RefreshRun(Job):
         EDIT = "edit", "Rule edited"
         MEMBERS = "members", "Members added or removed"
         ERASURE = "erasure", "Rule edited by an erasure"
+        REALTIME = "realtime", "Real time (customers' writes)"
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -122,6 +123,16 @@ class RefreshRun(Job):
 
     def __str__(self) -> str:
         return f"{self.segment_id} refresh {self.pk} ({self.status})"
+
+
+class RealtimeQueue(models.Model):
+    """One row: when a real-time update of memberships was last queued and not yet started, so
+    that the writes of a busy second queue one task, not one each (segments.realtime)."""
+
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"real-time update queued at {self.queued_at}" if self.queued_at else "idle"
 
 
 class MembershipChange(models.Model):

@@ -633,6 +633,28 @@ def segment_references(rule: Any) -> set[int]:
     return found
 
 
+def rule_changes_with_time(rule: Any) -> bool:
+    """Whether the rule's truth for a customer can change with time alone, with no write: an
+    age (birthdays), a date within the last N days, a window of the last N days, days since a
+    purchase. Such segments get a scheduled full refresh besides the real-time updates."""
+
+    def walk(node: Any) -> bool:
+        if not isinstance(node, dict):
+            return False
+        if node.get("field") == "age" or node.get("op") == "within_last_days":
+            return True
+        if isinstance(node.get("metric"), str) and node["metric"].startswith("days_since"):
+            return True
+        if isinstance(node.get("window"), dict) and "last_days" in node["window"]:
+            return True
+        children = [c for key in ("all", "any") for c in (node.get(key) or [])]
+        if "not" in node:
+            children.append(node["not"])
+        return any(walk(child) for child in children)
+
+    return walk(rule)
+
+
 def uses_protected_characteristics(rule: Any) -> list[str]:
     """Fields of the rule that are protected characteristics (age, gender), for review."""
     found: list[str] = []

@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,12 +20,20 @@ from django.utils.text import slugify
 from crm.text import text_problem
 from customers.importing.reading import csv_problem, file_not_text
 from customers.importing.values import shown
+from customers.marks import customers_mark, customers_mark_where
 from customers.models import Customer
 from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
 from segments.compiler import compile_rule_sql
 from segments.models import Membership, MembershipChange, RefreshRun, Segment
-from segments.rules import RULE_VERSION, RuleError, RuleInvalid, segment_references, validate
+from segments.rules import (
+    RULE_VERSION,
+    RuleError,
+    RuleInvalid,
+    rule_changes_with_time,
+    segment_references,
+    validate,
+)
 
 BATCH = 5000
 
@@ -292,6 +301,8 @@ def segment_refresh(
                 sql, params = compile_rule_sql(locked.rule, now=now or started)
                 at = connection.ops.adapt_datetimefield_value(started)
                 size, joined, left = _diff(locked.pk, run.pk, at, sql, params)
+                if (joined or left) and segment_dependents(segment_id=locked.pk):
+                    _mark_run_changes(run_id=run.pk, segment_id=locked.pk)
             finished = timezone.now()
             run.status = RefreshRun.Status.DONE
             run.started_at, run.finished_at, run.duration = started, finished, finished - started
@@ -331,6 +342,25 @@ def segment_refresh(
     return run
 
 
+def segment_dependents(*, segment_id: int) -> list[int]:
+    """The rule segments whose rules refer to this segment (directly)."""
+    rules = Segment.objects.filter(kind=Segment.Kind.RULE).exclude(pk=segment_id)
+    return [
+        pk for pk, rule in rules.values_list("pk", "rule") if segment_id in segment_references(rule)
+    ]
+
+
+def _mark_run_changes(*, run_id: int, segment_id: int) -> None:
+    """Mark the customers a refresh moved in or out of a segment that other rules refer to, so
+    the real-time worker re-evaluates them for those rules (customers.marks)."""
+    m, c = _tables()
+    customers_mark_where(
+        select_ids=f"SELECT customer_id FROM {m} WHERE segment_id = %s AND run_id = %s "
+        f"UNION ALL SELECT customer_id FROM {c} WHERE run_id = %s AND change = 'left'",
+        params=[segment_id, run_id, run_id],
+    )
+
+
 def segments_in_dependency_order(segments: Iterable[Segment]) -> list[Segment]:
     """Segments ordered so that a segment comes after those its rule refers to."""
     pending = {s.pk: s for s in segments}
@@ -364,9 +394,21 @@ def segment_refresh_many(
 
 
 def segments_refresh_due(*, now: dt.datetime | None = None) -> list[RefreshRun]:
-    """Refresh every rule segment whose interval has passed, in dependency order."""
-    due = Segment.objects.filter(kind=Segment.Kind.RULE, next_refresh_at__lte=now or timezone.now())
-    return segment_refresh_many(segments=list(due), trigger=RefreshRun.Trigger.SCHEDULE)
+    """Refresh every rule segment whose interval has passed, in dependency order, and every rule
+    segment without an interval whose rule changes with time alone (`rule_changes_with_time`:
+    writes keep it up to date in real time, the clock does not) and whose last refresh is older
+    than SEGMENTS_TIME_RULES_REFRESH_SECONDS."""
+    now = now or timezone.now()
+    rule_segments = Segment.objects.filter(kind=Segment.Kind.RULE)
+    due = list(rule_segments.filter(next_refresh_at__lte=now))
+    every = settings.SEGMENTS_TIME_RULES_REFRESH_SECONDS
+    if every:
+        stale = rule_segments.filter(refresh_interval__isnull=True).filter(
+            Q(last_refreshed_at__isnull=True)
+            | Q(last_refreshed_at__lte=now - dt.timedelta(seconds=every))
+        )
+        due += [s for s in stale if rule_changes_with_time(s.rule)]
+    return segment_refresh_many(segments=due, trigger=RefreshRun.Trigger.SCHEDULE)
 
 
 def segment_refresh_queue(
@@ -435,6 +477,8 @@ def _change_members(*, segment: Segment, customer_ids: list[int], change: str) -
                 MembershipChange.objects.bulk_create(_ended(segment, stays, run, started))
                 current.delete()
                 count += len(stays)
+        if count and segment_dependents(segment_id=segment.pk):
+            customers_mark(customer_ids=customer_ids)
         size = segment.memberships.count()
         finished = timezone.now()
         RefreshRun.objects.filter(pk=run.pk).update(

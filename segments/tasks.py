@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from segments.models import RefreshRun, Segment
+from segments.realtime import memberships_update_run
 from segments.services import segment_refresh, segments_refresh_due
 
 
@@ -24,3 +25,10 @@ def segment_refresh_task(
 def segments_refresh_due_task() -> int:
     """Refresh every segment whose interval has passed (beat runs this every few minutes)."""
     return len(segments_refresh_due())
+
+
+@shared_task(acks_late=True)
+def segments_realtime_task() -> int:
+    """Re-evaluate the customers writes marked, batch after batch (queued after such writes
+    commit, and by beat every few seconds as a safety net); returns the customers taken."""
+    return memberships_update_run().customers

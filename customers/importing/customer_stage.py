@@ -29,6 +29,7 @@ from customers.importing.reading import (
     ProgressCallback,
     RowError,
 )
+from customers.marks import customers_mark_where
 from customers.models import Customer, Tag
 from customers.registry import addresses_refused
 
@@ -216,6 +217,11 @@ class CustomerStage:
         created = self._create(cursor)
         updated = self._update(cursor)
         self._tag(cursor)
+        # In the chunk's transaction: segments re-evaluate these customers once it commits.
+        customers_mark_where(
+            select_ids=f"SELECT customer_id FROM {MATCH} "
+            "WHERE action IN ('create', 'update') AND customer_id IS NOT NULL"
+        )
         cursor.execute(
             f"SELECT line, col, value, reason FROM {MATCH} WHERE col IS NOT NULL "
             "UNION ALL "

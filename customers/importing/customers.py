@@ -32,6 +32,7 @@ from customers.importing.reading import (
     row_nul_error,
 )
 from customers.importing.values import CellError, check_length
+from customers.marks import customers_mark
 from customers.models import Customer, Tag
 from customers.registry import addresses_refused
 
@@ -357,6 +358,7 @@ def _rows_write(
     them, given the addresses among them that may not be recorded; returns (created, updated)."""
     creates, updates = _match(rows, rejected, columns, restricted_to, owner_id, refused)
     _tags_attach(creates, updates)
+    customers_mark(customer_ids=[r.customer.pk for r in [*creates, *updates] if r.customer])
     return len(creates), len(updates)
 
 

@@ -32,6 +32,7 @@ from customers.importing.reading import (
     ProgressCallback,
     RowError,
 )
+from customers.marks import customers_mark
 from customers.models import Customer, Product, Purchase
 
 VALID = "import_purchase_valid"
@@ -570,6 +571,8 @@ class _PurchaseStage:
         )
         kept, created, written, customer_ids, identical, examples = cursor.fetchone()
         touched.update(customer_ids)
+        # In the chunk's transaction: segments re-evaluate these customers once it commits.
+        customers_mark(customer_ids=customer_ids)
         return kept, created, written - created, (identical, examples)
 
 

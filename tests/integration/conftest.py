@@ -110,6 +110,8 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
         "CELERY_BROKER_URL": url,
         "CELERY_RESULT_BACKEND": url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        # Tasks that tasks queue (the real-time update queues its next run) reach this worker.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
