@@ -28,6 +28,14 @@ run: venv
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/serve.sh
 
+# The production process set on this machine (gunicorn, a delivery+default worker, a heavy-jobs
+# worker, one beat; DEBUG off, whitenoise): a smoke test of deploy/, not a development server.
+SERVE_BROKER_URL ?= redis://127.0.0.1:6379/0
+serve: venv
+	@scripts/ensure-services.sh redis
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(SERVE_BROKER_URL)} HOST=$(HOST) PORT=$(PORT) PY=$(PY) \
+	  scripts/serve-production.sh
+
 services:
 	scripts/ensure-services.sh
 
