@@ -12,15 +12,22 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
 
-.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns services
+.PHONY: venv lock run serve test lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns services
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what requirements-dev.lock pins (with hashes), then this project without
+# resolving anything again. After changing dependencies in pyproject.toml: make lock.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
+
+PIP_COMPILE_ARGS ?= --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: venv
+	$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) --extra dev -o requirements-dev.lock pyproject.toml
 
 run: venv
 	$(PY) manage.py migrate --noinput
