@@ -11,8 +11,11 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 # The import benchmark empties its tables on every run, so it has a database of its own.
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
+# The load benchmark seeds its own tier (20k customers by default).
+BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
+BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv lock run serve test lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns services
+.PHONY: venv lock run serve test lint format bench bench-import bench-ui bench-segments bench-ml bench-suppression bench-campaigns bench-load services
 
 # Installs exactly what requirements-dev.lock pins (with hashes), then this project without
 # resolving anything again. After changing dependencies in pyproject.toml: make lock.
@@ -87,3 +90,10 @@ bench-suppression: venv
 bench-campaigns: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_campaigns $(BENCH_ARGS)
+
+# The production set (gunicorn, workers, beat) under N signed-in clients on loopback:
+# make bench-load BENCH_ARGS="--clients 20 --duration 30"
+bench-load: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_LOAD_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_LOAD_BROKER_URL) \
+	  $(PY) -m bench.bench_load $(BENCH_ARGS)
