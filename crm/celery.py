@@ -36,15 +36,3 @@ def _worker_heartbeat_start(sender=None, **kwargs) -> None:
 def _worker_heartbeat_stop(**kwargs) -> None:
     while _heartbeats:
         _heartbeats.pop().stop()
-
-
-@signals.beat_init.connect
-def _beat_heartbeat_start(sender=None, **kwargs) -> None:
-    import atexit
-    import socket
-
-    from crm.heartbeat import Heartbeat
-
-    heartbeat = Heartbeat(name=f"beat@{socket.gethostname()}", kind="beat", queues=[])
-    heartbeat.start()
-    atexit.register(heartbeat.stop)

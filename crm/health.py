@@ -7,7 +7,7 @@ can do its work: database reachable, migrations applied, broker reachable, a wor
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -33,6 +33,24 @@ def readyz(request: HttpRequest) -> JsonResponse:
         },
         status=200 if ready else 503,
     )
+
+
+class HealthProbeMiddleware:
+    """First of all middleware: answers /healthz and /readyz before host validation and the
+    HTTPS redirect, because a load balancer probes each backend by its address over plain http
+    (Host: 10.0.0.7 would be refused by ALLOWED_HOSTS, http redirected), and without a log line
+    per probe."""
+
+    PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        probe = self.PROBES.get(request.path_info)
+        if probe is not None and request.method in ("GET", "HEAD"):
+            return probe(request)
+        return self.get_response(request)
 
 
 @never_cache

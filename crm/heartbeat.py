@@ -1,8 +1,9 @@
 """Heartbeats: each Celery worker and beat process writes a row every CRM_HEARTBEAT_INTERVAL
 seconds, so /readyz and the System page know who is alive and which queues someone consumes.
 
-A thread of the worker's (or beat's) main process writes the row, so a worker busy with a long
-task still beats; a process that is killed stops beating and drops out of /readyz after
+A thread of the worker's main process writes the row, so a worker busy with a long task still
+beats; beat writes it from its scheduler loop (crm/beat.py), so a beat whose loop hangs stops
+beating; a process that is killed stops beating and drops out of /readyz after
 CRM_HEARTBEAT_MAX_AGE seconds; one that stops cleanly deletes its row at once.
 """
 
@@ -35,6 +36,10 @@ class Heartbeat:
     def stop(self) -> None:
         self.stopped.set()
         self.thread.join(timeout=5)
+        self.forget()
+
+    def forget(self) -> None:
+        """Remove this process's row: it stops cleanly, so nobody need wait for it to age."""
         try:
             ProcessHeartbeat.objects.filter(name=self.name, pid=os.getpid()).delete()
         except Exception:  # the database may be gone at shutdown; the row then just ages

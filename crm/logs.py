@@ -47,6 +47,11 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def _request_id_of(record: logging.LogRecord) -> str | None:
+    value = getattr(record, "request_id", "") or request_id_var.get()
+    return value if value and value != "-" else None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and the extras."""
 
@@ -58,7 +63,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", "") or request_id_var.get() or None,
+            "request_id": _request_id_of(record),
         }
         for key, value in vars(record).items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):

@@ -383,6 +383,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Workers and beat write a heartbeat row this often; /readyz wants one younger than the
 # maximum age (crm/heartbeat.py).
 CRM_HEARTBEAT_INTERVAL = env.int("CRM_HEARTBEAT_INTERVAL", default=15)
+# Beat records its heartbeat from its own scheduling loop (crm/beat.py).
+CELERY_BEAT_SCHEDULER = "crm.beat:HeartbeatScheduler"
 CRM_HEARTBEAT_MAX_AGE = env.int("CRM_HEARTBEAT_MAX_AGE", default=60)
 
 # Logs: "json" (one object per line: a line per request with its request id, a line per task
@@ -410,6 +412,8 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 MIDDLEWARE.insert(0, "crm.observability.RequestObservabilityMiddleware")
+# Before everything: load balancer probes by address and over http (crm/health.py).
+MIDDLEWARE.insert(0, "crm.health.HealthProbeMiddleware")
 
 # Prometheus metrics at /metrics: answered to a scraper that sends
 # "Authorization: Bearer <METRICS_TOKEN>", or that connects from METRICS_ALLOWED_IPS; to nobody

@@ -144,3 +144,14 @@ def test_system_page_is_for_superusers_only(client, make_user):
     assert client.get("/admin/system/").status_code == 403
     client.logout()
     assert client.get("/admin/system/").status_code == 302
+
+
+def test_a_load_balancer_probing_a_backend_by_address_over_http_gets_its_answer(client, settings):
+    settings.ALLOWED_HOSTS = ["crm.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+
+    alive = client.get("/healthz", HTTP_HOST="10.0.0.7:8000")
+    ready = client.get("/readyz", HTTP_HOST="10.0.0.7:8000")
+
+    assert (alive.status_code, ready.status_code) == (200, 200)
+    assert client.get("/login/", HTTP_HOST="10.0.0.7:8000").status_code == 400

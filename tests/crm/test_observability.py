@@ -30,13 +30,13 @@ def test_a_request_gets_an_id_in_its_answer_and_in_its_log_line(client, caplog):
 
 
 def test_the_proxy_request_id_is_kept_when_well_formed(client):
-    answer = client.get("/healthz", HTTP_X_REQUEST_ID="lb-4f1c2a9e-0001")
+    answer = client.get("/login/", HTTP_X_REQUEST_ID="lb-4f1c2a9e-0001")
 
     assert answer["X-Request-ID"] == "lb-4f1c2a9e-0001"
 
 
 def test_a_request_id_that_could_forge_log_lines_is_replaced(client):
-    answer = client.get("/healthz", HTTP_X_REQUEST_ID='x" , "level": "ERROR')
+    answer = client.get("/login/", HTTP_X_REQUEST_ID='x" , "level": "ERROR')
 
     assert answer["X-Request-ID"] != 'x" , "level": "ERROR'
     assert len(answer["X-Request-ID"]) == 32

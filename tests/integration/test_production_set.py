@@ -121,7 +121,9 @@ def _ready(served: ProductionSet):
         answer = httpx.get(f"{served.url}/readyz", timeout=5)
     except httpx.HTTPError:
         return None
-    return answer if answer.status_code == 200 else None
+    if answer.status_code != 200 or answer.json()["checks"]["workers"]["queues_without_worker"]:
+        return None  # not ready, or not every worker has beaten yet
+    return answer
 
 
 def _group_alive(pgid: int) -> bool:
@@ -143,7 +145,9 @@ def test_the_production_set_serves_imports_delivers_a_campaign_and_stops_cleanly
     marketer = make_user("mona.marketing", Role.MARKETING)
     token = Token.objects.create(user=marketer).key
 
-    ready = served.wait_until(lambda: _ready(served), timeout=180, what="/readyz to answer 200")
+    ready = served.wait_until(
+        lambda: _ready(served), timeout=180, what="/readyz with every queue served"
+    )
     checks = ready.json()["checks"]
     assert checks["workers"]["queues_without_worker"] == []
     assert checks["beat"]["ok"]
