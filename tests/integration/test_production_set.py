@@ -54,7 +54,7 @@ class ProductionSet:
     def output(self) -> str:
         return "".join(self.lines[-150:])
 
-    def wait_until(self, condition, *, timeout: float = 120, what: str):
+    def wait_until(self, condition, *, timeout: float = 240, what: str):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = condition()
@@ -118,7 +118,7 @@ def production_set(transactional_db, smtp_sink, tmp_path):
 
 def _ready(served: ProductionSet):
     try:
-        answer = httpx.get(f"{served.url}/readyz", timeout=5)
+        answer = httpx.get(f"{served.url}/readyz", timeout=30)
     except httpx.HTTPError:
         return None
     if answer.status_code != 200 or answer.json()["checks"]["workers"]["queues_without_worker"]:
@@ -146,7 +146,7 @@ def test_the_production_set_serves_imports_delivers_a_campaign_and_stops_cleanly
     token = Token.objects.create(user=marketer).key
 
     ready = served.wait_until(
-        lambda: _ready(served), timeout=180, what="/readyz with every queue served"
+        lambda: _ready(served), timeout=300, what="/readyz with every queue served"
     )
     checks = ready.json()["checks"]
     assert checks["workers"]["queues_without_worker"] == []
@@ -154,11 +154,11 @@ def test_the_production_set_serves_imports_delivers_a_campaign_and_stops_cleanly
     assert not any("Traceback" in line for line in served.lines), served.output
 
     # DEBUG is off: static files come from whitenoise, unknown pages get the plain 404.
-    assert httpx.get(f"{served.url}/no-such-page/").status_code == 404
-    assert "Traceback" not in httpx.get(f"{served.url}/no-such-page/").text
+    assert httpx.get(f"{served.url}/no-such-page/", timeout=60).status_code == 404
+    assert "Traceback" not in httpx.get(f"{served.url}/no-such-page/", timeout=60).text
 
     # A person signs in with the form and imports a file through the import page.
-    with httpx.Client(base_url=served.url, timeout=30) as browser:
+    with httpx.Client(base_url=served.url, timeout=60) as browser:
         page = browser.get("/login/")
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         signed_in = browser.post(
@@ -186,7 +186,7 @@ def test_the_production_set_serves_imports_delivers_a_campaign_and_stops_cleanly
 
     # A campaign to the Germans, through the API: refresh on the heavy worker, delivery on the
     # delivery worker, mail to the SMTP server.
-    api = httpx.Client(base_url=served.url, headers={"Authorization": f"Token {token}"}, timeout=30)
+    api = httpx.Client(base_url=served.url, headers={"Authorization": f"Token {token}"}, timeout=60)
     rule = {
         "all": [
             {"field": "country", "op": "eq", "value": "DE"},
@@ -215,7 +215,7 @@ def test_the_production_set_serves_imports_delivers_a_campaign_and_stops_cleanly
         "ada@example.com",
         "grace@example.com",
     ]
-    metrics = httpx.get(f"{served.url}/metrics").text
+    metrics = httpx.get(f"{served.url}/metrics", timeout=60).text
     assert 'crm_campaign_messages_total{outcome="sent"} 2.0' in metrics
     assert (
         'crm_task_duration_seconds_count{outcome="success",task="customers.tasks.import_run_task"}'
