@@ -13,22 +13,40 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench
 BENCH_IMPORT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_import
 # The real-time benchmark records purchases (and removes them on its next run): a database of its own.
 BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_realtime
+# The load benchmark seeds its own tier (20k customers by default).
+BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
+BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime services
+.PHONY: venv lock run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-load services
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what requirements-dev.lock pins (with hashes), then this project without
+# resolving anything again. After changing dependencies in pyproject.toml: make lock.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
+
+PIP_COMPILE_ARGS ?= --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: venv
+	$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) --extra dev -o requirements-dev.lock pyproject.toml
 
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty --customers $(DEMO_CUSTOMERS) --seed 1
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) scripts/serve.sh
+
+# The production process set on this machine (gunicorn, a delivery+default worker, a heavy-jobs
+# worker, one beat; DEBUG off, whitenoise): a smoke test of deploy/, not a development server.
+SERVE_BROKER_URL ?= redis://127.0.0.1:6379/0
+serve: venv
+	@scripts/ensure-services.sh redis
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(SERVE_BROKER_URL)} HOST=$(HOST) PORT=$(PORT) PY=$(PY) \
+	  scripts/serve-production.sh
 
 services:
 	scripts/ensure-services.sh
@@ -86,3 +104,10 @@ bench-kpi: venv
 bench-realtime: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_realtime $(BENCH_ARGS)
+
+# The production set (gunicorn, workers, beat) under N signed-in clients on loopback:
+# make bench-load BENCH_ARGS="--clients 20 --duration 30"
+bench-load: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_LOAD_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_LOAD_BROKER_URL) \
+	  $(PY) -m bench.bench_load $(BENCH_ARGS)

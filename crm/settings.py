@@ -18,6 +18,7 @@ from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 from crm.client_address import trusted_proxies_parse
+from crm.queues import task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -382,3 +383,73 @@ ML_CHURN_MIN_HISTORY_DAYS = env.int("ML_CHURN_MIN_HISTORY_DAYS", default=180)
 # shown as stuck with what to check (crm/jobs.py).
 JOBS_QUEUED_STUCK_AFTER = env.int("JOBS_QUEUED_STUCK_AFTER", default=120)
 JOBS_RUNNING_STUCK_AFTER = env.int("JOBS_RUNNING_STUCK_AFTER", default=6 * 3600)
+
+# Running it in production (docs/operations.md).
+# Celery queues (crm/queues.py): campaign delivery, heavy jobs (imports, refreshes, ML, exports)
+# and the default queue for the rest, each with workers of its own.
+CRM_QUEUE_DELIVERY = env.str("CRM_QUEUE_DELIVERY", default="delivery")
+CRM_QUEUE_HEAVY = env.str("CRM_QUEUE_HEAVY", default="heavy")
+CELERY_TASK_ROUTES = task_routes(delivery=CRM_QUEUE_DELIVERY, heavy=CRM_QUEUE_HEAVY)
+# Workers log through LOGGING below (JSON lines in production), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Workers and beat write a heartbeat row this often; /readyz wants one younger than the
+# maximum age (crm/heartbeat.py).
+CRM_HEARTBEAT_INTERVAL = env.int("CRM_HEARTBEAT_INTERVAL", default=15)
+# Beat records its heartbeat from its own scheduling loop (crm/beat.py).
+CELERY_BEAT_SCHEDULER = "crm.beat:HeartbeatScheduler"
+CRM_HEARTBEAT_MAX_AGE = env.int("CRM_HEARTBEAT_MAX_AGE", default=60)
+
+# Logs: "json" (one object per line: a line per request with its request id, a line per task
+# carrying the id of the request that queued it) or "text" for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "crm.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "crm.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The request line of crm.logs replaces Django's own request log lines.
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+MIDDLEWARE.insert(0, "crm.observability.RequestObservabilityMiddleware")
+# Before everything: load balancer probes by address and over http (crm/health.py).
+MIDDLEWARE.insert(0, "crm.health.HealthProbeMiddleware")
+
+# Prometheus metrics at /metrics: answered to a scraper that sends
+# "Authorization: Bearer <METRICS_TOKEN>", or that connects from METRICS_ALLOWED_IPS; to nobody
+# when both are empty. With several processes (gunicorn workers, Celery pool processes), set
+# PROMETHEUS_MULTIPROC_DIR to one empty directory for all of them on a host (deploy/).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
+# Backups (manage.py backup / restore): where they are written, and the pg_dump / pg_restore to
+# use (by default the newest PostgreSQL client on the machine that is not older than the server).
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "backups")))
+PG_BIN_DIR = env.str("PG_BIN_DIR", default="")
+
+# An optional streaming replica of the database for heavy reads (crm/db_router.py); after a
+# write, a browser's heavy reads stay on the primary for REPLICA_PIN_SECONDS.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    # Under pytest the replica alias is the test database itself, never a second test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["crm.db_router.ReplicaRouter"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "crm.db_router.ReplicaPinMiddleware",
+)

@@ -1,8 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from crm import health, metrics
+
 urlpatterns = [
+    path("admin/system/", health.system, name="admin_system"),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include("crm.api.urls")),
     path("", include("crm.web_urls")),
     path("customers/import/", include("customers.import_urls")),

@@ -4,10 +4,9 @@ from datetime import datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import TruncMonth
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -105,10 +104,3 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "cards": dashboard_cards_for(request),
     }
     return render(request, "crm/dashboard.html", context)
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers and `make run`: the app answers and the database is reachable."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})

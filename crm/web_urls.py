@@ -1,4 +1,4 @@
-"""Pages that belong to no single app: sign-in, the dashboard, health."""
+"""Pages that belong to no single app: sign-in, the dashboard."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -7,7 +7,6 @@ from crm import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

@@ -277,6 +277,7 @@ def personal_data_mentions_register_builtin() -> None:
     )
     from rest_framework.authtoken.models import Token, TokenProxy
 
+    from crm.models import ProcessHeartbeat
     from customers.models import Product, Purchase, Tag
     from privacy.mentions import personal_data_mentions_exempt
     from privacy.models import (
@@ -295,6 +296,7 @@ def personal_data_mentions_register_builtin() -> None:
         exempt(model, reason=staff)
     for model in (ContentType, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule):
         exempt(model, reason="Configuration of the application and its schedules")
+    exempt(ProcessHeartbeat, reason="Host names and queue names of Celery processes")
     exempt(LogEntry, fields=["object_id"], reason="An id")
     exempt(Tag, reason="A label shared by many customers (unique: not rewritten by an erasure)")
     exempt(

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, QuerySet, Value
 from django.utils import timezone
 
+from crm.db_router import heavy_reads
 from customers.models import Customer
 from customers.selectors import customers_visible_to
 from segments.compiler import compile_rule_sql
@@ -27,6 +28,7 @@ class Preview:
     leave_sample: list[Customer] | None = None
 
 
+@heavy_reads()  # on the read replica when there is one (crm/db_router.py)
 def segment_preview(
     *,
     rule: Any,

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from django.db import connection
 
+from crm.db_router import heavy_read_connection
 from customers.models import Customer, Event, Purchase
 
 DAY = 86400.0
@@ -42,7 +42,7 @@ def _literal(value: dt.datetime) -> str:
 
 def frame_from_sql(sql: str, columns: list[str]) -> pd.DataFrame:
     """Run a SELECT (parameters already inlined as literals) and load its rows into pandas."""
-    with connection.cursor() as cursor:
+    with heavy_read_connection().cursor() as cursor:
         buffer = io.BytesIO()
         with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
             for chunk in copy:
@@ -99,7 +99,7 @@ def numeric_frame_from_sql(sql: str, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def _customers_estimate() -> int:
-    with connection.cursor() as cursor:
+    with heavy_read_connection().cursor() as cursor:
         cursor.execute(
             "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Customer._meta.db_table]
         )
@@ -109,7 +109,7 @@ def _customers_estimate() -> int:
 
 def _copy_binary(query: str) -> bytearray:
     buffer = bytearray()
-    with connection.cursor() as cursor:
+    with heavy_read_connection().cursor() as cursor:
         with cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)") as copy:
             for chunk in copy:
                 buffer += chunk

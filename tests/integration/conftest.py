@@ -2,7 +2,8 @@
 
 `celery_worker_process` starts `celery -A crm worker` as a separate process, pointed at the
 pytest-django test database and at Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379/15), on
-a queue of its own so parallel runs never take each other's tasks. Tasks queued by the test
+queues of its own (a default, a delivery and a heavy queue, routed as in production) so parallel
+runs never take each other's tasks. Tasks queued by the test
 process go to that worker. Use it together with `transactional_db`, so what the test writes is
 committed and visible to the worker.
 """
@@ -22,6 +23,7 @@ from django.db import connection
 from kombu import pools as kombu_pools
 
 from crm.celery import app as celery_app
+from crm.queues import task_routes
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -52,6 +54,29 @@ def test_database_url() -> str:
     if host.startswith("/"):  # a Unix socket (the embedded server): passed as options
         return f"postgres://{auth}@/{s['NAME']}?host={quote(host)}&port={port}"
     return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+def test_queues(queue: str) -> dict[str, str]:
+    """A test's own default, delivery and heavy queues (crm/queues.py), as worker settings."""
+    return {
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CRM_QUEUE_DELIVERY": f"{queue}-delivery",
+        "CRM_QUEUE_HEAVY": f"{queue}-heavy",
+    }
+
+
+def test_queues_route(queue: str, settings) -> None:
+    """Send the tasks this process queues to the test's queues, routed as in production."""
+    names = test_queues(queue)
+    settings.CRM_QUEUE_DELIVERY = names["CRM_QUEUE_DELIVERY"]
+    settings.CRM_QUEUE_HEAVY = names["CRM_QUEUE_HEAVY"]
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    celery_app.conf.update(
+        task_default_queue=queue,
+        task_routes=task_routes(
+            delivery=names["CRM_QUEUE_DELIVERY"], heavy=names["CRM_QUEUE_HEAVY"]
+        ),
+    )
 
 
 class WorkerProcess:
@@ -110,8 +135,7 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
         "CELERY_BROKER_URL": url,
         "CELERY_RESULT_BACKEND": url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        # Tasks that tasks queue (the real-time update queues its next run) reach this worker.
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        **test_queues(queue),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
@@ -126,7 +150,7 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
             "worker",
             "--pool=solo",
             "-Q",
-            queue,
+            ",".join(test_queues(queue).values()),
             "--loglevel=INFO",
             "--without-gossip",
             "--without-mingle",
@@ -147,11 +171,16 @@ def celery_worker_process(transactional_db, settings, tmp_path) -> Iterator[Work
 
     saved = {
         k: celery_app.conf[k]
-        for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+        for k in (
+            "broker_url",
+            "result_backend",
+            "task_always_eager",
+            "task_default_queue",
+            "task_routes",
+        )
     }
-    celery_app.conf.update(
-        broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
-    )
+    celery_app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    test_queues_route(queue, settings)
     celery_app_rebind()
     try:
         worker.wait_until(
@@ -245,7 +274,7 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
         "CELERY_BROKER_URL": url,
         "CELERY_RESULT_BACKEND": url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        **test_queues(queue),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
@@ -270,7 +299,7 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
                     "worker",
                     "--pool=solo",
                     "-Q",
-                    queue,
+                    ",".join(test_queues(queue).values()),
                     "--loglevel=WARNING",
                     "--without-gossip",
                     "--without-mingle",
@@ -297,11 +326,16 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
 
     saved = {
         k: celery_app.conf[k]
-        for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+        for k in (
+            "broker_url",
+            "result_backend",
+            "task_always_eager",
+            "task_default_queue",
+            "task_routes",
+        )
     }
-    celery_app.conf.update(
-        broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue
-    )
+    celery_app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    test_queues_route(queue, settings)
     celery_app_rebind()
     try:
         yield Workers()
