@@ -392,3 +392,28 @@ def purchase_span() -> tuple[dt.datetime | None, dt.datetime | None]:
 
     found = Purchase.objects.aggregate(first=Min("purchased_at"), last=Max("purchased_at"))
     return found["first"], found["last"]
+
+
+ALL_HISTORY_DAYS = 36500
+
+
+def lifetime_summary(*, reference: dt.datetime) -> pd.DataFrame:
+    """The customer-base models' summary of every customer who bought before `reference`, from
+    one GROUP BY customer: x = repeat purchases, t_x = days from the first to the last purchase,
+    T = days from the first purchase to `reference`, n = purchases, m = their mean amount."""
+    agg = purchase_aggregates(reference=reference, window_days=ALL_HISTORY_DAYS)
+    index = pd.Index(agg["customer_id"].astype("int64"), name="customer_id")
+    n = agg["frequency"].to_numpy(dtype="float64")
+    first = agg["first_at"].to_numpy(dtype="float64")
+    last = agg["last_at"].to_numpy(dtype="float64")
+    out = pd.DataFrame(
+        {
+            "x": n - 1,
+            "t_x": (last - first) / DAY,
+            "T": (reference.timestamp() - first) / DAY,
+            "n": n,
+            "m": agg["monetary"].to_numpy(dtype="float64") / np.maximum(n, 1),
+        },
+        index=index,
+    )
+    return out.sort_index()

@@ -9,8 +9,14 @@ from django.views.decorators.http import require_POST
 
 from crm.roles import Role, user_has_role
 from segments.ml.features import FEATURE_GROUPS
-from segments.ml.forms import ClusterRenameForm, MLSegmentForm, PredictiveTrainForm, RfmRunForm
-from segments.ml.models import Cluster, MLJob, MLSegment, PredictiveModel, RfmRun
+from segments.ml.forms import (
+    ClusterRenameForm,
+    LifetimeFitForm,
+    MLSegmentForm,
+    PredictiveTrainForm,
+    RfmRunForm,
+)
+from segments.ml.models import Cluster, LifetimeModel, MLJob, MLSegment, PredictiveModel, RfmRun
 from segments.ml.scoring import feature_label
 from segments.ml.selectors import rfm_class_counts, rfm_grid, rfm_last_run
 from segments.ml.services import (
@@ -206,7 +212,7 @@ def predictive_page(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Training of the churn and value models queued.")
         return redirect("segments_ml:predictive")
     model = PredictiveModel.objects.filter(active=True).first()
-    job = MLJob.objects.filter(kind=MLJob.Kind.PREDICTIVE).first()
+    job = MLJob.objects.filter(kind__in=[MLJob.Kind.PREDICTIVE, MLJob.Kind.LIFETIME]).first()
     chart = None
     if model is not None:
         chart = {"calibration": model.metrics.get("calibration", [])}
@@ -215,9 +221,31 @@ def predictive_page(request: HttpRequest) -> HttpResponse:
         "segments/ml/predictive.html",
         {
             "form": form,
+            "lifetime_form": LifetimeFitForm(),
+            "lifetime": LifetimeModel.objects.filter(active=True).first(),
+            "lifetime_backtests": LifetimeModel.objects.filter(backtest=True)[:5],
             "model": model,
             "chart": chart,
             "job": job if job and not job.finished else None,
             "last_job": job,
         },
     )
+
+
+@login_required
+@require_POST
+def lifetime_fit_view(request: HttpRequest) -> HttpResponse:
+    """Queue a lifetime-value fit as of a day (a past day is a back-test)."""
+    _require_marketing(request)
+    form = LifetimeFitForm(request.POST)
+    if not form.is_valid():
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else name
+            messages.error(request, f"{label}: {'; '.join(errors)}")
+        return redirect("segments_ml:predictive")
+    options = {k: v for k, v in form.cleaned_data.items() if v is not None}
+    if "as_of" in options:
+        options["as_of"] = options["as_of"].isoformat()
+    ml_job_queue(kind=MLJob.Kind.LIFETIME, user=request.user, options=options)
+    messages.success(request, "Lifetime value fit queued.")
+    return redirect("segments_ml:predictive")
