@@ -235,10 +235,6 @@ class RfmRunSerializer(serializers.Serializer):
     window_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
 
 
-class PredictiveTrainSerializer(serializers.Serializer):
-    horizon_days = serializers.IntegerField(min_value=7, max_value=730, required=False)
-
-
 class AsOfField(serializers.DateField):
     """The day a training is "as of" (YYYY-MM-DD): empty for today, never in the future; a past
     day makes a back-test whose scores stay with its report."""
@@ -249,6 +245,11 @@ class AsOfField(serializers.DateField):
             return as_of_check(day)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict["as_of"]) from None
+
+
+class PredictiveTrainSerializer(serializers.Serializer):
+    horizon_days = serializers.IntegerField(min_value=7, max_value=730, required=False)
+    as_of = AsOfField(required=False, allow_null=True)
 
 
 class LifetimeFitSerializer(serializers.Serializer):
@@ -341,6 +342,9 @@ class RfmSummarySerializer(serializers.Serializer):
 class ChurnModelSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     trained_at = serializers.DateTimeField()
+    as_of = serializers.DateField(allow_null=True, help_text="The day the training is as of.")
+    active = serializers.BooleanField()
+    backtest = serializers.BooleanField()
     horizon_days = serializers.IntegerField()
     cutoff = serializers.DateField(help_text="Features as of this day.")
     buyers = serializers.IntegerField()
@@ -349,9 +353,12 @@ class ChurnModelSerializer(serializers.Serializer):
 
 
 class ChurnSummarySerializer(serializers.Serializer):
-    """The active churn model and the latest training job."""
+    """The active churn model, the latest one not activated (with the reason in
+    metrics.refused), the latest back-tests and the latest training job."""
 
     model = ChurnModelSerializer(allow_null=True)
+    refused = ChurnModelSerializer(allow_null=True)
+    backtests = ChurnModelSerializer(many=True)
     last_job = JobSerializer(allow_null=True)
 
 
@@ -417,21 +424,31 @@ class ScoresViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=ChurnSummarySerializer)
     @action(detail=False, methods=["get"])
     def churn(self, request):
-        model = PredictiveModel.objects.filter(active=True).first()
+        def described(model: PredictiveModel | None) -> dict | None:
+            if model is None:
+                return None
+            return {
+                "id": model.pk,
+                "trained_at": model.trained_at,
+                "as_of": model.as_of,
+                "active": model.active,
+                "backtest": model.backtest,
+                "horizon_days": model.horizon_days,
+                "cutoff": model.cutoff,
+                "buyers": model.buyers,
+                "features": model.features,
+                "metrics": model.metrics,
+            }
+
+        latest = PredictiveModel.objects.filter(backtest=False).first()
         job = MLJob.objects.filter(kind=MLJob.Kind.PREDICTIVE).first()
         return Response(
             {
-                "model": None
-                if model is None
-                else {
-                    "id": model.pk,
-                    "trained_at": model.trained_at,
-                    "horizon_days": model.horizon_days,
-                    "cutoff": model.cutoff,
-                    "buyers": model.buyers,
-                    "features": model.features,
-                    "metrics": model.metrics,
-                },
+                "model": described(PredictiveModel.objects.filter(active=True).first()),
+                "refused": described(latest if latest and not latest.active else None),
+                "backtests": [
+                    described(m) for m in PredictiveModel.objects.filter(backtest=True)[:10]
+                ],
                 "last_job": JobSerializer(job).data if job else None,
             }
         )
@@ -441,11 +458,10 @@ class ScoresViewSet(viewsets.GenericViewSet):
     def churn_train(self, request):
         data = PredictiveTrainSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        job = ml_job_queue(
-            kind=MLJob.Kind.PREDICTIVE,
-            user=request.user,
-            options={"horizon_days": data.validated_data.get("horizon_days", 90)},
-        )
+        options = {"horizon_days": data.validated_data.get("horizon_days", 90)}
+        if data.validated_data.get("as_of"):
+            options["as_of"] = data.validated_data["as_of"].isoformat()
+        job = ml_job_queue(kind=MLJob.Kind.PREDICTIVE, user=request.user, options=options)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=LifetimeSummarySerializer)

@@ -204,14 +204,15 @@ def predictive_page(request: HttpRequest) -> HttpResponse:
     _require_marketing(request)
     form = PredictiveTrainForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        ml_job_queue(
-            kind=MLJob.Kind.PREDICTIVE,
-            user=request.user,
-            options={"horizon_days": form.cleaned_data["horizon_days"]},
-        )
+        options = {"horizon_days": form.cleaned_data["horizon_days"]}
+        if form.cleaned_data.get("as_of"):
+            options["as_of"] = form.cleaned_data["as_of"].isoformat()
+        ml_job_queue(kind=MLJob.Kind.PREDICTIVE, user=request.user, options=options)
         messages.success(request, "Training of the churn and value models queued.")
         return redirect("segments_ml:predictive")
     model = PredictiveModel.objects.filter(active=True).first()
+    latest = PredictiveModel.objects.filter(backtest=False).first()
+    refused = latest if latest is not None and not latest.active else None
     job = MLJob.objects.filter(kind__in=[MLJob.Kind.PREDICTIVE, MLJob.Kind.LIFETIME]).first()
     chart = None
     if model is not None:
@@ -222,6 +223,8 @@ def predictive_page(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "lifetime_form": LifetimeFitForm(),
+            "refused": refused,
+            "backtests": PredictiveModel.objects.filter(backtest=True)[:5],
             "lifetime": LifetimeModel.objects.filter(active=True).first(),
             "lifetime_backtests": LifetimeModel.objects.filter(backtest=True)[:5],
             "model": model,

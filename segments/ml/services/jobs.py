@@ -49,7 +49,13 @@ def ml_job_run(*, job: MLJob) -> MLJob:
             message = f"{count} customers assigned."
         elif job.kind == MLJob.Kind.PREDICTIVE:
             model = predictive_train(job=job, **job.options)
-            message = f"Churn model trained: held-out ROC AUC {model.metrics['roc_auc']:.3f}."
+            message = f"Churn model trained as of {model.as_of}: held-out ROC AUC " + (
+                f"{model.metrics['roc_auc']:.3f}."
+            )
+            if model.backtest:
+                message += " Back-test: kept with its report, current scores untouched."
+            elif not model.active:
+                message += " " + model.metrics["refused"]
         elif job.kind == MLJob.Kind.LIFETIME:
             model = lifetime_model_fit(job=job, **job.options)
             message = f"Lifetime value as of {model.as_of}: {model.customers} buyers scored" + (

@@ -168,3 +168,16 @@ def test_a_fit_asked_for_in_the_api_is_queued_with_its_as_of_day(
     job = MLJob.objects.get(pk=response.json()["id"])
     assert job.kind == "lifetime"
     assert job.options == {"as_of": day, "horizon_days": 180}
+
+
+def test_churn_training_as_of_a_future_day_is_refused_naming_the_field(
+    db, marketing_user, api_client_for
+):
+    client = api_client_for(marketing_user)
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+
+    response = client.post("/api/scores/churn/train/", {"as_of": tomorrow}, format="json")
+
+    assert response.status_code == 400
+    assert "future" in str(response.json()["as_of"])
+    assert not MLJob.objects.exists()
