@@ -89,6 +89,10 @@ class RfmRun(Job):
     moves = models.JSONField(default=list, blank=True, help_text="[from, to, count] rows")
     thresholds = models.JSONField(default=dict, blank=True)
     duration = models.DurationField(null=True, blank=True)
+    backtest = models.BooleanField(
+        default=False, help_text="As of a past day: current scores untouched, classes kept here"
+    )
+    classes = models.JSONField(default=dict, blank=True, help_text="Customers per class")
 
     class Meta:
         app_label = "segments"

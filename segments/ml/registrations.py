@@ -49,7 +49,9 @@ def register() -> None:
     for model in (ModelVersion, Cluster, PredictiveModel, LifetimeModel):
         personal_data_mentions_exempt(model, reason=computed)
     personal_data_mentions_exempt(CustomerScore, fields=["reasons"], reason=computed)
-    personal_data_mentions_exempt(RfmRun, fields=["moves", "thresholds"], reason=computed)
+    personal_data_mentions_exempt(
+        RfmRun, fields=["moves", "thresholds", "classes"], reason=computed
+    )
     personal_data_mentions_exempt(RfmRun, fields=["trigger"], reason="A code")
     personal_data_mentions_exempt(
         MLSegment, fields=["features", "attribute_keys"], reason="Feature names"

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from crm.roles import Role, user_has_role
@@ -44,12 +45,21 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
     form = RfmRunForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            run = rfm_refresh_queue(
-                reference_date=form.cleaned_data["reference_date"],
-                window_days=form.cleaned_data["window_days"],
-            )
-            messages.success(request, f"RFM run {run.pk} queued.")
-            return redirect("segments_ml:rfm")
+            try:
+                run = rfm_refresh_queue(
+                    reference_date=form.cleaned_data["reference_date"],
+                    window_days=form.cleaned_data["window_days"],
+                )
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                past = run.reference_date < timezone.localdate()
+                messages.success(
+                    request,
+                    f"RFM run {run.pk} queued"
+                    + (" as a back-test: the current scores stay." if past else "."),
+                )
+                return redirect("segments_ml:rfm")
     last = rfm_last_run()
     classes = rfm_class_counts()
     from segments.models import Segment
@@ -67,6 +77,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
             "last_run": last,
             "pending": RfmRun.objects.filter(status__in=["queued", "running"]).first(),
             "runs": RfmRun.objects.all()[:10],
+            "backtests": RfmRun.objects.filter(backtest=True, status=RfmRun.Status.DONE)[:5],
         },
     )
 

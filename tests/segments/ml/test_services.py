@@ -69,17 +69,16 @@ def test_a_second_run_counts_the_customers_who_moved_class(
     assert ["Lost", score.rfm_class] in [m[:2] for m in run.moves]
 
 
-def test_a_reference_date_in_the_past_scores_the_history_as_it_was(champion):
-    import datetime as dt
-
-    from django.utils import timezone
-
+def test_a_reference_date_in_the_past_scores_the_history_as_it_was_apart_from_today(champion):
     run = rfm_refresh(reference_date=timezone.localdate() - dt.timedelta(days=50), window_days=365)
 
-    score = CustomerScore.objects.get(customer=champion)
-    assert run.customers == 1
-    assert score.rfm_frequency == 3  # the purchases 60, 80 and 100 days ago
-    assert score.rfm_recency in (9, 10)  # from the end of the reference day
+    assert run.backtest and run.customers == 1
+    assert sum(run.classes.values()) == 1
+    frequencies = {low for _score, low, _high in run.thresholds["frequency"]}
+    assert frequencies == {3}  # the purchases 60, 80 and 100 days ago
+    recencies = {low for _score, low, _high in run.thresholds["recency"]}
+    assert recencies <= {9, 10}  # from the end of the reference day
+    assert not CustomerScore.objects.filter(customer=champion).exists()  # today's scores: none
 
 
 def test_score_fields_compile_and_customers_without_scores_are_empty(champion, lost_customer):
@@ -276,3 +275,31 @@ def test_a_back_test_keeps_its_scores_with_its_report_and_leaves_the_current_one
     predictive_score_task()  # the nightly run scores with the current model only
 
     assert BacktestScore.objects.filter(predictive_model=backtest).count() == report["customers"]
+
+
+def test_an_rfm_run_as_of_a_past_day_keeps_its_classes_and_the_nightly_run_leaves_scores_alone(
+    champion, lost_customer, buyers_in_between
+):
+    current = rfm_refresh()
+    before = dict(CustomerScore.objects.values_list("customer_id", "rfm_class"))
+
+    past = rfm_refresh(reference_date=timezone.localdate() - dt.timedelta(days=60))
+
+    assert past.backtest and past.status == RfmRun.Status.DONE
+    assert sum(past.classes.values()) == past.customers > 0
+    assert dict(CustomerScore.objects.values_list("customer_id", "rfm_class")) == before
+    from segments.ml.selectors import rfm_last_run
+
+    assert rfm_last_run() == current
+    assert not current.backtest and sum(current.classes.values()) == current.customers
+
+
+def test_an_rfm_run_as_of_a_future_day_is_refused_naming_the_field(marketing_user, api_client_for):
+    client = api_client_for(marketing_user)
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+
+    response = client.post("/api/scores/rfm/run/", {"reference_date": tomorrow}, format="json")
+
+    assert response.status_code == 400
+    assert "future" in str(response.json()["reference_date"])
+    assert not RfmRun.objects.exists()
