@@ -230,3 +230,18 @@ def test_reasons_never_name_total_spend_beside_purchases_and_average_order():
 
     assert "monetary" not in models.features
     assert {"frequency", "aov"} <= set(models.features)
+
+
+def test_with_sixty_percent_one_time_buyers_every_frequency_score_is_used():
+    """The issue's shop: 60% bought once. Ties never split, but the rest spread over 2..5."""
+    rng = np.random.default_rng(0)
+    purchases = pd.Series(np.where(rng.random(10_000) < 0.6, 1, rng.geometric(0.3, 10_000) + 1))
+
+    scores = quantile_score(purchases)
+
+    assert sorted(scores.unique()) == [1, 2, 3, 4, 5]
+    assert (scores[purchases == 1] == 1).all()
+    assert (scores[purchases == 2] == 2).all()
+    by_value = pd.DataFrame({"v": purchases, "s": scores}).groupby("v")["s"].agg(["min", "max"])
+    assert (by_value["min"] == by_value["max"]).all()  # a tie never split
+    assert by_value["min"].is_monotonic_increasing
