@@ -276,6 +276,7 @@ WORDS = {
     "tenure": ("new customers", "long-standing"),
     "aov": ("small baskets", "large baskets"),
     "purchase_interval": ("short gaps between purchases", "long gaps between purchases"),
+    "one_time_buyer": ("repeat buyers", "one-time buyers"),
     "age": ("younger", "older"),
 }
 LABELS = {
@@ -285,6 +286,7 @@ LABELS = {
     "tenure": "days as a customer",
     "aov": "average order value",
     "purchase_interval": "days between purchases",
+    "one_time_buyer": "share who bought once",
     "age": "age",
 }
 
@@ -315,7 +317,11 @@ def cluster_names(profiles: list[dict], threshold: float = 0.5) -> tuple[list[st
     """A short name from the (up to three) most distinctive features, and a one-line description."""
     names, descriptions = [], []
     for p in profiles:
-        z = p.get("z", {})
+        z = dict(p.get("z", {}))
+        if p.get("means", {}).get("one_time_buyer", 0) >= 0.5:
+            # Most of them bought once: the gap (the repeat buyers' median, filled in) says
+            # nothing about them.
+            z.pop("purchase_interval", None)
         strong = sorted((c for c in z if abs(z[c]) >= threshold), key=lambda c: -abs(z[c]))[:3]
         if not strong:
             name = "Average customers"
