@@ -18,7 +18,7 @@ from segments.ml.churn import (
     check_history,
     predictive_fit,
     predictive_score,
-    reasons_in_words,
+    reasons_for_rows,
     with_lifetime_features,
 )
 from segments.ml.models import CustomerScore, MLJob, PredictiveModel
@@ -169,11 +169,7 @@ def predictive_score_all(
     if scored is None:
         return 0
     risk, value, churn_c, value_c = scored
-    values = frame.to_numpy(dtype="float64")
-    reasons = [
-        reasons_in_words(model.features, values[i], churn_c[i], value_c[i])
-        for i in range(len(frame))
-    ]
+    reasons = reasons_for_rows(model.features, frame.to_numpy(dtype="float64"), churn_c, value_c)
     out = pd.DataFrame(
         {
             "customer_id": frame.index.astype("int64"),

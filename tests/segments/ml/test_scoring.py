@@ -12,6 +12,7 @@ from segments.ml.churn import (
     check_history,
     predictive_fit,
     predictive_score,
+    reasons_for_rows,
     reasons_in_words,
     with_lifetime_features,
 )
@@ -245,3 +246,17 @@ def test_with_sixty_percent_one_time_buyers_every_frequency_score_is_used():
     by_value = pd.DataFrame({"v": purchases, "s": scores}).groupby("v")["s"].agg(["min", "max"])
     assert (by_value["min"] == by_value["max"]).all()  # a tie never split
     assert by_value["min"].is_monotonic_increasing
+
+
+def test_reasons_for_all_rows_at_once_are_the_ones_of_each_row():
+    rng = np.random.default_rng(5)
+    columns = ["recency", "frequency", "aov", "events_90"]
+    values = rng.uniform(0, 100, (50, 4))
+    churn_c = rng.normal(0, 0.05, (50, 4))
+    value_c = rng.normal(0, 20, (50, 4))
+
+    together = reasons_for_rows(columns, values, churn_c, value_c)
+
+    assert together == [
+        reasons_in_words(columns, values[i], churn_c[i], value_c[i]) for i in range(50)
+    ]
