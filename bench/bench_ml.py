@@ -10,7 +10,10 @@
 - write-back: cluster labels for every customer (COPY + upsert) and the membership of each cluster's
   segment (set-based), in rows per second;
 - pipeline: a whole ML segment training with MiniBatchKMeans (features, fit, profiles, names,
-  PCA sample, write-back), against the 2-minute target.
+  PCA sample, write-back), against the 2-minute target;
+- predictions: lifetime value (BG/NBD x Gamma-Gamma fit and write-back of every buyer), then the
+  churn and value models (features, BG/NBD features, candidates, evaluation) and the scoring of
+  every buyer with reasons and its write-back, against the 60-second target.
 Prints the table of BENCHMARKS.md and writes bench/results/ml.json.
 """
 
@@ -38,7 +41,14 @@ from bench.generator import ensure_dataset  # noqa: E402
 from segments.ml import bulk, features  # noqa: E402
 from segments.ml.models import MLSegment  # noqa: E402
 from segments.ml.scoring import make_model, make_scaler  # noqa: E402
-from segments.ml.services import ml_segment_create, ml_segment_delete, ml_segment_train  # noqa: E402
+from segments.ml.services import (  # noqa: E402
+    lifetime_model_fit,
+    ml_segment_create,
+    ml_segment_delete,
+    ml_segment_train,
+    predictive_score_all,
+    predictive_train,
+)
 
 TIERS = {"XS": (2_000, 40_000), "S": (100_000, 2_000_000), "M": (1_000_000, 10_000_000)}
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -152,6 +162,19 @@ def main() -> None:
             membership_changes=moved)  # fmt: skip
     finally:
         ml_segment_delete(ml_segment=MLSegment.objects.get(pk=ml_segment.pk))
+
+    # 5. Predictions: lifetime value, churn and value models, scoring of every buyer.
+    t_lifetime, lifetime = timed(lambda: lifetime_model_fit())
+    t_train, model = timed(lambda: predictive_train(min_buyers=1, min_history_days=1))
+    t_score = 0.0
+    if not model.active:  # refused against the baselines: score anyway, to time it
+        t_score, _ = timed(lambda: predictive_score_all(model=model))
+    total = t_lifetime + t_train + t_score
+    row("predictions (lifetime value, churn and value models, scoring and write-back of every "
+        "buyer)", total, "target", 60.0, "< 60 s", lifetime_s=round(t_lifetime, 3),
+        train_and_score_s=round(t_train + t_score, 3), buyers=lifetime.customers,
+        churn_model=model.metrics["churn"]["model"], churn_auc=model.metrics["roc_auc"],
+        margins=model.metrics["margins"])  # fmt: skip
     peak = peak_mb()
     print(f"\nML benchmark, tier {args.tier} ({customers:,} customers, {purchases:,} purchases), "
           f"nproc {os.cpu_count()}, peak memory {peak:,.0f} MB\n")  # fmt: skip

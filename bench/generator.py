@@ -106,12 +106,17 @@ def dataset_generate(
     today: dt.date | None = None,
     rebuild_indexes: bool | None = None,
     log: Callable[[str], None] = print,
+    world: str = "default",
 ) -> float:
     """Generate the dataset into the default database; returns the seconds it took.
 
     rebuild_indexes: drop the secondary indexes before loading and build them afterwards;
     by default only for large loads, where that is much faster than maintaining them row by row.
+    world: "default", or "bgnbd" for purchases simulated from a known BG/NBD x Gamma-Gamma world
+    (BgNbdWorld; `purchases` is then ignored: their number is what the world makes).
     """
+    if world not in WORLDS:
+        raise DatasetError(f"world: expected one of {', '.join(WORLDS)}")
     from django.db import connection, transaction
 
     if customers < 0 or purchases < 0:
@@ -132,7 +137,8 @@ def dataset_generate(
 
     step = _Stopwatch(log)
     today = today or dt.datetime.now(dt.UTC).date()
-    plan = _Plan(customers=customers, purchases=purchases, seed=seed, today=today)
+    plan = _Plan(customers=customers, purchases=purchases, seed=seed, today=today, world=world)
+    purchases = plan.n_purchases
     step.done(f"planned {customers:,} customers, {purchases:,} purchases")
 
     if rebuild_indexes is None:
@@ -507,6 +513,94 @@ NOTE_BODIES = {
 CAMPAIGNS = ("spring-sale", "newsletter", "new-arrivals", "winback")
 
 
+WORLDS = ("default", "bgnbd")
+# The known BG/NBD (times in days) and Gamma-Gamma (amounts in euros) world of `--world bgnbd`:
+# about 5 purchases a year while alive, a third of the customers gone after their first repeat
+# purchase or so, about 37 euros per purchase.
+BGNBD_TRUTH = {"r": 0.9, "alpha": 70.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "gamma": 15.0}
+
+
+class BgNbdWorld:
+    """Purchases simulated from a known BG/NBD x Gamma-Gamma world (Fader, Hardie & Lee 2005),
+    with what each customer then does in the `future_days` after `now` (kept, never written):
+    the truth a forecast is checked against.
+
+    Customer i makes a first purchase at a time uniform over the `history_days` before `now`;
+    while alive they buy at rate lambda_i ~ Gamma(r, alpha) a day; after each repeat purchase
+    they drop out with probability p_i ~ Beta(a, b); each purchase costs
+    z ~ Gamma(p, nu_i), nu_i ~ Gamma(q, gamma). Seeded: one numpy PCG64 stream per (seed, 2).
+    """
+
+    def __init__(
+        self,
+        *,
+        customers: int,
+        seed: int,
+        now: int,
+        history_days: float = HISTORY_DAYS,
+        future_days: float = 365,
+        truth: dict | None = None,
+    ) -> None:
+        truth = self.truth = dict(truth or BGNBD_TRUTH)
+        rng = np.random.default_rng([seed, 2])
+        C = customers
+        self.now = now
+        first = rng.uniform(0, history_days, C)  # days before now
+        lam = rng.gamma(truth["r"], 1 / truth["alpha"], C)
+        drop = rng.beta(truth["a"], truth["b"], C)
+        repeats_until_gone = rng.geometric(np.clip(drop, 1e-12, 1), C)
+        span = first + future_days
+        # Given their number, a Poisson process's events are uniform over the span: draw them
+        # all, sort within each customer, and keep the first ones up to the one after which the
+        # customer is gone (the rest never happen).
+        drawn = rng.poisson(lam * span)
+        events = np.minimum(drawn, repeats_until_gone)
+        cust = np.repeat(np.arange(C), drawn)
+        offset = rng.random(len(cust)) * span[cust]
+        order = np.lexsort((offset, cust))
+        cust, offset = cust[order], offset[order]
+        starts = np.repeat(np.cumsum(drawn) - drawn, drawn)
+        rank = np.arange(len(cust)) - starts
+        keep = rank < events[cust]
+        cust, offset = cust[keep], offset[keep]
+        nu = rng.gamma(truth["q"], 1 / truth["gamma"], C)
+        # The first purchase (offset 0), then the repeat ones.
+        all_cust = np.concatenate([np.arange(C), cust])
+        all_days = np.concatenate([-first, -first[cust] + offset])  # days relative to now
+        amount = rng.gamma(truth["p"], 1 / nu[all_cust])
+        cents = np.maximum(1, np.rint(amount * 100)).astype(np.int64)
+        seconds = now + np.floor(all_days * DAY).astype(np.int64)
+        past = seconds < now
+        self.customer, self.when, self.cents = all_cust[past], seconds[past], cents[past]
+        future = ~past & (all_days < future_days)
+        self.future_purchases = np.bincount(all_cust[future], minlength=C)
+        self.future_spend = np.bincount(all_cust[future], weights=cents[future] / 100, minlength=C)
+        self.first_purchase = now + np.floor(-first * DAY).astype(np.int64)
+        self.future_days = future_days
+
+    def summary(self, reference: int | None = None) -> dict:
+        """Per customer as of `reference` (default now): x, t_x and T in days, purchases n and
+        their mean amount m: what segments.ml computes in SQL."""
+        reference = self.now if reference is None else reference
+        seen = self.when < reference
+        cust, when, cents = self.customer[seen], self.when[seen], self.cents[seen]
+        C = len(self.first_purchase)
+        n = np.bincount(cust, minlength=C)
+        total = np.bincount(cust, weights=cents / 100, minlength=C)
+        last = np.full(C, np.iinfo(np.int64).min)
+        np.maximum.at(last, cust, when)
+        bought = n > 0
+        first = self.first_purchase
+        return {
+            "bought": bought,
+            "x": np.where(bought, n - 1, 0),
+            "t_x": np.where(bought, (last - first) / DAY, 0.0),
+            "T": np.where(bought, (reference - first) / DAY, 0.0),
+            "n": n,
+            "m": np.where(bought, total / np.maximum(n, 1), 0.0),
+        }
+
+
 def _p(weighted: Iterable[tuple[str, int]]) -> tuple[list[str], np.ndarray]:
     names, weights = zip(*weighted, strict=True)
     w = np.array(weights, dtype=float)
@@ -622,7 +716,9 @@ class _Plan:
     )
     consent_state_columns = ("customer_id", "purpose_id", "state", "changed_at", "record_id")
 
-    def __init__(self, *, customers: int, purchases: int, seed: int, today: dt.date) -> None:
+    def __init__(
+        self, *, customers: int, purchases: int, seed: int, today: dt.date, world: str = "default"
+    ) -> None:
         from crm.demo import vocabulary as v
 
         self.v = v
@@ -768,6 +864,9 @@ class _Plan:
         self.last_at = np.full(C, -1, dtype=np.int64)
         np.minimum.at(self.first_at, cust, when)
         np.maximum.at(self.last_at, cust, when)
+        self.world = None
+        if world == "bgnbd":
+            self._bgnbd_purchases()
 
         # Events, weighted towards customers who buy.
         E = self.n_events = EVENTS_PER_CUSTOMER * C
@@ -829,6 +928,31 @@ class _Plan:
             next_id += len(members)
             self.consent_groups.append((members, ids, purpose, state, when_all[members], source))
         self.n_consent_records = next_id - 1
+
+    def _bgnbd_purchases(self) -> None:
+        """Replace the purchases with ones simulated from BgNbdWorld (every customer bought at
+        least once, the first time when the record was created), drawn from a stream of their
+        own so everything else is the default world's."""
+        C = self.n_customers
+        world = self.world = BgNbdWorld(customers=C, seed=self.seed, now=self.now)
+        rng = np.random.default_rng([self.seed, 3])
+        order = np.argsort(world.when, kind="stable")
+        cust, when, amount = world.customer[order], world.when[order], world.cents[order]
+        n = self.n_purchases = len(cust)
+        self.created = np.minimum(self.created, world.first_purchase)
+        self.p_customer, self.p_when, self.p_amount = cust, when, amount
+        self.p_category = rng.integers(0, len(self.categories), n)
+        self.p_product = self.p_category * 5 + rng.integers(0, 5, n)
+        self.p_quantity = np.ones(n, dtype=np.int64)
+        self.p_channel = rng.integers(0, len(self.channels), n)
+        self.p_promo = np.full(n, -1)
+        counts = self.purchase_count = np.bincount(cust, minlength=C)
+        self.ltv = np.bincount(cust, weights=amount, minlength=C).astype(np.int64)
+        self.aov = np.where(counts > 0, (2 * self.ltv + counts) // np.maximum(2 * counts, 1), 0)
+        self.first_at = np.full(C, np.iinfo(np.int64).max)
+        self.last_at = np.full(C, -1, dtype=np.int64)
+        np.minimum.at(self.first_at, cust, when)
+        np.maximum.at(self.last_at, cust, when)
 
     # COPY text, chunk by chunk --------------------------------------------------------------
 
@@ -1054,10 +1178,20 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.generator", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--customers", type=int, required=True)
-    parser.add_argument("--purchases", type=int, required=True)
+    parser.add_argument("--purchases", type=int, default=None, help="required in the default world")
+    parser.add_argument(
+        "--world",
+        choices=WORLDS,
+        default="default",
+        help="bgnbd: purchases simulated from a known BG/NBD x Gamma-Gamma world (BGNBD_TRUTH)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reset", action="store_true", help="truncate the customer data first")
     args = parser.parse_args(argv)
+    if args.purchases is None:
+        if args.world == "default":
+            parser.error("--purchases is required in the default world")
+        args.purchases = 0
     _django_setup()
     from django.db import connection
 
@@ -1066,6 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
         marker = _marker_read(connection)
         if (
             not args.reset
+            and args.world == "default"
             and marker is not None
             and marker["status"] == "ready"
             and _matches(connection, marker, args.customers, args.purchases, args.seed)
@@ -1076,7 +1211,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         try:
             dataset_generate(
-                customers=args.customers, purchases=args.purchases, seed=args.seed, reset=args.reset
+                customers=args.customers,
+                purchases=args.purchases,
+                seed=args.seed,
+                reset=args.reset,
+                world=args.world,
             )
         except DatasetError as error:
             print(error, file=sys.stderr)

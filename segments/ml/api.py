@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -18,6 +19,7 @@ from segments.ml.features import FEATURE_GROUPS
 from segments.ml.models import (
     Cluster,
     CustomerScore,
+    LifetimeModel,
     MLJob,
     MLSegment,
     ModelVersion,
@@ -25,6 +27,7 @@ from segments.ml.models import (
 )
 from segments.ml.selectors import rfm_class_counts, rfm_grid, rfm_last_run
 from segments.ml.services import (
+    as_of_check,
     cluster_rename,
     ml_job_queue,
     ml_segment_create,
@@ -232,8 +235,44 @@ class RfmRunSerializer(serializers.Serializer):
     window_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
 
 
+class AsOfField(serializers.DateField):
+    """The day a training is "as of" (YYYY-MM-DD): empty for today, never in the future; a past
+    day makes a back-test whose scores stay with its report."""
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        try:
+            return as_of_check(day)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["as_of"]) from None
+
+
 class PredictiveTrainSerializer(serializers.Serializer):
     horizon_days = serializers.IntegerField(min_value=7, max_value=730, required=False)
+    as_of = AsOfField(required=False, allow_null=True)
+
+
+class LifetimeFitSerializer(serializers.Serializer):
+    as_of = AsOfField(required=False, allow_null=True)
+    horizon_days = serializers.IntegerField(min_value=7, max_value=3650, required=False)
+    annual_discount = serializers.FloatField(min_value=0, max_value=0.99, required=False)
+
+
+class LifetimeModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LifetimeModel
+        fields = [
+            "id", "trained_at", "as_of", "horizon_days", "annual_discount", "bgnbd",
+            "gamma_gamma", "customers", "metrics", "backtest", "active",
+        ]  # fmt: skip
+
+
+class LifetimeSummarySerializer(serializers.Serializer):
+    """The current lifetime model, the latest back-tests and the latest fitting job."""
+
+    model = LifetimeModelSerializer(allow_null=True)
+    backtests = LifetimeModelSerializer(many=True)
+    last_job = JobSerializer(allow_null=True)
 
 
 class ScoreSerializer(serializers.ModelSerializer):
@@ -244,7 +283,8 @@ class ScoreSerializer(serializers.ModelSerializer):
         fields = [
             "id", "rfm_recency", "rfm_frequency", "rfm_monetary", "r_score", "f_score", "m_score",
             "rfm_score", "rfm_class", "previous_rfm_class", "rfm_computed_at", "churn_risk",
-            "predicted_value", "reasons", "computed_at",
+            "predicted_value", "reasons", "computed_at", "expected_purchases", "p_alive",
+            "lifetime_value", "lifetime_computed_at",
         ]  # fmt: skip
 
 
@@ -302,6 +342,9 @@ class RfmSummarySerializer(serializers.Serializer):
 class ChurnModelSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     trained_at = serializers.DateTimeField()
+    as_of = serializers.DateField(allow_null=True, help_text="The day the training is as of.")
+    active = serializers.BooleanField()
+    backtest = serializers.BooleanField()
     horizon_days = serializers.IntegerField()
     cutoff = serializers.DateField(help_text="Features as of this day.")
     buyers = serializers.IntegerField()
@@ -310,9 +353,12 @@ class ChurnModelSerializer(serializers.Serializer):
 
 
 class ChurnSummarySerializer(serializers.Serializer):
-    """The active churn model and the latest training job."""
+    """The active churn model, the latest one not activated (with the reason in
+    metrics.refused), the latest back-tests and the latest training job."""
 
     model = ChurnModelSerializer(allow_null=True)
+    refused = ChurnModelSerializer(allow_null=True)
+    backtests = ChurnModelSerializer(many=True)
     last_job = JobSerializer(allow_null=True)
 
 
@@ -378,21 +424,31 @@ class ScoresViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=ChurnSummarySerializer)
     @action(detail=False, methods=["get"])
     def churn(self, request):
-        model = PredictiveModel.objects.filter(active=True).first()
+        def described(model: PredictiveModel | None) -> dict | None:
+            if model is None:
+                return None
+            return {
+                "id": model.pk,
+                "trained_at": model.trained_at,
+                "as_of": model.as_of,
+                "active": model.active,
+                "backtest": model.backtest,
+                "horizon_days": model.horizon_days,
+                "cutoff": model.cutoff,
+                "buyers": model.buyers,
+                "features": model.features,
+                "metrics": model.metrics,
+            }
+
+        latest = PredictiveModel.objects.filter(backtest=False).first()
         job = MLJob.objects.filter(kind=MLJob.Kind.PREDICTIVE).first()
         return Response(
             {
-                "model": None
-                if model is None
-                else {
-                    "id": model.pk,
-                    "trained_at": model.trained_at,
-                    "horizon_days": model.horizon_days,
-                    "cutoff": model.cutoff,
-                    "buyers": model.buyers,
-                    "features": model.features,
-                    "metrics": model.metrics,
-                },
+                "model": described(PredictiveModel.objects.filter(active=True).first()),
+                "refused": described(latest if latest and not latest.active else None),
+                "backtests": [
+                    described(m) for m in PredictiveModel.objects.filter(backtest=True)[:10]
+                ],
                 "last_job": JobSerializer(job).data if job else None,
             }
         )
@@ -402,11 +458,41 @@ class ScoresViewSet(viewsets.GenericViewSet):
     def churn_train(self, request):
         data = PredictiveTrainSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        job = ml_job_queue(
-            kind=MLJob.Kind.PREDICTIVE,
-            user=request.user,
-            options={"horizon_days": data.validated_data.get("horizon_days", 90)},
+        options = {"horizon_days": data.validated_data.get("horizon_days", 90)}
+        if data.validated_data.get("as_of"):
+            options["as_of"] = data.validated_data["as_of"].isoformat()
+        job = ml_job_queue(kind=MLJob.Kind.PREDICTIVE, user=request.user, options=options)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=LifetimeSummarySerializer)
+    @action(detail=False, methods=["get"])
+    def lifetime(self, request):
+        job = MLJob.objects.filter(kind=MLJob.Kind.LIFETIME).first()
+        return Response(
+            {
+                "model": LifetimeModelSerializer(
+                    LifetimeModel.objects.filter(active=True).first()
+                ).data
+                if LifetimeModel.objects.filter(active=True).exists()
+                else None,
+                "backtests": LifetimeModelSerializer(
+                    LifetimeModel.objects.filter(backtest=True)[:10], many=True
+                ).data,
+                "last_job": JobSerializer(job).data if job else None,
+            }
         )
+
+    @extend_schema(request=LifetimeFitSerializer, responses={202: JobSerializer})
+    @action(detail=False, methods=["post"], url_path="lifetime/fit")
+    def lifetime_fit(self, request):
+        """Queue a BG/NBD x Gamma-Gamma fit as of a day (today: current scores; a past day: a
+        back-test kept with its report)."""
+        data = LifetimeFitSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        options = {k: v for k, v in data.validated_data.items() if v is not None}
+        if "as_of" in options:
+            options["as_of"] = options["as_of"].isoformat()
+        job = ml_job_queue(kind=MLJob.Kind.LIFETIME, user=request.user, options=options)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=JobSerializer)

@@ -19,9 +19,9 @@ from customers.models import Customer, Event, Purchase
 DAY = 86400.0
 FEATURE_GROUPS = {
     "rfm": "Recency, frequency and monetary value",
-    "tenure": "Tenure (days since the customer was created)",
+    "tenure": "Tenure (days since the first purchase)",
     "aov": "Average order value",
-    "purchase_interval": "Average days between purchases",
+    "purchase_interval": "Average days between purchases (one-time buyers flagged)",
     "category_share": "Share of spend per category",
     "event_counts": "Event counts by type",
     "age": "Age",
@@ -254,8 +254,10 @@ def customer_features(
 ) -> pd.DataFrame:
     """The chosen feature groups for every customer, indexed by customer id, without gaps.
 
-    Customers who did not buy in the window have frequency and spend 0 and a recency and purchase
-    interval of the whole window; missing ages and attributes take the median.
+    Customers who did not buy in the window have frequency and spend 0 and a recency of the whole
+    window; customers with fewer than two purchases have no gap: they are flagged
+    (`one_time_buyer` for one purchase) and take the repeat buyers' median gap. Tenure counts
+    from the first purchase. Missing ages and attributes take the median.
     """
     groups = set(groups)
     keys = (
@@ -288,9 +290,14 @@ def customer_features(
         if "aov" in groups:
             out["aov"] = (monetary / frequency.replace(0, np.nan)).fillna(0.0)
         if "purchase_interval" in groups:
+            # Only repeat buyers have a gap. The others are flagged, and take the repeat
+            # buyers' median gap so the gap itself says nothing about them (a gap of the whole
+            # window would name a cluster of one-time buyers "long gaps between purchases").
             span = (last_at - first_at) / DAY
             interval = span / (frequency - 1).where(frequency > 1)
-            out["purchase_interval"] = interval.fillna(float(window_days))
+            typical = float(interval.median()) if interval.notna().any() else 0.0
+            out["purchase_interval"] = interval.fillna(typical)
+            out["one_time_buyer"] = (frequency == 1).astype("float64")
         if "category_share" in groups:
             table = Purchase._meta.db_table
             shares = _pivot(
@@ -311,8 +318,15 @@ def customer_features(
         ).reindex(base.index, fill_value=0.0)
         out = out.join(events)
     if "tenure" in groups:
-        created = base["created_at"].astype("float64")
-        out["tenure"] = ((ref - created) / DAY).clip(lower=0).fillna(0.0)
+        # From the first purchase ever made before the reference (not from when the record was
+        # created, which an import sets to the same day for everyone); 0 for non-buyers.
+        first = numeric_frame_from_sql(
+            f"SELECT customer_id, min(purchased_at) FROM {Purchase._meta.db_table} "
+            f"WHERE purchased_at < {_literal(reference)} GROUP BY customer_id",
+            {"customer_id": "int64", "first_at": "epoch"},
+        )
+        first_at = first.set_index("customer_id")["first_at"].reindex(base.index)
+        out["tenure"] = ((ref - first_at.astype("float64")) / DAY).clip(lower=0).fillna(0.0)
     if "age" in groups:
         born = pd.to_datetime(base["birth_date"], errors="coerce")
         # Whole years, the age marketers may read: a fraction would put the birth date, within
@@ -392,3 +406,28 @@ def purchase_span() -> tuple[dt.datetime | None, dt.datetime | None]:
 
     found = Purchase.objects.aggregate(first=Min("purchased_at"), last=Max("purchased_at"))
     return found["first"], found["last"]
+
+
+ALL_HISTORY_DAYS = 36500
+
+
+def lifetime_summary(*, reference: dt.datetime) -> pd.DataFrame:
+    """The customer-base models' summary of every customer who bought before `reference`, from
+    one GROUP BY customer: x = repeat purchases, t_x = days from the first to the last purchase,
+    T = days from the first purchase to `reference`, n = purchases, m = their mean amount."""
+    agg = purchase_aggregates(reference=reference, window_days=ALL_HISTORY_DAYS)
+    index = pd.Index(agg["customer_id"].astype("int64"), name="customer_id")
+    n = agg["frequency"].to_numpy(dtype="float64")
+    first = agg["first_at"].to_numpy(dtype="float64")
+    last = agg["last_at"].to_numpy(dtype="float64")
+    out = pd.DataFrame(
+        {
+            "x": n - 1,
+            "t_x": (last - first) / DAY,
+            "T": (reference.timestamp() - first) / DAY,
+            "n": n,
+            "m": agg["monetary"].to_numpy(dtype="float64") / np.maximum(n, 1),
+        },
+        index=index,
+    )
+    return out.sort_index()

@@ -1,6 +1,7 @@
 """The ML segment form and the cluster rename form."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from segments.ml.features import FEATURE_GROUPS
 from segments.ml.models import MLSegment
@@ -45,5 +46,38 @@ class RfmRunForm(forms.Form):
     window_days = forms.IntegerField(min_value=1, max_value=36500, initial=730)
 
 
-class PredictiveTrainForm(forms.Form):
+class AsOfFormMixin:
+    def clean_as_of(self):
+        from segments.ml.services import as_of_check
+
+        day = self.cleaned_data.get("as_of")
+        if day is None:
+            return None
+        try:
+            return as_of_check(day)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["as_of"]) from None
+
+
+def _as_of_field() -> forms.DateField:
+    return forms.DateField(
+        required=False,
+        label="As of",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: today (current scores). A past day: a back-test kept with its report.",
+    )
+
+
+class PredictiveTrainForm(AsOfFormMixin, forms.Form):
     horizon_days = forms.IntegerField(min_value=7, max_value=730, initial=90)
+    as_of = _as_of_field()
+
+
+class LifetimeFitForm(AsOfFormMixin, forms.Form):
+    as_of = _as_of_field()
+    horizon_days = forms.IntegerField(
+        min_value=7, max_value=3650, initial=365, label="Horizon (days)"
+    )
+    annual_discount = forms.FloatField(
+        min_value=0, max_value=0.99, initial=0.1, label="Yearly discount rate"
+    )

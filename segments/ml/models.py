@@ -49,6 +49,20 @@ class CustomerScore(models.Model):
     predicted_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     reasons = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
+    expected_purchases = models.FloatField(
+        null=True, blank=True, help_text="BG/NBD: expected purchases over the lifetime horizon"
+    )
+    p_alive = models.FloatField(
+        null=True, blank=True, help_text="BG/NBD: probability that the customer is still active"
+    )
+    lifetime_value = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="BG/NBD x Gamma-Gamma: discounted spend over the lifetime horizon",
+    )
+    lifetime_computed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "segments"
@@ -57,6 +71,7 @@ class CustomerScore(models.Model):
             models.Index(fields=["r_score", "f_score"], name="score_rf_idx"),
             models.Index(fields=["churn_risk"], name="score_churn_idx"),
             models.Index(fields=["predicted_value"], name="score_value_idx"),
+            models.Index(fields=["lifetime_value"], name="score_lifetime_value_idx"),
         ]
 
     def __str__(self) -> str:
@@ -74,6 +89,10 @@ class RfmRun(Job):
     moves = models.JSONField(default=list, blank=True, help_text="[from, to, count] rows")
     thresholds = models.JSONField(default=dict, blank=True)
     duration = models.DurationField(null=True, blank=True)
+    backtest = models.BooleanField(
+        default=False, help_text="As of a past day: current scores untouched, classes kept here"
+    )
+    classes = models.JSONField(default=dict, blank=True, help_text="Customers per class")
 
     class Meta:
         app_label = "segments"
@@ -217,6 +236,7 @@ class MLJob(Job):
         ASSIGN = "assign", "Assign customers"
         PREDICTIVE = "predictive", "Train churn and value models"
         SCORE = "score", "Score customers"
+        LIFETIME = "lifetime", "Fit lifetime value (BG/NBD x Gamma-Gamma)"
         RFM = "rfm", "RFM"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -250,6 +270,13 @@ class PredictiveModel(models.Model):
     churn_pipeline = models.BinaryField()
     value_pipeline = models.BinaryField()
     active = models.BooleanField(default=True)
+    as_of = models.DateField(null=True, blank=True, help_text="The reference date of the training")
+    backtest = models.BooleanField(
+        default=False, help_text="Trained as of a past date: never active, scores in its report"
+    )
+    lifetime = models.JSONField(
+        default=dict, blank=True, help_text="BG/NBD and Gamma-Gamma parameters used as features"
+    )
 
     class Meta:
         app_label = "segments"
@@ -257,3 +284,55 @@ class PredictiveModel(models.Model):
 
     def __str__(self) -> str:
         return f"predictive model {self.pk} ({self.trained_at:%Y-%m-%d})"
+
+
+class LifetimeModel(models.Model):
+    """BG/NBD (purchases, P(alive)) and Gamma-Gamma (spend per purchase) fitted as of a date.
+
+    A fit as of today is the "current" one and writes every customer's lifetime value; a fit as
+    of a past date is a back-test: its scores stay in BacktestScore, never in CustomerScore,
+    and its report compares them with what customers did since.
+    """
+
+    trained_at = models.DateTimeField()
+    as_of = models.DateField(help_text="Purchases before the end of this day")
+    horizon_days = models.PositiveIntegerField(default=365)
+    annual_discount = models.FloatField(default=0.1)
+    bgnbd = models.JSONField(default=dict, help_text="r, alpha (days), a, b")
+    gamma_gamma = models.JSONField(default=dict, help_text="p, q, gamma")
+    customers = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    backtest = models.BooleanField(default=False)
+    active = models.BooleanField(default=False)
+
+    class Meta:
+        app_label = "segments"
+        ordering = ["-trained_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"lifetime model {self.pk} as of {self.as_of}"
+
+
+class BacktestScore(models.Model):
+    """A customer's score in a back-test (a model trained as of a past date): kept with the
+    model's report, apart from the current scores that nightly runs rewrite."""
+
+    lifetime_model = models.ForeignKey(
+        LifetimeModel, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
+    )
+    predictive_model = models.ForeignKey(
+        PredictiveModel, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    churn_risk = models.FloatField(null=True, blank=True)
+    predicted_value = models.FloatField(null=True, blank=True)
+    expected_purchases = models.FloatField(null=True, blank=True)
+    p_alive = models.FloatField(null=True, blank=True)
+    lifetime_value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        app_label = "segments"
+        indexes = [models.Index(fields=["customer"], name="backtest_score_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"back-test score of {self.customer_id}"

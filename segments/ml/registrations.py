@@ -6,15 +6,30 @@ def register() -> None:
     from privacy.mentions import personal_data_mentions_register
     from privacy.registry import personal_data_register
     from segments.ml import panels
-    from segments.ml.models import ClusterAssignment, CustomerScore, MLJob, MLSegment, RfmRun
+    from segments.ml.models import (
+        BacktestScore,
+        ClusterAssignment,
+        CustomerScore,
+        MLJob,
+        MLSegment,
+        RfmRun,
+    )
 
     personal_data_register(
         CustomerScore,
         customer_path="customer",
         erase="delete",
-        category="Scores (RFM, churn risk, predicted value)",
+        category="Scores (RFM, churn risk, predicted value, lifetime value)",
         purpose="Marketing segmentation and prediction",
         retention="Recomputed on every run; deleted with the customer",
+    )
+    personal_data_register(
+        BacktestScore,
+        customer_path="customer",
+        erase="delete",
+        category="Back-test scores (churn risk, value, lifetime value as of a past date)",
+        purpose="Checking predictions against what happened since",
+        retention="Kept with the back-test's report until the model is deleted",
     )
     personal_data_register(
         ClusterAssignment,
@@ -28,13 +43,15 @@ def register() -> None:
     personal_data_mentions_register(RfmRun, fields=["message"])
     personal_data_mentions_register(MLJob, fields=["message", "step"])
     from privacy.mentions import personal_data_mentions_exempt
-    from segments.ml.models import Cluster, ModelVersion, PredictiveModel
+    from segments.ml.models import Cluster, LifetimeModel, ModelVersion, PredictiveModel
 
     computed = "Computed from features and aggregates, never from a name or an address"
-    for model in (ModelVersion, Cluster, PredictiveModel):
+    for model in (ModelVersion, Cluster, PredictiveModel, LifetimeModel):
         personal_data_mentions_exempt(model, reason=computed)
     personal_data_mentions_exempt(CustomerScore, fields=["reasons"], reason=computed)
-    personal_data_mentions_exempt(RfmRun, fields=["moves", "thresholds"], reason=computed)
+    personal_data_mentions_exempt(
+        RfmRun, fields=["moves", "thresholds", "classes"], reason=computed
+    )
     personal_data_mentions_exempt(RfmRun, fields=["trigger"], reason="A code")
     personal_data_mentions_exempt(
         MLSegment, fields=["features", "attribute_keys"], reason="Feature names"

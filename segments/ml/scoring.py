@@ -44,16 +44,54 @@ RFM_CLASSES = [
 
 
 def quantile_score(values: pd.Series, *, higher_is_better: bool = True) -> pd.Series:
-    """Scores 1..5 by quintile of rank; tied values share the lowest rank of their block.
+    """Scores 1..5 in equal-frequency bins that never split a tie, filled from the lowest score.
 
-    The rank is non-decreasing in the value, so a better value never gets a lower score, and a
-    large block of equal values (one purchase) lands in one score instead of being split.
+    The distinct values, in order, are grouped into five bins of as equal a size as ties allow:
+    each bin takes whole blocks of equal values until it is as close as it can get to an equal
+    share of the customers not yet scored, and the share is recomputed for the next bin. So a
+    better value never gets a lower score, equal values always share one, and a big block of
+    ties (60% one-time buyers) takes score 1 alone while the rest are spread over 2..5, instead
+    of jumping from 1 to 4. With fewer than five distinct values they are spread over the scale
+    (two values: 1 and 5; four: 1, 2, 4, 5); one value: ceil(5 / customers), the tie's lowest
+    rank as a quintile (5 for a lone customer).
     """
     if values.empty:
         return pd.Series([], dtype="int64", index=values.index)
-    ordered = values if higher_is_better else -values
-    pct = ordered.rank(method="min", pct=False) / len(ordered)
-    return np.ceil(pct * 5).clip(1, 5).astype("int64")
+    ordered = (values if higher_is_better else -values).to_numpy(dtype="float64")
+    distinct, inverse, counts = np.unique(ordered, return_inverse=True, return_counts=True)
+    if len(distinct) < 5:  # too few values for five bins: spread them over the scale
+        spread = np.rint(1 + 4 * np.arange(len(distinct)) / max(len(distinct) - 1, 1))
+        if len(distinct) == 1:  # nothing to rank: the tie's lowest rank, as a quintile
+            spread = np.array([min(5, int(np.ceil(5 / len(ordered))))])
+        spread = spread.astype("int64")
+        return pd.Series(spread[inverse], index=values.index, dtype="int64")
+    block_score = np.zeros(len(distinct), dtype="int64")
+    start, remaining = 0, int(counts.sum())
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    levels = 5
+    for level in range(1, levels + 1):
+        blocks_left = len(distinct) - start
+        if blocks_left <= 0:
+            break
+        levels_left = levels - level + 1
+        if level == levels:
+            end = len(distinct)
+        else:
+            target = cumulative[start] + remaining / levels_left
+            # The first block end whose cumulative count reaches the target, or the one before
+            # it when that is closer; at least one block, and one left for every later level.
+            end = int(np.searchsorted(cumulative, target, side="left"))
+            end = min(max(end, start + 1), len(distinct))
+            if end - 1 > start and (
+                abs(cumulative[end - 1] - target) < abs(cumulative[end] - target)
+            ):
+                end -= 1
+            end = min(end, len(distinct) - max(0, min(levels_left - 1, blocks_left - 1)))
+            end = max(end, start + 1)
+        block_score[start:end] = level
+        remaining -= int(cumulative[end] - cumulative[start])
+        start = end
+    return pd.Series(block_score[inverse], index=values.index, dtype="int64")
 
 
 def rfm_class(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
@@ -238,6 +276,7 @@ WORDS = {
     "tenure": ("new customers", "long-standing"),
     "aov": ("small baskets", "large baskets"),
     "purchase_interval": ("short gaps between purchases", "long gaps between purchases"),
+    "one_time_buyer": ("repeat buyers", "one-time buyers"),
     "age": ("younger", "older"),
 }
 LABELS = {
@@ -247,6 +286,7 @@ LABELS = {
     "tenure": "days as a customer",
     "aov": "average order value",
     "purchase_interval": "days between purchases",
+    "one_time_buyer": "share who bought once",
     "age": "age",
 }
 
@@ -277,7 +317,11 @@ def cluster_names(profiles: list[dict], threshold: float = 0.5) -> tuple[list[st
     """A short name from the (up to three) most distinctive features, and a one-line description."""
     names, descriptions = [], []
     for p in profiles:
-        z = p.get("z", {})
+        z = dict(p.get("z", {}))
+        if p.get("means", {}).get("one_time_buyer", 0) >= 0.5:
+            # Most of them bought once: the gap (the repeat buyers' median, filled in) says
+            # nothing about them.
+            z.pop("purchase_interval", None)
         strong = sorted((c for c in z if abs(z[c]) >= threshold), key=lambda c: -abs(z[c]))[:3]
         if not strong:
             name = "Average customers"

@@ -46,4 +46,5 @@ def rfm_class_counts() -> list[dict]:
 
 
 def rfm_last_run() -> RfmRun | None:
-    return RfmRun.objects.filter(status=RfmRun.Status.DONE).first()
+    """The last finished run of the current scores (back-tests keep their figures apart)."""
+    return RfmRun.objects.filter(status=RfmRun.Status.DONE, backtest=False).first()

@@ -1,9 +1,11 @@
 """Celery tasks of RFM, ML segments and predictive scores: thin, ids only, safe to run twice."""
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 
 from segments.ml.models import MLJob, RfmRun
 from segments.ml.services import (
+    lifetime_model_fit,
     ml_job_run,
     ml_segments_assign_all,
     predictive_score_all,
@@ -41,5 +43,10 @@ def ml_segments_assign_task() -> int:
 
 @shared_task(acks_late=True)
 def predictive_score_task() -> int:
-    """Re-score churn risk and expected value with the active model (beat)."""
+    """Re-fit lifetime value as of today and re-score churn risk and expected value with the
+    active model (beat). Writes current scores only: back-tests keep theirs."""
+    try:
+        lifetime_model_fit()
+    except ValidationError:
+        pass  # too few buyers yet: no lifetime value to write
     return predictive_score_all()

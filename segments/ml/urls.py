@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.ml_segment_create_view, name="create"),
     path("rfm/", views.rfm_page, name="rfm"),
     path("predictive/", views.predictive_page, name="predictive"),
+    path("predictive/lifetime/", views.lifetime_fit_view, name="lifetime_fit"),
     path("jobs/<int:pk>/", views.ml_job_status, name="job"),
     path("clusters/<int:pk>/rename/", views.cluster_rename_view, name="cluster_rename"),
     path("<int:pk>/", views.ml_segment_detail, name="detail"),

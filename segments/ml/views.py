@@ -5,12 +5,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from crm.roles import Role, user_has_role
 from segments.ml.features import FEATURE_GROUPS
-from segments.ml.forms import ClusterRenameForm, MLSegmentForm, PredictiveTrainForm, RfmRunForm
-from segments.ml.models import Cluster, MLJob, MLSegment, PredictiveModel, RfmRun
+from segments.ml.forms import (
+    ClusterRenameForm,
+    LifetimeFitForm,
+    MLSegmentForm,
+    PredictiveTrainForm,
+    RfmRunForm,
+)
+from segments.ml.models import Cluster, LifetimeModel, MLJob, MLSegment, PredictiveModel, RfmRun
 from segments.ml.scoring import feature_label
 from segments.ml.selectors import rfm_class_counts, rfm_grid, rfm_last_run
 from segments.ml.services import (
@@ -38,12 +45,21 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
     form = RfmRunForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            run = rfm_refresh_queue(
-                reference_date=form.cleaned_data["reference_date"],
-                window_days=form.cleaned_data["window_days"],
-            )
-            messages.success(request, f"RFM run {run.pk} queued.")
-            return redirect("segments_ml:rfm")
+            try:
+                run = rfm_refresh_queue(
+                    reference_date=form.cleaned_data["reference_date"],
+                    window_days=form.cleaned_data["window_days"],
+                )
+            except ValidationError as exc:
+                _form_errors(form, exc)
+            else:
+                past = run.reference_date < timezone.localdate()
+                messages.success(
+                    request,
+                    f"RFM run {run.pk} queued"
+                    + (" as a back-test: the current scores stay." if past else "."),
+                )
+                return redirect("segments_ml:rfm")
     last = rfm_last_run()
     classes = rfm_class_counts()
     from segments.models import Segment
@@ -61,6 +77,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
             "last_run": last,
             "pending": RfmRun.objects.filter(status__in=["queued", "running"]).first(),
             "runs": RfmRun.objects.all()[:10],
+            "backtests": RfmRun.objects.filter(backtest=True, status=RfmRun.Status.DONE)[:5],
         },
     )
 
@@ -198,15 +215,16 @@ def predictive_page(request: HttpRequest) -> HttpResponse:
     _require_marketing(request)
     form = PredictiveTrainForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        ml_job_queue(
-            kind=MLJob.Kind.PREDICTIVE,
-            user=request.user,
-            options={"horizon_days": form.cleaned_data["horizon_days"]},
-        )
+        options = {"horizon_days": form.cleaned_data["horizon_days"]}
+        if form.cleaned_data.get("as_of"):
+            options["as_of"] = form.cleaned_data["as_of"].isoformat()
+        ml_job_queue(kind=MLJob.Kind.PREDICTIVE, user=request.user, options=options)
         messages.success(request, "Training of the churn and value models queued.")
         return redirect("segments_ml:predictive")
     model = PredictiveModel.objects.filter(active=True).first()
-    job = MLJob.objects.filter(kind=MLJob.Kind.PREDICTIVE).first()
+    latest = PredictiveModel.objects.filter(backtest=False).first()
+    refused = latest if latest is not None and not latest.active else None
+    job = MLJob.objects.filter(kind__in=[MLJob.Kind.PREDICTIVE, MLJob.Kind.LIFETIME]).first()
     chart = None
     if model is not None:
         chart = {"calibration": model.metrics.get("calibration", [])}
@@ -215,9 +233,33 @@ def predictive_page(request: HttpRequest) -> HttpResponse:
         "segments/ml/predictive.html",
         {
             "form": form,
+            "lifetime_form": LifetimeFitForm(),
+            "refused": refused,
+            "backtests": PredictiveModel.objects.filter(backtest=True)[:5],
+            "lifetime": LifetimeModel.objects.filter(active=True).first(),
+            "lifetime_backtests": LifetimeModel.objects.filter(backtest=True)[:5],
             "model": model,
             "chart": chart,
             "job": job if job and not job.finished else None,
             "last_job": job,
         },
     )
+
+
+@login_required
+@require_POST
+def lifetime_fit_view(request: HttpRequest) -> HttpResponse:
+    """Queue a lifetime-value fit as of a day (a past day is a back-test)."""
+    _require_marketing(request)
+    form = LifetimeFitForm(request.POST)
+    if not form.is_valid():
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else name
+            messages.error(request, f"{label}: {'; '.join(errors)}")
+        return redirect("segments_ml:predictive")
+    options = {k: v for k, v in form.cleaned_data.items() if v is not None}
+    if "as_of" in options:
+        options["as_of"] = options["as_of"].isoformat()
+    ml_job_queue(kind=MLJob.Kind.LIFETIME, user=request.user, options=options)
+    messages.success(request, "Lifetime value fit queued.")
+    return redirect("segments_ml:predictive")

@@ -476,6 +476,10 @@ EXTRA_ACTIONS |= {
     "scores-churn-train": ExtraAction(
         "post", lambda w: "/api/scores/churn/train/", _ML, lambda w: {}
     ),
+    "scores-lifetime": ExtraAction("get", lambda w: "/api/scores/lifetime/", _ML),
+    "scores-lifetime-fit": ExtraAction(
+        "post", lambda w: "/api/scores/lifetime/fit/", _ML, lambda w: {}
+    ),
     "scores-job": ExtraAction("get", lambda w: "/api/scores/jobs/999999/", _ML),
 }
 

@@ -86,7 +86,8 @@ WRITE_BODIES = [
     ),
     ("post", "/api/ml-segments/{id}/clusters/{cluster_id}/rename/", {"name"}, {"name"}),
     ("post", "/api/scores/rfm/run/", {"reference_date", "window_days"}, set()),
-    ("post", "/api/scores/churn/train/", {"horizon_days"}, set()),
+    ("post", "/api/scores/churn/train/", {"horizon_days", "as_of"}, set()),
+    ("post", "/api/scores/lifetime/fit/", {"as_of", "horizon_days", "annual_discount"}, set()),
     ("post", "/api/data-requests/{id}/transition/", {"status", "reason", "confirm"}, {"status"}),
 ]
 
@@ -273,7 +274,8 @@ ANSWERS_OF_READS = [
         {"version", "fields", "attr_operators", "metrics", "consent_states", "channels"},
     ),
     ("get", "/api/scores/rfm/", {"last_run", "classes", "grid"}),
-    ("get", "/api/scores/churn/", {"model", "last_job"}),
+    ("get", "/api/scores/churn/", {"model", "refused", "backtests", "last_job"}),
+    ("get", "/api/scores/lifetime/", {"model", "backtests", "last_job"}),
 ]
 
 

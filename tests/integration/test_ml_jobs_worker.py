@@ -12,6 +12,7 @@ from segments.ml.models import CustomerScore, MLJob, RfmRun
 from tests.customers.factories import CustomerFactory
 from tests.integration.test_registered_tasks import tasks_defined_in_code
 from tests.segments.ml.conftest import buy
+from tests.segments.ml.test_services import engaged_shop
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +92,36 @@ def test_an_ml_segment_is_trained_and_assigned_by_the_worker(
     assert (job["status"], job["progress"]) == ("done", 100)
 
 
+@pytest.fixture
+def engaged_shop_with_history(transactional_db) -> list[Customer]:
+    """240 buyers whose browsing before the cut-off tells who buys again (see engaged_shop)."""
+    return engaged_shop()
+
+
 def test_churn_and_value_training_is_done_by_the_worker_and_scores_every_buyer(
+    history_thresholds_for_a_small_shop,
+    celery_worker_process,
+    engaged_shop_with_history,
+    marketing_user,
+    api_client_for,
+):
+    client = api_client_for(marketing_user)
+
+    response = client.post("/api/scores/churn/train/", {"horizon_days": 90}, format="json")
+
+    assert response.status_code == 202, response.content
+    job = _wait_for_job(celery_worker_process, response.json()["id"])
+    assert job.status == "done", job.message
+    assert job.message.startswith("Churn model trained as of")
+    assert "Not activated" not in job.message
+    assert CustomerScore.objects.exclude(churn_risk=None).count() == 240
+    summary = client.get("/api/scores/churn/").json()
+    assert summary["model"]["buyers"] > 0 and summary["model"]["active"]
+    assert summary["model"]["metrics"]["beats_baselines"] is True
+    assert summary["last_job"]["status"] == "done"
+
+
+def test_a_model_that_does_not_beat_recency_is_trained_but_not_activated_saying_why(
     history_thresholds_for_a_small_shop,
     celery_worker_process,
     shop_with_history,
@@ -102,14 +132,26 @@ def test_churn_and_value_training_is_done_by_the_worker_and_scores_every_buyer(
 
     response = client.post("/api/scores/churn/train/", {"horizon_days": 60}, format="json")
 
+    job = _wait_for_job(celery_worker_process, response.json()["id"])
+    assert job.status == "done", job.message
+    assert "Not activated: the churn model's held-out ROC AUC" in job.message
+    assert not CustomerScore.objects.exclude(churn_risk=None).exists()
+    summary = client.get("/api/scores/churn/").json()
+    assert summary["model"] is None and summary["refused"]["metrics"]["refused"]
+
+
+def test_lifetime_value_is_fitted_by_the_worker_and_scores_every_buyer(
+    celery_worker_process, shop_with_history, marketing_user, api_client_for
+):
+    client = api_client_for(marketing_user)
+
+    response = client.post("/api/scores/lifetime/fit/", {}, format="json")
+
     assert response.status_code == 202, response.content
     job = _wait_for_job(celery_worker_process, response.json()["id"])
     assert job.status == "done", job.message
-    assert job.message.startswith("Churn model trained: held-out ROC AUC")
-    assert CustomerScore.objects.exclude(churn_risk=None).count() == 60
-    summary = client.get("/api/scores/churn/").json()
-    assert summary["model"]["buyers"] > 0
-    assert summary["last_job"]["status"] == "done"
+    assert CustomerScore.objects.exclude(lifetime_value=None).count() == 60
+    assert client.get("/api/scores/lifetime/").json()["model"]["customers"] == 60
 
 
 def test_training_on_too_little_history_fails_with_the_reason_instead_of_waiting(

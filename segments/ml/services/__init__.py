@@ -3,7 +3,7 @@
 One module per idea; every public name is imported here, so callers import from
 `segments.ml.services`: rfm (scores, classes and their segments), clustering (ML segments:
 definition, training, assignment, cluster names), predictive (churn and value models, nightly
-scoring), jobs (an ML job queued on a worker and run), runs (what every run shares).
+scoring), lifetime (BG/NBD x Gamma-Gamma lifetime value and its back-tests), jobs (an ML job queued on a worker and run), runs (what every run shares).
 """
 
 from segments.ml.services.clustering import (
@@ -19,6 +19,7 @@ from segments.ml.services.clustering import (
     ml_segments_assign_all,
 )
 from segments.ml.services.jobs import ml_job_queue, ml_job_run
+from segments.ml.services.lifetime import as_of_check, lifetime_model_fit
 from segments.ml.services.predictive import predictive_score_all, predictive_train
 from segments.ml.services.rfm import (
     RFM_COLUMNS,
@@ -44,6 +45,8 @@ __all__ = [
     "cluster_rename",
     "predictive_train",
     "predictive_score_all",
+    "lifetime_model_fit",
+    "as_of_check",
     "ml_job_queue",
     "ml_job_run",
 ]

@@ -8,6 +8,7 @@ from django.utils import timezone
 from segments.ml.churn import TrainingRefused
 from segments.ml.models import MLJob, MLSegment
 from segments.ml.services.clustering import ml_segment_assign, ml_segment_train
+from segments.ml.services.lifetime import lifetime_model_fit
 from segments.ml.services.predictive import predictive_score_all, predictive_train
 from segments.ml.services.rfm import rfm_refresh
 
@@ -48,7 +49,18 @@ def ml_job_run(*, job: MLJob) -> MLJob:
             message = f"{count} customers assigned."
         elif job.kind == MLJob.Kind.PREDICTIVE:
             model = predictive_train(job=job, **job.options)
-            message = f"Churn model trained: held-out ROC AUC {model.metrics['roc_auc']:.3f}."
+            message = f"Churn model trained as of {model.as_of}: held-out ROC AUC " + (
+                f"{model.metrics['roc_auc']:.3f}."
+            )
+            if model.backtest:
+                message += " Back-test: kept with its report, current scores untouched."
+            elif not model.active:
+                message += " " + model.metrics["refused"]
+        elif job.kind == MLJob.Kind.LIFETIME:
+            model = lifetime_model_fit(job=job, **job.options)
+            message = f"Lifetime value as of {model.as_of}: {model.customers} buyers scored" + (
+                " (back-test, current scores untouched)." if model.backtest else "."
+            )
         elif job.kind == MLJob.Kind.SCORE:
             message = f"{predictive_score_all(job=job)} customers scored."
         else:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from segments.ml import bulk, features
 from segments.ml.models import CustomerScore, RfmRun
 from segments.ml.scoring import RFM_CLASSES, rfm_scores, rfm_thresholds
+from segments.ml.services.lifetime import as_of_check
 from segments.ml.services.runs import _reference
 from segments.models import Segment
 from segments.services import segment_create, segment_refresh
@@ -56,18 +57,21 @@ def rfm_refresh(
     run: RfmRun | None = None,
 ) -> RfmRun:
     """Score every customer who bought in the window, keep the previous class, count the moves,
-    and refresh the ready class segments."""
+    and refresh the ready class segments. As of a past day the run is a back-test: its class
+    counts and thresholds stay in the run, and the current scores and segments are untouched."""
     if not 1 <= window_days <= 36500:
         raise ValidationError({"window_days": "expected a whole number of days from 1 to 36500"})
+    reference_date = as_of_check(reference_date, "reference_date")
+    backtest = reference_date < timezone.localdate()
     started = timezone.now()
     reference = _reference(reference_date)
     if run is None:
         run = RfmRun.objects.create(
-            reference_date=reference_date or timezone.localdate(),
-            window_days=window_days,
-            trigger=trigger,
+            reference_date=reference_date, window_days=window_days, trigger=trigger
         )
-    RfmRun.objects.filter(pk=run.pk).update(status=RfmRun.Status.RUNNING, started_at=started)
+    RfmRun.objects.filter(pk=run.pk).update(
+        status=RfmRun.Status.RUNNING, started_at=started, backtest=backtest
+    )
     try:
         frame = features.rfm_frame(reference=reference, window_days=window_days)
         scored = rfm_scores(frame) if not frame.empty else frame
@@ -97,6 +101,19 @@ def rfm_refresh(
         moves = (
             moved.groupby(["previous_rfm_class", "rfm_class"]).size().sort_values(ascending=False)
         )
+        classes = {k: int(n) for k, n in out["rfm_class"].value_counts().items()}
+        if backtest:  # as of a past day: the run keeps its figures, the current scores stay
+            finished = timezone.now()
+            RfmRun.objects.filter(pk=run.pk).update(
+                status=RfmRun.Status.DONE,
+                customers=len(out),
+                classes=classes,
+                thresholds=rfm_thresholds(scored) if len(scored) else {},
+                finished_at=finished,
+                duration=finished - started,
+            )
+            run.refresh_from_db()
+            return run
         with transaction.atomic():
             bulk.scores_upsert(out, RFM_COLUMNS)
             # Customers who no longer bought in the window drop out of RFM.
@@ -119,6 +136,7 @@ def rfm_refresh(
             status=RfmRun.Status.DONE,
             customers=len(out),
             moved=len(moved),
+            classes=classes,
             moves=[[a, b, int(n)] for (a, b), n in moves.items()],
             thresholds=rfm_thresholds(scored) if len(scored) else {},
             finished_at=finished,
@@ -139,8 +157,9 @@ def rfm_refresh_queue(
 
     if not 1 <= window_days <= 36500:
         raise ValidationError({"window_days": "expected a whole number of days from 1 to 36500"})
+    reference_date = as_of_check(reference_date, "reference_date")
     run = RfmRun.objects.create(
-        reference_date=reference_date or timezone.localdate(),
+        reference_date=reference_date,
         window_days=window_days,
         trigger=trigger,
     )

@@ -119,3 +119,49 @@ def test_the_age_feature_is_in_whole_years_and_never_hints_at_the_birth_day():
     frame = features.customer_features(groups=["age"], reference=timezone.now(), window_days=365)
 
     assert frame.loc[early.pk, "age"] == frame.loc[late.pk, "age"] == 41.0
+
+
+def test_one_time_buyers_are_flagged_not_given_the_whole_window_as_their_gap(buyers):
+    one_time, repeat = buyers[0], buyers[1:]  # buyers[i] bought i + 1 times, 40 days apart
+
+    frame = features.customer_features(
+        groups=["purchase_interval"], reference=timezone.now(), window_days=730
+    )
+
+    assert frame.loc[one_time.pk, "one_time_buyer"] == 1.0
+    assert all(frame.loc[c.pk, "one_time_buyer"] == 0.0 for c in repeat)
+    assert frame.loc[one_time.pk, "purchase_interval"] == pytest.approx(40, abs=0.01)
+    assert frame["purchase_interval"].max() < 41  # nobody's gap is the 730-day window
+
+
+def test_tenure_counts_from_the_first_purchase_not_from_an_import(buyers):
+    from customers.models import Customer
+
+    Customer.objects.update(created_at=timezone.now() - dt.timedelta(days=1))  # one import day
+    never_bought = CustomerFactory()
+
+    frame = features.customer_features(groups=["tenure"], reference=timezone.now(), window_days=730)
+
+    # buyers[4] first bought 3 + 40 * 4 + 4 = 167 days ago, buyers[0] 3 days ago.
+    assert frame.loc[buyers[4].pk, "tenure"] == pytest.approx(167, abs=0.01)
+    assert frame.loc[buyers[0].pk, "tenure"] == pytest.approx(3, abs=0.01)
+    assert frame.loc[never_bought.pk, "tenure"] == 0.0
+
+
+def test_a_cluster_of_one_time_buyers_is_named_for_that_and_not_for_long_gaps():
+    from segments.ml.scoring import cluster_names
+
+    profiles = [
+        {
+            "label": 0,
+            "size": 600,
+            "means": {"one_time_buyer": 0.97, "purchase_interval": 38.0, "frequency": 1.03},
+            "overall": {"one_time_buyer": 0.6, "purchase_interval": 35.0, "frequency": 2.1},
+            "z": {"one_time_buyer": 0.8, "purchase_interval": 0.9, "frequency": -0.7},
+        }
+    ]
+
+    names, _descriptions = cluster_names(profiles)
+
+    assert names[0].startswith("One-time buyers")
+    assert "gaps" not in names[0]

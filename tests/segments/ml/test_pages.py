@@ -1,7 +1,10 @@
 """The pages of RFM, ML segments and the churn model, for marketers only; the customer panel."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from segments.ml.models import CustomerScore, MLJob, MLSegment
 from segments.ml.services import ml_segment_create, ml_segment_train, rfm_refresh
@@ -124,3 +127,59 @@ def test_marketer_reaches_rfm_ml_and_predictive_pages_from_the_segment_list(clie
     for path in ("/segments/ml/rfm/", "/segments/ml/", "/segments/ml/predictive/"):
         assert f'href="{path}"' in page
         assert client.get(path).status_code == 200
+
+
+def test_the_predictive_page_compares_the_model_with_both_baselines_and_says_why_one_was_refused(
+    client, marketing_user
+):
+    from segments.ml.services import predictive_train
+    from tests.segments.ml.test_services import engaged_shop
+
+    engaged_shop()
+    predictive_train(min_buyers=40, min_history_days=90)
+    client.force_login(marketing_user)
+
+    body = client.get(reverse("segments_ml:predictive")).content.decode()
+
+    assert 'id="churn-baselines"' in body and "BG/NBD alone" in body and "recency alone" in body
+    assert 'id="value-baselines"' in body and "BG/NBD x Gamma-Gamma" in body
+    assert 'name="as_of"' in body and 'id="fit-lifetime"' in body
+
+    from segments.ml.models import PredictiveModel
+
+    PredictiveModel.objects.create(
+        trained_at=timezone.now(), cutoff=timezone.localdate(), as_of=timezone.localdate(),
+        active=False, churn_pipeline=b"", value_pipeline=b"",
+        metrics={"refused": "Not activated: the churn model does not beat recency alone."},
+    )  # fmt: skip
+    body = client.get(reverse("segments_ml:predictive")).content.decode()
+    assert 'id="model-refused"' in body and "does not beat recency alone" in body
+
+
+def test_a_lifetime_fit_as_of_a_future_day_is_refused_on_the_page_naming_the_field(
+    client, marketing_user
+):
+    client.force_login(marketing_user)
+    tomorrow = timezone.localdate() + dt.timedelta(days=1)
+
+    response = client.post(
+        reverse("segments_ml:lifetime_fit"),
+        {"as_of": tomorrow.isoformat(), "horizon_days": 365, "annual_discount": 0.1},
+        follow=True,
+    )
+
+    assert "As of: cannot be in the future" in response.content.decode()
+    assert not MLJob.objects.exists()
+
+
+def test_the_customer_page_shows_lifetime_value_and_the_chance_of_still_buying(
+    client, marketing_user, champion
+):
+    CustomerScore.objects.create(
+        customer=champion, expected_purchases=3.2, p_alive=0.87, lifetime_value="412.50"
+    )
+    client.force_login(marketing_user)
+
+    body = client.get(reverse("customers:customer_detail", args=[champion.pk])).content.decode()
+
+    assert "412.50" in body and "87% chance still active" in body

@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
-from segments.ml.churn import TrainingRefused, check_history, predictive_fit
+from segments.ml.churn import (
+    TrainingRefused,
+    check_history,
+    predictive_fit,
+    predictive_score,
+    reasons_for_rows,
+    reasons_in_words,
+    with_lifetime_features,
+)
 from segments.ml.features import PREDICTIVE_COLUMNS
 from segments.ml.scoring import (
     RFM_CLASSES,
@@ -177,3 +185,78 @@ def test_training_is_refused_with_too_few_buyers_or_too_short_a_history():
         check_history(buyers=900, history_days=90, min_buyers=500, min_history_days=180)
 
     check_history(buyers=500, history_days=180, min_buyers=500, min_history_days=180)
+
+
+def test_no_reason_contradicts_what_the_score_does_when_that_feature_alone_changes():
+    """Each stated reason ("raises the risk") must be what the model does: with that feature
+    alone set to its typical value, the score goes the other way (down for "raises")."""
+    features, future = planted_churn()
+    models = predictive_fit(features, future, horizon_days=90, seed=0)
+    frame = with_lifetime_features(features, models.lifetime, 90).reindex(columns=models.features)
+    sample = frame.iloc[:200]
+
+    cap = models.metrics["value_cap"]
+    risk, value, churn_c, value_c = predictive_score(
+        models.churn, models.value, sample, value_cap=cap, baseline=models.baseline
+    )
+
+    x = sample.to_numpy(dtype="float64")
+    checked = 0
+    for row in range(len(sample)):
+        stated = reasons_in_words(models.features, x[row], churn_c[row], value_c[row])
+        for kind, score, model in (("churn", risk, models.churn), ("value", value, models.value)):
+            for reason in stated[kind]:
+                j = models.features.index(reason["feature"])
+                moved = x[row : row + 1].copy()
+                moved[0, j] = models.baseline[reason["feature"]]
+                if kind == "churn":
+                    after = model.predict_proba(moved)[0, 1]
+                else:
+                    after = min(max(model.predict(moved)[0], 0), cap)
+                change = score[row] - after  # the feature as it is, against typical
+                assert change != 0
+                says_raises = " raises " in reason["text"]
+                assert says_raises == (change > 0), (reason, change)
+                assert reason["effect"] == pytest.approx(change, abs=0.01)
+                checked += 1
+    assert checked > 300
+
+
+def test_reasons_never_name_total_spend_beside_purchases_and_average_order():
+    """Total spend is purchases x average order: beside both it would share their effect and
+    flip signs ("80 purchases lowers the expected value")."""
+    features, future = planted_churn()
+
+    models = predictive_fit(features, future, horizon_days=90, seed=0)
+
+    assert "monetary" not in models.features
+    assert {"frequency", "aov"} <= set(models.features)
+
+
+def test_with_sixty_percent_one_time_buyers_every_frequency_score_is_used():
+    """The issue's shop: 60% bought once. Ties never split, but the rest spread over 2..5."""
+    rng = np.random.default_rng(0)
+    purchases = pd.Series(np.where(rng.random(10_000) < 0.6, 1, rng.geometric(0.3, 10_000) + 1))
+
+    scores = quantile_score(purchases)
+
+    assert sorted(scores.unique()) == [1, 2, 3, 4, 5]
+    assert (scores[purchases == 1] == 1).all()
+    assert (scores[purchases == 2] == 2).all()
+    by_value = pd.DataFrame({"v": purchases, "s": scores}).groupby("v")["s"].agg(["min", "max"])
+    assert (by_value["min"] == by_value["max"]).all()  # a tie never split
+    assert by_value["min"].is_monotonic_increasing
+
+
+def test_reasons_for_all_rows_at_once_are_the_ones_of_each_row():
+    rng = np.random.default_rng(5)
+    columns = ["recency", "frequency", "aov", "events_90"]
+    values = rng.uniform(0, 100, (50, 4))
+    churn_c = rng.normal(0, 0.05, (50, 4))
+    value_c = rng.normal(0, 20, (50, 4))
+
+    together = reasons_for_rows(columns, values, churn_c, value_c)
+
+    assert together == [
+        reasons_in_words(columns, values[i], churn_c[i], value_c[i]) for i in range(50)
+    ]

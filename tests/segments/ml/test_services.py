@@ -1,12 +1,16 @@
 """RFM runs, ML segment training and assignment, predictive scores, on the real database."""
 
+import datetime as dt
+
 import pandas as pd
 import pytest
+from django.utils import timezone
 from sklearn.metrics import adjusted_rand_score
 
+from customers.models import Event
 from segments.compiler import compile_rule
 from segments.ml.churn import TrainingRefused
-from segments.ml.models import ClusterAssignment, CustomerScore, MLJob, RfmRun
+from segments.ml.models import BacktestScore, ClusterAssignment, CustomerScore, MLJob, RfmRun
 from segments.ml.services import (
     cluster_rename,
     ml_job_run,
@@ -15,6 +19,7 @@ from segments.ml.services import (
     predictive_train,
     rfm_refresh,
 )
+from segments.ml.tasks import predictive_score_task
 from segments.models import Segment
 from segments.services import segment_create, segment_refresh
 from tests.customers.factories import CustomerFactory
@@ -64,17 +69,16 @@ def test_a_second_run_counts_the_customers_who_moved_class(
     assert ["Lost", score.rfm_class] in [m[:2] for m in run.moves]
 
 
-def test_a_reference_date_in_the_past_scores_the_history_as_it_was(champion):
-    import datetime as dt
-
-    from django.utils import timezone
-
+def test_a_reference_date_in_the_past_scores_the_history_as_it_was_apart_from_today(champion):
     run = rfm_refresh(reference_date=timezone.localdate() - dt.timedelta(days=50), window_days=365)
 
-    score = CustomerScore.objects.get(customer=champion)
-    assert run.customers == 1
-    assert score.rfm_frequency == 3  # the purchases 60, 80 and 100 days ago
-    assert score.rfm_recency in (9, 10)  # from the end of the reference day
+    assert run.backtest and run.customers == 1
+    assert sum(run.classes.values()) == 1
+    frequencies = {low for _score, low, _high in run.thresholds["frequency"]}
+    assert frequencies == {3}  # the purchases 60, 80 and 100 days ago
+    recencies = {low for _score, low, _high in run.thresholds["recency"]}
+    assert recencies <= {9, 10}  # from the end of the reference day
+    assert not CustomerScore.objects.filter(customer=champion).exists()  # today's scores: none
 
 
 def test_score_fields_compile_and_customers_without_scores_are_empty(champion, lost_customer):
@@ -183,23 +187,119 @@ def test_churn_training_is_refused_with_a_clear_message_when_history_is_short(
     assert "Too little history" in job.message
 
 
-def test_churn_and_value_are_scored_with_reasons_when_history_suffices():
+def test_a_model_that_does_not_beat_days_since_last_purchase_is_not_activated_saying_why():
     customers = CustomerFactory.create_batch(60)
     for i, customer in enumerate(customers):
         recent = i % 2 == 0
         for j in range(4):
             buy(customer, days_ago=(100 if recent else 250) + 30 * j, amount=str(30 + i))
-        if recent:  # the recent half keeps buying after the cut-off
+        if recent:  # the recent half keeps buying after the cut-off: recency says it all
             buy(customer, days_ago=20, amount="50")
 
     model = predictive_train(min_buyers=40, min_history_days=90)
 
-    assert model.metrics["roc_auc"] > 0.5
+    assert not model.active and not model.metrics["beats_baselines"]
+    assert "does not beat recency alone" in model.metrics["refused"]
+    assert not CustomerScore.objects.exclude(churn_risk=None).exists()
+    job = ml_job_run(
+        job=MLJob.objects.create(
+            kind=MLJob.Kind.PREDICTIVE, options={"min_buyers": 40, "min_history_days": 90}
+        )
+    )
+    assert job.status == MLJob.Status.DONE
+    assert "Not activated: the churn model's held-out ROC AUC" in job.message
+
+
+def engaged_shop(count: int = 240) -> list:
+    """Customers who last bought 100 to 110 days ago; two in three browsed the shop in the weeks
+    before the cut-off, and most of those bought again after it: only the events tell."""
+    customers = CustomerFactory.create_batch(count)
+    events = []
+    for i, customer in enumerate(customers):
+        for j in range(1 + i % 4):
+            buy(customer, days_ago=100 + (i % 11) + 25 * j, amount=str(20 + 7 * (i % 9)))
+        engaged = i % 3 != 0
+        if engaged:
+            events += [
+                Event(customer=customer, type="page_view", occurred_at=_ago(95 + k))
+                for k in range(2 + i % 3)
+            ]
+        if (engaged and i % 5 != 0) or (not engaged and i % 11 == 0):
+            buy(customer, days_ago=30 + i % 20, amount=str(25 + 5 * (i % 7)))
+    Event.objects.bulk_create(events)
+    return customers
+
+
+def _ago(days: float):
+    return timezone.now() - dt.timedelta(days=days)
+
+
+def test_a_model_that_beats_both_baselines_is_activated_and_scores_every_buyer_with_reasons():
+    customers = engaged_shop()
+
+    model = predictive_train(min_buyers=40, min_history_days=90)
+
+    metrics = model.metrics
+    assert model.active, metrics["refused"]
+    assert model.as_of == timezone.localdate() and not model.backtest
+    assert set(metrics["churn"]["baselines"]) == {"recency", "BG/NBD"}
+    assert all(m > 0 for name, m in metrics["margins"].items() if "churn" in name)
+    assert metrics["churn"]["lift_top10"] is not None
     scores = pd.DataFrame(
         CustomerScore.objects.values("customer_id", "churn_risk", "predicted_value", "reasons")
     )
-    assert len(scores) == 60
+    assert len(scores) == len(customers)
     assert scores["churn_risk"].between(0, 1).all()
-    reasons = scores.iloc[0]["reasons"]
-    assert reasons["churn"] and reasons["value"]
-    assert all(r["text"] for r in reasons["churn"])
+    assert any(
+        r["feature"] == "events_90" for reasons in scores["reasons"] for r in reasons["churn"]
+    )
+
+
+def test_a_back_test_keeps_its_scores_with_its_report_and_leaves_the_current_ones():
+    engaged_shop()
+    current = predictive_train(min_buyers=40, min_history_days=90)
+    before = dict(CustomerScore.objects.values_list("customer_id", "churn_risk"))
+
+    backtest = predictive_train(
+        min_buyers=40, min_history_days=60, as_of=timezone.localdate() - dt.timedelta(days=10)
+    )
+
+    assert backtest.backtest and not backtest.active
+    current.refresh_from_db()
+    assert current.active
+    assert dict(CustomerScore.objects.values_list("customer_id", "churn_risk")) == before
+    report = backtest.metrics["report"]
+    assert report["days_since"] == 10 and "Only 10 of the 90 days" in report["note"]
+    assert BacktestScore.objects.filter(predictive_model=backtest).count() == report["customers"]
+
+    predictive_score_task()  # the nightly run scores with the current model only
+
+    assert BacktestScore.objects.filter(predictive_model=backtest).count() == report["customers"]
+
+
+def test_an_rfm_run_as_of_a_past_day_keeps_its_classes_and_the_nightly_run_leaves_scores_alone(
+    champion, lost_customer, buyers_in_between
+):
+    current = rfm_refresh()
+    before = dict(CustomerScore.objects.values_list("customer_id", "rfm_class"))
+
+    past = rfm_refresh(reference_date=timezone.localdate() - dt.timedelta(days=60))
+
+    assert past.backtest and past.status == RfmRun.Status.DONE
+    assert sum(past.classes.values()) == past.customers > 0
+    assert dict(CustomerScore.objects.values_list("customer_id", "rfm_class")) == before
+    from segments.ml.selectors import rfm_last_run
+
+    assert rfm_last_run() == current
+    assert not current.backtest and sum(current.classes.values()) == current.customers
+
+
+def test_an_rfm_run_as_of_a_future_day_is_refused_naming_the_field(marketing_user, api_client_for):
+    client = api_client_for(marketing_user)
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+
+    response = client.post("/api/scores/rfm/run/", {"reference_date": tomorrow}, format="json")
+
+    assert response.status_code == 400
+    assert "future" in str(response.json()["reference_date"])
+    assert not RfmRun.objects.exists()
