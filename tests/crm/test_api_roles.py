@@ -570,6 +570,15 @@ EXTRA_ACTIONS |= {
     ),
     "deal-history": ExtraAction("get", lambda w: f"/api/deals/{w.deal.pk}/history/", _DEAL_READ),
     "deal-forecast": ExtraAction("get", lambda w: "/api/deals/forecast/", _DEAL_READ),
+    # One request per bulk action: readers may export (what they may read), only sales and
+    # admins change (tests/deals/test_bulk.py walks who reaches which deals).
+    "deal-bulk": ExtraAction(
+        "post",
+        lambda w: "/api/deals/bulk/",
+        _DEAL_READ,
+        lambda w: {"action": "export", "ids": [w.deal.pk]},
+    ),
+    "deal-bulk-job": ExtraAction("get", lambda w: "/api/deals/bulk/999999/", _DEAL_READ),
 }
 # Insights (KPIs, comparison, cohorts, surveys): marketing and superusers only.
 _INSIGHTS = _who(anonymous="D", no_role="D", sales_owner="D", other_sales="D",
