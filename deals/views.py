@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from crm import saved_views
 from crm.confirm import Confirmation, confirmation_given, confirmation_page
 from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
@@ -151,6 +152,13 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "page_query": _query_without(request, "page"),
         "can_edit": user_edits_deals(request.user),
         "bulk_form": DealBulkForm(initial={"filter": _query_without(request, "page", "sort")}),
+        "saved_views": [
+            {"view": v, "query": saved_views.saved_view_querystring(v)}
+            for v in saved_views.saved_views_visible_to(request.user, list_name="deals")
+            .select_related("owner")
+            .order_by("name", "id")[:50]
+        ],
+        "view_query": _query_without(request, "page"),
     }
     return render(request, "deals/deal_list.html", context)
 
@@ -535,3 +543,41 @@ def forecast_target_set(request: HttpRequest) -> HttpResponse:
         for error in errors:
             messages.error(request, f"{field}: {error}")
     return redirect(reverse("deals:forecast"))
+
+
+# Saved views -------------------------------------------------------------------------------------
+
+
+@require_POST
+@readers_only
+def deal_view_save(request: HttpRequest) -> HttpResponse:
+    """Save the list's filter and sort under a name, for oneself or shared with colleagues."""
+    query = QueryDict(request.POST.get("query", "")[:2000])
+    try:
+        view = saved_views.saved_view_create(
+            owner=request.user,
+            list_name="deals",
+            name=request.POST.get("name", ""),
+            query={k: query.get(k) for k in query},
+            shared=request.POST.get("shared") == "on",
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(f"{reverse('deals:list')}?{query.urlencode()}")
+    messages.success(request, f"View {view.name} saved.")
+    return redirect(f"{reverse('deals:list')}?{saved_views.saved_view_querystring(view)}")
+
+
+@require_POST
+@readers_only
+def deal_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    view = get_object_or_404(
+        saved_views.saved_views_visible_to(request.user, list_name="deals"), pk=pk
+    )
+    try:
+        saved_views.saved_view_delete(view=view, actor=request.user)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"View {view.name} deleted.")
+    return redirect("deals:list")
