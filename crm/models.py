@@ -1,4 +1,41 @@
+"""Models of the project itself: the views a person saves of a list, and the heartbeats of workers and beat."""
+
+from django.conf import settings
 from django.db import models
+
+
+class SavedView(models.Model):
+    """A named filter, sort and set of columns of a list (deals, customers, accounts); private
+    views are their owner's alone, shared ones every colleague who may open the list sees."""
+
+    class ListName(models.TextChoices):
+        DEALS = "deals", "Deals"
+        CUSTOMERS = "customers", "Customers"
+        ACCOUNTS = "accounts", "Accounts"
+
+    list_name = models.CharField(max_length=16, choices=ListName.choices)
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    shared = models.BooleanField(default=False)
+    # The list's query string as pairs (filters and sort), and the columns shown, in order.
+    query = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["list_name", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "list_name", "name"], name="saved_view_name_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["list_name", "shared"], name="saved_view_list_idx")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class ProcessHeartbeat(models.Model):

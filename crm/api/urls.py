@@ -10,8 +10,17 @@ import deals.api
 import insights.api
 import privacy.api
 import segments.api
+from crm.api import saved_views
 
-API_MODULES = (customers.api, privacy.api, deals.api, segments.api, campaigns.api, insights.api)
+API_MODULES = (
+    saved_views,
+    customers.api,
+    privacy.api,
+    deals.api,
+    segments.api,
+    campaigns.api,
+    insights.api,
+)
 
 router = DefaultRouter()
 for module in API_MODULES:

@@ -5,9 +5,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api.jobs import JobStateFields
 from customers.api.serializers import VisibleAccountField, VisibleCustomerField
 from customers.models import Product
-from deals.models import Activity, Deal, DealLine, ForecastTarget, Pipeline, Stage, StageChange
+from deals.models import (
+    Activity,
+    Deal,
+    DealBulkJob,
+    DealLine,
+    ForecastTarget,
+    Pipeline,
+    Stage,
+    StageChange,
+)
 from deals.selectors import deals_visible_to
 
 CURRENCY_HELP = "A three-letter ISO 4217 code, such as EUR."
@@ -289,3 +299,40 @@ class ForecastTargetUpdateSerializer(serializers.ModelSerializer):
     class Meta:
         model = ForecastTarget
         fields = ["amount"]
+
+
+class DealBulkSerializer(serializers.Serializer):
+    """One action over many deals: the ids, or every deal matching `filter` (the list's filter
+    fields: q, owner, stage, close_month, min_amount)."""
+
+    action = serializers.ChoiceField(choices=["assign_owner", "delete", "export"])
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    filter = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), required=False, allow_null=True
+    )
+
+    def validate(self, attrs):
+        if ("ids" in attrs) == ("filter" in attrs):
+            raise serializers.ValidationError({"ids": "Give either ids or filter, not both."})
+        return attrs
+
+
+class DealBulkJobSerializer(JobStateFields, serializers.ModelSerializer):
+    class Meta:
+        model = DealBulkJob
+        fields = [
+            "id",
+            "action",
+            "owner",
+            "by_filter",
+            "matched",
+            "changed",
+            "status",
+            *JobStateFields.STATE_FIELDS,
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

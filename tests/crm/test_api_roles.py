@@ -28,6 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from crm.api.urls import router
+from crm.models import SavedView
 from deals.models import DealLine, ForecastTarget
 from privacy.models import ConsentRecord, DataExport, Purpose, RequestType
 from privacy.services import consent_grant
@@ -574,7 +575,32 @@ EXTRA_ACTIONS |= {
     ),
     "deal-history": ExtraAction("get", lambda w: f"/api/deals/{w.deal.pk}/history/", _DEAL_READ),
     "deal-forecast": ExtraAction("get", lambda w: "/api/deals/forecast/", _DEAL_READ),
+    # One request per bulk action: readers may export (what they may read), only sales and
+    # admins change (tests/deals/test_bulk.py walks who reaches which deals).
+    "deal-bulk": ExtraAction(
+        "post",
+        lambda w: "/api/deals/bulk/",
+        _DEAL_READ,
+        lambda w: {"action": "export", "ids": [w.deal.pk]},
+    ),
+    "deal-bulk-job": ExtraAction("get", lambda w: "/api/deals/bulk/999999/", _DEAL_READ),
 }
+# Saved views: every staff role saves its own; a private view is its owner's alone, administrators
+# included (shared views are walked in tests/crm/test_saved_views.py).
+ENDPOINTS["saved-view"] = Endpoint(
+    obj="saved_view",
+    create=lambda w: {"list_name": "deals", "name": "Closing soon", "query": {"sort": "close"}},
+    update={"name": "Renamed view"},
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="OO OOO",
+        other_sales="EH OHH",
+        marketing="EH OHH",
+        privacy="EH OHH",
+        superuser="EH OHH",
+    ),
+)
 # Insights (KPIs, comparison, cohorts, surveys): marketing and superusers only.
 _INSIGHTS = _who(anonymous="D", no_role="D", sales_owner="D", other_sales="D",
                  marketing="O", privacy="D", superuser="O")  # fmt: skip
@@ -636,6 +662,7 @@ class World:
     deal_line: object = None
     activity: object = None
     forecast_target: object = None
+    saved_view: object = None
 
 
 @pytest.fixture(autouse=True)
@@ -685,6 +712,9 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         data_export=DataExport.objects.create(customer=customer, requested_by=owner),
         campaign=_draft_campaign(),
         ml_segment=MLSegment.objects.create(name="Clusters", features=["rfm"]),
+        saved_view=SavedView.objects.create(
+            owner=owner, list_name="deals", name="Mine", query={"owner": str(owner.pk)}
+        ),
         pipeline=pipeline,
         stage=pipeline.stages.get(name="Lost"),
         deal=deal,

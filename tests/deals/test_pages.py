@@ -185,8 +185,8 @@ def test_the_deal_form_names_the_field_of_bad_input(pipeline, sam_client):
 
     html = response.content.decode()
     assert response.status_code == 400
-    assert 'id="id_amount_errors"' in html and 'id="id_currency_errors"' in html
-    assert 'id="id_account_errors"' in html
+    assert 'id="id_amount_error"' in html and 'id="id_currency_error"' in html
+    assert 'id="id_account_error"' in html
 
 
 def test_the_deal_page_shows_stage_changes_and_activities_on_its_timeline(
