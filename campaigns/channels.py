@@ -157,12 +157,20 @@ class _CommitBeforeDotSMTP(smtplib.SMTP):
 
     def send_body(self, msg: bytes | str) -> None:
         """Write a message after DATA's 354, dot-stuffed, without the final dot."""
-        if isinstance(msg, str):
-            msg = smtplib._fix_eols(msg).encode("ascii")
-        q = smtplib._quote_periods(msg)
-        if q[-2:] != smtplib.bCRLF:
-            q = q + smtplib.bCRLF
-        self.send(q)
+        self.send(data_body(msg))
+
+
+_BARE_EOL = re.compile(r"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def data_body(msg: bytes | str) -> bytes:
+    """A message as DATA sends it (RFC 5321 4.5.2): lines ending in CRLF, a line that starts
+    with a dot given a second one, ending with CRLF; the final dot is not included."""
+    if isinstance(msg, str):
+        msg = _BARE_EOL.sub("\r\n", msg).encode("ascii")
+    stuffed = _LEADING_DOT.sub(b"..", msg)
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 class _CampaignSmtpBackend(SmtpEmailBackend):
@@ -335,6 +343,9 @@ class EmailChannel(ChannelBackend):
         )
         if message.html:
             email.attach_alternative(message.html, "text/html")
+        if not self.smtp:
+            # A provider (django-anymail) echoes it in its tracking events.
+            email.metadata = {"crm_send": str(message.send_id)}
         return email
 
     def _pool_backend(self, index: int) -> _CampaignSmtpBackend:
@@ -538,20 +549,28 @@ def provider_send(email: EmailMultiAlternatives, *, fallback_id: str) -> str:
     try:
         email.send()
     except AnymailRecipientsRefused as exc:
-        raise DeliveryFailed(f"Provider refused the recipient: {exc}"[:200]) from exc
+        raise DeliveryFailed(f"Provider refused the recipient: {_said(exc)}"[:200]) from exc
     except AnymailAPIError as exc:
         status = getattr(exc, "status_code", None)
         if status is not None and 400 <= status < 500:
-            raise DeliveryFailed(f"Provider answered {status}: {exc}"[:200]) from exc
-        raise DeliveryUnknown(f"Provider: no clear answer ({exc})"[:200]) from exc
+            raise DeliveryFailed(f"Provider answered {status}: {_said(exc)}"[:200]) from exc
+        raise DeliveryUnknown(f"Provider: no clear answer ({_said(exc)})"[:200]) from exc
     except AnymailError as exc:  # refused before any request (an unsupported feature, say)
-        raise DeliveryFailed(f"Provider: {exc}"[:200]) from exc
+        raise DeliveryFailed(f"Provider: {_said(exc)}"[:200]) from exc
     status = getattr(email, "anymail_status", None)
     if status is None or status.status is None:
         return fallback_id
     if status.status & {"rejected", "failed", "invalid"}:
         raise DeliveryFailed(f"Provider: the message was {', '.join(sorted(status.status))}")
     return str(status.message_id) if status.message_id not in (None, "") else fallback_id
+
+
+def _said(exc: Exception) -> str:
+    """An exception's message (anymail's str() reads the HTTP response, which may be absent)."""
+    try:
+        return str(exc)
+    except Exception:
+        return str(exc.args[0]) if exc.args else type(exc).__name__
 
 
 def webhook_signature(body: bytes, *, secret: str, timestamp: str) -> str:

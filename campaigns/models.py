@@ -268,6 +268,7 @@ class MessageEvent(models.Model):
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         BOUNCE = "bounce", "Bounced"
         COMPLAINT = "complaint", "Complained"
+        DELIVERED = "delivered", "Delivered (the provider says)"
 
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
