@@ -17,7 +17,7 @@ BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_real
 BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
 BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv lock run serve test lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-load services
+.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-load services
 
 # Installs exactly what requirements-dev.lock pins (with hashes), then this project without
 # resolving anything again. After changing dependencies in pyproject.toml: make lock.
@@ -58,6 +58,17 @@ test: venv
 	  echo "!!! Redis is unreachable: the worker tests cannot run, so the suite was NOT run !!!"; \
 	  exit 1; }
 	env -u CELERY_BROKER_URL TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The campaign fault test, longer than in `make test`: workers killed with SIGKILL at random
+# moments (DELIVERY_FAULT_SEED picks them), then every message is checked against what the
+# SMTP server received.
+DELIVERY_FAULT_KILLS ?= 100
+DELIVERY_FAULT_RECIPIENTS ?= 5000
+test-delivery-faults: venv
+	@scripts/ensure-services.sh redis
+	env -u CELERY_BROKER_URL TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  DELIVERY_FAULT_KILLS=$(DELIVERY_FAULT_KILLS) DELIVERY_FAULT_RECIPIENTS=$(DELIVERY_FAULT_RECIPIENTS) \
+	  $(PY) -m pytest -s tests/integration/test_campaign_delivery.py -k random $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -185,8 +185,11 @@ class CampaignReportLineSerializer(serializers.Serializer):
 
     variant = serializers.CharField(help_text="The variant's name; `all` in the totals.")
     audience = serializers.IntegerField()
-    sent = serializers.IntegerField()
+    sent = serializers.IntegerField(help_text="Accepted by the mail server or provider.")
     failed = serializers.IntegerField()
+    unknown = serializers.IntegerField(
+        help_text="Lost while being handed over (a worker stopped): may or may not have arrived."
+    )
     skipped = serializers.IntegerField()
     delivered = serializers.IntegerField(help_text="Sent less bounced.")
     opened = serializers.IntegerField()
@@ -250,9 +253,15 @@ class CampaignSendProgressSerializer(serializers.Serializer):
     recipients = serializers.IntegerField()
     sent = serializers.IntegerField()
     failed = serializers.IntegerField()
+    unknown = serializers.IntegerField(
+        help_text="Lost while being handed over: may or may not have arrived; "
+        "`POST resend-unknown` sends them again."
+    )
     skipped = serializers.IntegerField()
     cancelled = serializers.IntegerField()
-    remaining = serializers.IntegerField(help_text="Not sent yet: pending or being sent.")
+    remaining = serializers.IntegerField(
+        help_text="Not sent yet: pending, being sent or being handed over."
+    )
     holdout = serializers.IntegerField()
     excluded = serializers.IntegerField()
     percent = serializers.IntegerField(help_text="Done, 0 to 100.")
@@ -276,6 +285,9 @@ class CampaignReportSerializer(serializers.Serializer):
     excluded_total = serializers.IntegerField()
     promotion_redemptions = serializers.IntegerField()
     redemption_cap = serializers.IntegerField(allow_null=True)
+    unknown_reasons = serializers.ListField(
+        child=serializers.CharField(), help_text="Why the unknown sends are unknown."
+    )
     progress = CampaignSendProgressSerializer()
 
 
@@ -386,6 +398,13 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def rotate_webhook_secret(self, request, pk=None):
         """A new random signing secret for a webhook campaign; give it to the receiver."""
         return self._run(services.campaign_webhook_secret_rotate)
+
+    @state_change
+    @action(detail=True, methods=["post"], url_path="resend-unknown")
+    def resend_unknown(self, request, pk=None):
+        """Send again the messages whose fate is unknown (a worker stopped while handing them
+        over). Some may have arrived: those recipients get the message twice."""
+        return self._run(services.campaign_resend_unknown)
 
     @extend_schema(responses=CampaignReportSerializer)
     @action(detail=True, methods=["get"])

@@ -158,7 +158,9 @@ def _recent_sql(
     since = now - dt.timedelta(days=campaign.frequency_cap_days)
     recent = Send.objects.filter(
         Q(status=Send.Status.SENT, sent_at__gte=since)
-        | Q(status__in=[Send.Status.PENDING, Send.Status.CLAIMED])
+        # A message lost in a hand-over may have arrived: it counts as if sent then.
+        | Q(status=Send.Status.UNKNOWN, claimed_at__gte=since)
+        | Q(status__in=[Send.Status.PENDING, Send.Status.CLAIMED, Send.Status.HANDING_OVER])
     ).exclude(campaign_id=campaign.pk)
     if customers is not None:
         recent = recent.filter(customer_id__in=customers.values("pk"))

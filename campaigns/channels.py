@@ -53,6 +53,20 @@ class NotOurs(Exception):
     """The send row was taken back before the point of no return: nothing was handed over."""
 
 
+class DeliveryUnknown(Exception):
+    """The message was handed over and no answer came (the connection broke after the final
+    dot, a provider's request timed out): it may or may not have arrived; `reason` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unanswered(str):
+    """An outcome of `deliver_group`: the message was handed over and the server's answer never
+    came; the text says why. Recorded as unknown, never as sent nor failed."""
+
+
 @dataclass
 class OutgoingMessage:
     send_id: int
@@ -128,20 +142,35 @@ class _CommitBeforeDotSMTP(smtplib.SMTP):
             # Not ours any more: drop the connection without the dot, so nothing is delivered.
             self.close()
             raise NotOurs()
-        self.send(b"." + smtplib.bCRLF)
-        code, msg = self.getreply()
+        try:
+            self.send(b"." + smtplib.bCRLF)
+            code, msg = self.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            # The message was handed over: whether the server kept it cannot be known.
+            self.close()
+            raise DeliveryUnknown(
+                f"SMTP: no answer after the message was handed over ({exc})"
+            ) from exc
         if code != 250:
             raise smtplib.SMTPDataError(code, msg)
         return code, msg
 
     def send_body(self, msg: bytes | str) -> None:
         """Write a message after DATA's 354, dot-stuffed, without the final dot."""
-        if isinstance(msg, str):
-            msg = smtplib._fix_eols(msg).encode("ascii")
-        q = smtplib._quote_periods(msg)
-        if q[-2:] != smtplib.bCRLF:
-            q = q + smtplib.bCRLF
-        self.send(q)
+        self.send(data_body(msg))
+
+
+_BARE_EOL = re.compile(r"\r\n|\n|\r")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def data_body(msg: bytes | str) -> bytes:
+    """A message as DATA sends it (RFC 5321 4.5.2): lines ending in CRLF, a line that starts
+    with a dot given a second one, ending with CRLF; the final dot is not included."""
+    if isinstance(msg, str):
+        msg = _BARE_EOL.sub("\r\n", msg).encode("ascii")
+    stuffed = _LEADING_DOT.sub(b"..", msg)
+    return stuffed if stuffed.endswith(b"\r\n") else stuffed + b"\r\n"
 
 
 class _CampaignSmtpBackend(SmtpEmailBackend):
@@ -314,6 +343,9 @@ class EmailChannel(ChannelBackend):
         )
         if message.html:
             email.attach_alternative(message.html, "text/html")
+        if not self.smtp:
+            # A provider (django-anymail) echoes it in its tracking events.
+            email.metadata = {"crm_send": str(message.send_id)}
         return email
 
     def _pool_backend(self, index: int) -> _CampaignSmtpBackend:
@@ -353,9 +385,11 @@ class EmailChannel(ChannelBackend):
         """Deliver up to `group_size` messages with one commit for all of them.
 
         `commit(send_ids)` receives the messages whose body is on the wire (it is called once,
-        also when that list is empty) and returns the ids recorded as sent. Returns, per send id:
-        '' when the server accepted the message, the reason when it could not be delivered, or
-        None when it was not handed over because `commit` did not record it as sent.
+        also when that list is empty) and returns the ids recorded as being handed over. Returns,
+        per send id: '' when the server accepted the message (its 250 after the final dot), the
+        reason when it could not be delivered, an `Unanswered` reason when it was handed over
+        and no answer came, or None when it was not handed over because `commit` did not record
+        it as being handed over.
         `meanwhile()`, when given, runs while the server works on the commands of a step: after
         the commands went out on every connection, before their replies are read, up to the
         bodies (never after the commit); it must not raise.
@@ -399,7 +433,9 @@ class EmailChannel(ChannelBackend):
             # The dots' replies are read at once, with nothing run before: the rows are
             # committed as sent, and a worker killed with replies unread resets its connections,
             # so a server still reading a dot would drop that message.
-            live = self._group_step(live, lambda s: s.smtp.send(dot), (250,), "", outcome=outcome)
+            live = self._group_step(
+                live, lambda s: s.smtp.send(dot), (250,), "", outcome=outcome, handed_over=True
+            )
             for slot in live:
                 outcome[slot.send_id] = ""
             live = []
@@ -428,17 +464,23 @@ class EmailChannel(ChannelBackend):
         *,
         outcome: dict[int, str | None],
         meanwhile: Callable[[], None] | None = None,
+        handed_over: bool = False,
     ) -> list[_GroupSlot]:
         """Write one step on every connection, run `meanwhile` while the server works on it,
         then read each reply (unless `expected` is None); a connection that fails or answers
-        otherwise fails its message and is dropped. Returns the slots still going."""
+        otherwise fails its message and is dropped. Returns the slots still going.
+
+        With `handed_over` (the final dots), a connection that breaks before its answer leaves
+        the message `Unanswered`: the server may have it; only a refusal fails it."""
+        broken = Unanswered if handed_over else str
+        after = " after the message was handed over" if handed_over else ""
         written: list[_GroupSlot] = []
         for slot in live:
             try:
                 write(slot)
                 written.append(slot)
             except (smtplib.SMTPException, OSError) as exc:
-                outcome[slot.send_id] = f"SMTP: {exc}"
+                outcome[slot.send_id] = broken(f"SMTP: {exc}{after}")
                 _smtp_drop(slot.backend)
         if meanwhile is not None and written:
             meanwhile()
@@ -449,7 +491,7 @@ class EmailChannel(ChannelBackend):
             try:
                 code, reply = slot.smtp.getreply()
             except (smtplib.SMTPException, OSError) as exc:
-                outcome[slot.send_id] = f"SMTP: {exc}"
+                outcome[slot.send_id] = broken(f"SMTP: {exc}{after}")
                 _smtp_drop(slot.backend)
                 continue
             if code in expected:
@@ -476,17 +518,59 @@ class EmailChannel(ChannelBackend):
             except NotOurs:
                 self.connection.connection = None
                 raise
+            except DeliveryUnknown:
+                self.connection.connection = None
+                raise
             except (smtplib.SMTPException, OSError) as exc:
                 self.connection.close()
                 raise DeliveryFailed(f"SMTP: {exc}") from exc
             if not sent:
                 raise DeliveryFailed("SMTP: the server refused the recipient")
             return message.message_id
-        # Local backends (console, memory, file) cannot fail half-way: record, then hand over.
+        # A provider's API (django-anymail) or a local backend (console, memory, file): record
+        # the hand-over, then hand over; the provider's answer says sent, failed or unknown.
         if not commit():
             raise NotOurs()
+        return provider_send(email, fallback_id=message.message_id)
+
+
+def provider_send(email: EmailMultiAlternatives, *, fallback_id: str) -> str:
+    """Send one message through a non-SMTP backend; returns the id the provider gave it (the id
+    its tracking events name), or `fallback_id` (the Message-ID header) for a local backend.
+
+    Raises DeliveryFailed when the provider refused the message (a 4xx answer, every recipient
+    rejected, a message it cannot send) and DeliveryUnknown when the request went out and no
+    clear answer came back (a timeout, a broken connection, a 5xx answer)."""
+    try:
+        from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+    except ImportError:  # pragma: no cover - anymail is a dependency
         email.send()
-        return message.message_id
+        return fallback_id
+    try:
+        email.send()
+    except AnymailRecipientsRefused as exc:
+        raise DeliveryFailed(f"Provider refused the recipient: {_said(exc)}"[:200]) from exc
+    except AnymailAPIError as exc:
+        status = getattr(exc, "status_code", None)
+        if status is not None and 400 <= status < 500:
+            raise DeliveryFailed(f"Provider answered {status}: {_said(exc)}"[:200]) from exc
+        raise DeliveryUnknown(f"Provider: no clear answer ({_said(exc)})"[:200]) from exc
+    except AnymailError as exc:  # refused before any request (an unsupported feature, say)
+        raise DeliveryFailed(f"Provider: {_said(exc)}"[:200]) from exc
+    status = getattr(email, "anymail_status", None)
+    if status is None or status.status is None:
+        return fallback_id
+    if status.status & {"rejected", "failed", "invalid"}:
+        raise DeliveryFailed(f"Provider: the message was {', '.join(sorted(status.status))}")
+    return str(status.message_id) if status.message_id not in (None, "") else fallback_id
+
+
+def _said(exc: Exception) -> str:
+    """An exception's message (anymail's str() reads the HTTP response, which may be absent)."""
+    try:
+        return str(exc)
+    except Exception:
+        return str(exc.args[0]) if exc.args else type(exc).__name__
 
 
 def webhook_signature(body: bytes, *, secret: str, timestamp: str) -> str:

@@ -1,5 +1,5 @@
 """Which campaign actions are possible now, and what a marketer sees before an irreversible one
-(launch, cancel, stop): the summary the confirmation page shows (crm/confirm.py)."""
+(launch, cancel, stop, sending the unknown messages again): the summary the confirmation page shows (crm/confirm.py)."""
 
 import zoneinfo
 
@@ -7,13 +7,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.audience import audience_estimate
-from campaigns.models import Campaign, Channel, Promotion
+from campaigns.models import Campaign, Channel, Promotion, Send
 from crm.confirm import Confirmation
 from crm.templatetags.numbers import money
 
-# Launching sends messages and cancelling or stopping ends a campaign for good; pausing and
-# resuming can be undone, so they act at once.
-CONFIRMED_ACTIONS = {"launch", "cancel", "stop"}
+# Launching sends messages, cancelling or stopping ends a campaign for good and sending the
+# unknown ones again may send someone a second message; pausing and resuming can be undone, so
+# they act at once.
+CONFIRMED_ACTIONS = {"launch", "cancel", "stop", "resend-unknown"}
 
 
 def campaign_actions_available(*, campaign: Campaign, progress: dict[str, int]) -> set[str]:
@@ -34,6 +35,12 @@ def campaign_actions_available(*, campaign: Campaign, progress: dict[str, int]) 
         available.add("stop")
     if campaign.channel == Channel.WEBHOOK:
         available.add("rotate-webhook-secret")
+    if progress.get("unknown") and status in (
+        Campaign.Status.SENDING,
+        Campaign.Status.PAUSED,
+        Campaign.Status.SENT,
+    ):
+        available.add("resend-unknown")
     return available
 
 
@@ -111,6 +118,27 @@ def campaign_action_confirmation(*, campaign: Campaign, action: str) -> Confirma
             warning="Messages that have gone out cannot be called back.",
             cancel_url=reverse("campaigns:edit", args=[campaign.pk, "review"]),
             danger=False,
+        )
+    if action == "resend-unknown":
+        unknown = Send.objects.filter(campaign=campaign, status=Send.Status.UNKNOWN)
+        reasons = sorted(set(unknown.values_list("reason", flat=True)))
+        count = unknown.count()
+        return Confirmation(
+            title=f"Send the {count:,} unknown message{'s' if count != 1 else ''} of "
+            f"“{campaign.name}” again?",
+            action_label="Send the unknown ones again",
+            facts=[
+                ("Campaign", campaign.name),
+                ("Messages whose fate is unknown", f"{count:,}"),
+                ("Why", "; ".join(reasons) or "not recorded"),
+            ],
+            warning=(
+                "These messages were being handed over to the mail server or provider when "
+                "sending stopped, and no answer came. Some of them may have arrived: those "
+                "recipients will get the message twice. Consent is checked again before each "
+                "one goes."
+            ),
+            cancel_url=back,
         )
     verb = "Cancel" if action == "cancel" else "Stop"
     return Confirmation(

@@ -1,20 +1,24 @@
 """Delivery of one batch of send rows: claim, re-check, render, hand over, record.
 
-Exactly once: a row is claimed with one UPDATE ... WHERE status = 'pending' (two workers can never
-both win it), and it is recorded as sent with an UPDATE that also requires the claim's attempt
-number, so a row the sweeper gave back after a worker died cannot be recorded twice. The channel
-calls that second UPDATE at its point of no return (see campaigns.channels).
+Exactly once, and honest: a row is claimed with one UPDATE ... WHERE status = 'pending' (two
+workers can never both win it). Just before the message is irrevocably handed over, one
+statement re-checks who may receive it and records it as `handing_over` (committed); only the
+server's acceptance (its 250 after the final dot, or a provider's message id) records it as sent,
+and a refusal as failed. Every such UPDATE also requires the claim's attempt number, so a row the
+sweeper gave back after a worker died cannot be recorded twice. A worker that dies with rows
+`claimed` has handed nothing over (the sweeper re-queues them); one that dies with rows
+`handing_over` may or may not have delivered them: the sweeper makes them `unknown`, never sent
+and never sent again unless a marketer asks for it (campaign_resend_unknown).
 
 Who may receive the message (campaigns.recipients: consent, suppression, data-sale opt-out, an
 address) is checked again for each message just before it goes, inside the transaction that
-records it as sent, holding a lock on the customer's consent state: a withdrawal committed before
-that check stops the message; one that arrives later waits for the message to be recorded.
+records it as being handed over, holding a lock on the customer's consent state: a withdrawal
+committed before that check stops the message; one that arrives later waits for that commit.
 
 Over SMTP on PostgreSQL, messages go in groups (CAMPAIGNS_GROUP_SIZE): every message of a group is
-written up to the final dot of DATA on its own connection, then one statement re-checks and records
-the whole group and commits, then the dots go out for the messages recorded as sent. One commit
-per group instead of one per message; a crash still falls either before the commit (nothing
-delivered, the sweeper re-queues the rows) or among the dots right after it.
+written up to the final dot of DATA on its own connection, then one statement re-checks the whole
+group and records it as being handed over and commits, then the dots go out for the messages so
+recorded and every answer is read, then one statement records each as sent, failed or unknown.
 """
 
 import datetime as dt
@@ -32,9 +36,11 @@ from django.utils import timezone
 from campaigns.channels import (
     ChannelBackend,
     DeliveryFailed,
+    DeliveryUnknown,
     NotOurs,
     OutgoingMessage,
     PreparedEmail,
+    Unanswered,
     channel_for,
 )
 from campaigns.links import MessageLinks
@@ -66,6 +72,7 @@ class BatchResult:
     failed: int = 0
     skipped: int = 0
     not_ours: int = 0
+    unknown: int = 0
 
 
 def _claim(send_ids: list[int], now: dt.datetime) -> list[Send]:
@@ -281,8 +288,8 @@ class _GroupWriter:
     work fills the waits of the group before it: while the server answers a command on every
     connection of that group, this group's next messages are written."""
 
-    # The waits of a group: MAIL, RCPT, DATA, the bodies, the record statement.
-    PIECES = 5
+    # The waits of a group: MAIL, RCPT, DATA, the bodies, the hand-over statement, the outcomes.
+    PIECES = 6
 
     def __init__(self, batch: _BatchMessages, sends: list[Send]):
         self.batch = batch
@@ -453,8 +460,9 @@ def send_batch(*, campaign_id: int, send_ids: list[int]) -> BatchResult:
 def _recheck_and_record(
     send: Send, customer: Customer, purpose: str, channel_name: str, message: OutgoingMessage
 ) -> str | None:
-    """Re-check consent and suppression and record the send as sent or skipped: None when the
-    row is no longer ours, '' when it is recorded as sent, else the reason it was skipped.
+    """Re-check consent and suppression and record the send as being handed over or skipped:
+    None when the row is no longer ours, '' when it is recorded as being handed over, else the
+    reason it was skipped.
     The statement of a group (below), for a group of one."""
     verdicts = _recheck_and_record_group([(send, customer, message)], purpose, channel_name)
     return verdicts.get(send.pk)
@@ -480,13 +488,14 @@ WITH message AS (
     FROM message m
 )
 """
-# ... then the record: sent or skipped, for each send still this worker's (its claim's attempt).
-# Returns a row (send id, verdict) for each: '' (recorded as sent) or the reason it was skipped.
+# ... then the record: being handed over or skipped, for each send still this worker's (its
+# claim's attempt). Returns a row (send id, verdict) for each: '' (recorded as being handed over)
+# or the reason it was skipped. Only the server's acceptance makes it sent (_OUTCOMES_SQL).
 _RECORD_SQL = """
 UPDATE {send} AS s SET
-    status = CASE WHEN v.reason = '' THEN '{sent}' ELSE '{skipped}' END,
+    status = CASE WHEN v.reason = '' THEN '{handing_over}' ELSE '{skipped}' END,
     reason = v.reason,
-    sent_at = CASE WHEN v.reason = '' THEN %(now)s END,
+    claimed_at = CASE WHEN v.reason = '' THEN %(now)s ELSE s.claimed_at END,
     provider_message_id = CASE WHEN v.reason = '' THEN v.message_id ELSE '' END
 FROM verdict v
 WHERE s.id = v.send_id AND s.status = '{claimed}' AND s.attempts = v.attempts
@@ -512,10 +521,72 @@ def _recheck_sql(channel_name: str, *, record: bool) -> str:
         return sql + "SELECT send_id, reason FROM verdict"
     return sql + _RECORD_SQL.format(
         send=Send._meta.db_table,
-        sent=Send.Status.SENT,
+        handing_over=Send.Status.HANDING_OVER,
         skipped=Send.Status.SKIPPED,
         claimed=Send.Status.CLAIMED,
     )
+
+
+# What came of messages after their hand-over (or of a failure before it), one statement for a
+# group: sent (the server's 250 after the final dot, or the provider's message id), failed, or
+# unknown (handed over, no answer). Only for a row still this worker's claim (its attempt number):
+# being handed over, or unknown if the sweeper got there first (the answer then settles it), or,
+# for a failure before the hand-over, claimed.
+_OUTCOMES_SQL = """
+UPDATE {send} AS s SET
+    status = o.status,
+    reason = o.reason,
+    sent_at = CASE WHEN o.status = '{sent}' THEN %(now)s END,
+    provider_message_id = CASE WHEN o.provider_id <> '' THEN o.provider_id
+                               ELSE s.provider_message_id END
+FROM unnest(%(sends)s::bigint[], %(attempts)s::integer[], %(statuses)s::text[],
+            %(reasons)s::text[], %(provider_ids)s::text[])
+    AS o(send_id, attempts, status, reason, provider_id)
+WHERE s.id = o.send_id AND s.attempts = o.attempts
+  AND (s.status IN ('{handing_over}', '{unknown}')
+       OR (s.status = '{claimed}' AND o.status = '{failed}'))
+"""
+
+
+@functools.cache
+def _outcomes_sql() -> str:
+    return _OUTCOMES_SQL.format(
+        send=Send._meta.db_table,
+        sent=Send.Status.SENT,
+        failed=Send.Status.FAILED,
+        handing_over=Send.Status.HANDING_OVER,
+        unknown=Send.Status.UNKNOWN,
+        claimed=Send.Status.CLAIMED,
+    )
+
+
+def _record_outcomes(
+    outcomes: list[tuple[Send, str, str, str]],
+    *,
+    meanwhile: Callable[[], None] | None = None,
+) -> None:
+    """Record (send, status, reason, provider id) for each message in one UPDATE. With
+    `meanwhile` (which must not raise), the statement goes out in pipeline mode and
+    `meanwhile()` runs while the database works on it."""
+    if not outcomes:
+        if meanwhile is not None:
+            meanwhile()
+        return
+    params = {
+        "sends": [send.pk for send, *_rest in outcomes],
+        "attempts": [send.attempts for send, *_rest in outcomes],
+        "statuses": [status for _s, status, _r, _p in outcomes],
+        "reasons": [reason[:200] for _s, _st, reason, _p in outcomes],
+        "provider_ids": [provider_id[:200] for *_rest, provider_id in outcomes],
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        if meanwhile is None:
+            cursor.execute(_outcomes_sql(), params)
+            return
+        with connection.connection.pipeline():
+            cursor.execute(_outcomes_sql(), params)
+            meanwhile()
 
 
 def _refusal_before_handover(send: Send, customer: Customer, purpose: str, channel: str) -> str:
@@ -535,7 +606,8 @@ def _recheck_and_record_group(
     *,
     meanwhile: Callable[[], None] | None = None,
 ) -> dict[int, str]:
-    """_recheck_and_record for several sends in one statement: per send still ours, '' when it is recorded as sent, else the reason it was skipped.
+    """_recheck_and_record for several sends in one statement: per send still ours, '' when it
+    is recorded as being handed over, else the reason it was skipped.
 
     With `meanwhile` (which must not raise, like the channel's), the statement goes out in
     pipeline mode and `meanwhile()` runs while the database works on it; this returns only once
@@ -580,10 +652,15 @@ def _deliver_group(
     *,
     meanwhile: Callable[[], None] | None = None,
 ) -> Counter:
-    """Hand a group over with one commit for all of it (see EmailChannel.deliver_group); counts
-    the outcomes as _deliver_one names them. Failures keep _deliver_one's meaning: one before
-    the commit marks the send failed, one after it (at the dot) leaves it recorded as sent.
-    `meanwhile` runs while the server works on the group (it writes the next group)."""
+    """Hand a group over (see EmailChannel.deliver_group) and record what came of it; counts
+    the outcomes as _deliver_one names them.
+
+    One statement re-checks the group and records its messages as being handed over, and
+    commits; then the dots go out and every answer is read; then one statement records each
+    message as sent (its 250), failed or unknown. A worker killed in between leaves the rows
+    being handed over, and the sweeper makes them unknown: never sent, never sent again.
+    `meanwhile` runs while the server or the database works on the group (it writes the next
+    group), never between the commit and the last answer to a dot."""
     group = written.messages
     by_id = {send.pk: (send, customer, message) for send, customer, message in group}
     addressless = [send.pk for send, customer, _m in group if not customer.email]
@@ -606,15 +683,22 @@ def _deliver_group(
         meanwhile=meanwhile,
     )
     outcomes: Counter = Counter()
+    records: list[tuple[Send, str, str, str]] = []
     for pk in [*delivered, *addressless]:
-        failure = delivered.get(pk)
-        if failure:
-            _finish(by_id[pk][0], status=Send.Status.FAILED, reason=failure)
+        send = by_id[pk][0]
+        answer = delivered.get(pk)
+        if isinstance(answer, Unanswered):
+            records.append((send, Send.Status.UNKNOWN, str(answer), ""))
+            outcomes["unknown"] += 1
+        elif answer:
+            records.append((send, Send.Status.FAILED, answer, ""))
             outcomes["failed"] += 1
-        elif failure == "":
+        elif answer == "":
+            records.append((send, Send.Status.SENT, "", ""))
             outcomes["sent"] += 1
         else:
             outcomes["skipped" if verdicts.get(pk) else "not_ours"] += 1
+    _record_outcomes(records, meanwhile=meanwhile)
     return outcomes
 
 
@@ -631,13 +715,13 @@ def _deliver_one(channel, send, customer, message, purpose: str, channel_name: s
     def commit() -> bool:
         # The point of no return, called by the channel. One short transaction, committed
         # before the channel lets the message go: re-check consent and suppression holding the
-        # consent row's lock, then record the send as sent (or skipped).
+        # consent row's lock, then record the send as being handed over (or skipped).
         if channel.commits_before_handover:
             reason = _recheck_and_record(send, customer, purpose, channel_name, message)
             if reason:
                 skipped["reason"] = reason
             return reason == ""
-        # Checked before the handover above: only record it.
+        # Checked before the handover above, and the receiver has it: record it as sent.
         return _finish(
             send,
             status=Send.Status.SENT,
@@ -646,13 +730,19 @@ def _deliver_one(channel, send, customer, message, purpose: str, channel_name: s
         )
 
     try:
-        channel.deliver(message, commit)
-        return "sent"
+        provider_id = channel.deliver(message, commit)
     except NotOurs:
         return "skipped" if skipped else "not_ours"
+    except DeliveryUnknown as exc:
+        _record_outcomes([(send, Send.Status.UNKNOWN, exc.reason, "")])
+        return "unknown"
     except DeliveryFailed as exc:
-        _finish(send, status=Send.Status.FAILED, reason=exc.reason)
+        _record_outcomes([(send, Send.Status.FAILED, exc.reason, "")])
         return "failed"
+    if channel.commits_before_handover:
+        # Accepted by the server (its 250) or the provider (its message id): now it is sent.
+        _record_outcomes([(send, Send.Status.SENT, "", provider_id or "")])
+    return "sent"
 
 
 def _campaign_halted(campaign_id: int) -> bool:
@@ -683,15 +773,35 @@ def send_progress(*, campaign: Campaign) -> dict[str, int]:
             .annotate(n=Count("pk"))
         )
     )
-    total = sum(counts[s] for s in ("pending", "claimed", "sent", "failed", "skipped", "cancelled"))
-    done = counts["sent"] + counts["failed"] + counts["skipped"] + counts["cancelled"]
+    total = sum(
+        counts[s]
+        for s in (
+            "pending",
+            "claimed",
+            "handing_over",
+            "sent",
+            "failed",
+            "unknown",
+            "skipped",
+            "cancelled",
+        )
+    )
+    done = (
+        counts["sent"]
+        + counts["failed"]
+        + counts["unknown"]
+        + counts["skipped"]
+        + counts["cancelled"]
+    )
     return {
         "recipients": total,
         "sent": counts["sent"],
         "failed": counts["failed"],
+        # Lost while being handed over (a worker stopped): may or may not have arrived.
+        "unknown": counts["unknown"],
         "skipped": counts["skipped"],
         "cancelled": counts["cancelled"],
-        "remaining": counts["pending"] + counts["claimed"],
+        "remaining": counts["pending"] + counts["claimed"] + counts["handing_over"],
         "holdout": counts["holdout"],
         "excluded": counts["excluded"],
         "percent": int(100 * done / total) if total else 100,

@@ -210,12 +210,19 @@ class Send(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         CLAIMED = "claimed", "Being sent"
+        # Committed for hand-over; the server's (or provider's) acceptance not yet recorded.
+        HANDING_OVER = "handing_over", "Being handed over"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
         CANCELLED = "cancelled", "Cancelled"
+        # A worker stopped while handing the message over: it may or may not have arrived.
+        UNKNOWN = "unknown", "Unknown (lost during hand-over)"
         EXCLUDED = "excluded", "Excluded at launch"
         HOLDOUT = "holdout", "Holdout (gets nothing)"
+
+    # The states of a message that may be in the recipient's mailbox.
+    MAY_HAVE_ARRIVED = (Status.SENT, Status.HANDING_OVER, Status.UNKNOWN)
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="campaign_sends")
@@ -261,6 +268,7 @@ class MessageEvent(models.Model):
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         BOUNCE = "bounce", "Bounced"
         COMPLAINT = "complaint", "Complained"
+        DELIVERED = "delivered", "Delivered (the provider says)"
 
     send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

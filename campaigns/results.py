@@ -149,6 +149,7 @@ class Group:
     assigned: int = 0
     sent: int = 0
     failed: int = 0
+    unknown: int = 0
     skipped: int = 0
     converted: int = 0
     orders: int = 0
@@ -181,6 +182,8 @@ def _groups(campaign_ids: list[int]) -> dict[int, dict[tuple, Group]]:
                 group.sent += n
             elif status == Send.Status.FAILED:
                 group.failed += n
+            elif status == Send.Status.UNKNOWN:
+                group.unknown += n
             elif status == Send.Status.SKIPPED:
                 group.skipped += n
             group.converted += converted or 0
@@ -277,6 +280,7 @@ def _line(name: str, group: Group, events: dict[str, int]) -> dict:
         "audience": group.assigned,
         "sent": group.sent,
         "failed": group.failed,
+        "unknown": group.unknown,
         "skipped": group.skipped,
         "delivered": delivered,
         "opened": events.get(MessageEvent.Kind.OPEN, 0),
@@ -298,6 +302,16 @@ def _merge(groups: list[Group]) -> Group:
         for field in Group.__dataclass_fields__:
             setattr(total, field, getattr(total, field) + getattr(g, field))
     return total
+
+
+def send_unknown_reasons(*, campaign: Campaign) -> list[str]:
+    """Why a campaign's unknown sends are unknown (each reason once)."""
+    return sorted(
+        Send.objects.filter(campaign=campaign, status=Send.Status.UNKNOWN)
+        .order_by()
+        .values_list("reason", flat=True)
+        .distinct()
+    )
 
 
 def campaign_report(*, campaign: Campaign) -> dict:
@@ -333,6 +347,7 @@ def campaign_report(*, campaign: Campaign) -> dict:
         "excluded_total": sum(excluded.values()),
         "promotion_redemptions": redemptions,
         "redemption_cap": promotion.redemption_cap if promotion else None,
+        "unknown_reasons": send_unknown_reasons(campaign=campaign),
     }
 
 

@@ -26,7 +26,10 @@ EVENT_TYPES = {
     MessageEvent.Kind.UNSUBSCRIBE: "email_unsubscribe",
     MessageEvent.Kind.BOUNCE: "email_bounce",
     MessageEvent.Kind.COMPLAINT: "email_complaint",
+    MessageEvent.Kind.DELIVERED: "email_delivered",
 }
+# A complaint or an unsubscribe the provider reports withdraws the campaign's purpose.
+WITHDRAWING = (MessageEvent.Kind.COMPLAINT, MessageEvent.Kind.UNSUBSCRIBE)
 
 
 def send_customer_erased(send: Send) -> bool:
@@ -79,12 +82,15 @@ def send_unsubscribe(*, send: Send, ip_address: str | None = None) -> bool:
 
 @dataclass(frozen=True)
 class ProviderEvent:
-    """A bounce or complaint the provider reported, by its message id or else the send id."""
+    """What the provider reported about a message (a bounce, a complaint; through a provider's
+    tracking webhook also a delivery, an open, a click, an unsubscribe), by its message id or
+    else the send id."""
 
     kind: str
     message_id: str = ""
     send_id: int | None = None
     detail: str = ""
+    url: str = ""
 
 
 def provider_event_record(
@@ -127,14 +133,14 @@ def _sends_find(events: Sequence[ProviderEvent]) -> list[Send | None]:
 
 
 def provider_events_apply(*, events: Sequence[ProviderEvent]) -> list[MessageEvent | None]:
-    """Record a batch of bounces and complaints set-based, in one transaction; per event, its
-    MessageEvent or None when no send matches.
+    """Record a batch of provider events set-based, in one transaction; per event, its
+    MessageEvent or None when no send matches (or, for an unsubscribe, when the send has one).
 
     Each is a MessageEvent and a customer Event, as message_event_record writes them; a
-    complaint also does what send_unsubscribe does: the purpose withdrawn unless it already
-    is, and the send's UNSUBSCRIBE event unless it has one. The events of a batch see each
-    other as if recorded one after the other: a second complaint on the same send or for the
-    same customer and purpose withdraws nothing more.
+    complaint or an unsubscribe also does what send_unsubscribe does: the purpose withdrawn
+    unless it already is, and the send's UNSUBSCRIBE event unless it has one. The events of a
+    batch see each other as if recorded one after the other: a second complaint on the same
+    send or for the same customer and purpose withdraws nothing more.
     """
     if not events:
         return []
@@ -144,7 +150,7 @@ def provider_events_apply(*, events: Sequence[ProviderEvent]) -> list[MessageEve
         complained = [
             send
             for event, send in zip(events, found, strict=True)
-            if send is not None and event.kind == MessageEvent.Kind.COMPLAINT
+            if send is not None and event.kind in WITHDRAWING
         ]
         withdrawn: set[tuple[int, str]] = set()
         unsubscribed: set[int] = set()
@@ -172,10 +178,16 @@ def provider_events_apply(*, events: Sequence[ProviderEvent]) -> list[MessageEve
                 continue
             # PostgreSQL cannot store a NUL; the provider's detail is text for people to read.
             detail = event.detail.replace("\x00", "")[:300]
-            row = MessageEvent(send=send, kind=event.kind, at=now, detail=detail)
+            url = event.url.replace("\x00", "")[:2000]
+            if event.kind == MessageEvent.Kind.UNSUBSCRIBE and send.pk in unsubscribed:
+                recorded.append(None)  # unsubscribed already: nothing more to record
+                continue
+            row = MessageEvent(send=send, kind=event.kind, at=now, detail=detail, url=url)
             recorded.append(row)
             rows.append(row)
-            if event.kind != MessageEvent.Kind.COMPLAINT:
+            if event.kind == MessageEvent.Kind.UNSUBSCRIBE:
+                unsubscribed.add(send.pk)
+            if event.kind not in WITHDRAWING:
                 continue
             # A spam complaint is a withdrawal: never mail this person for the purpose again.
             pair = (send.customer_id, send.campaign.purpose_code)
@@ -199,7 +211,8 @@ def provider_events_apply(*, events: Sequence[ProviderEvent]) -> list[MessageEve
                     customer_id=row.send.customer_id,
                     type=EVENT_TYPES[row.kind],
                     occurred_at=row.at,
-                    properties={"campaign": row.send.campaign_id, "send": row.send_id},
+                    properties={"campaign": row.send.campaign_id, "send": row.send_id}
+                    | ({"url": row.url[:500]} if row.url else {}),
                 )
                 for row in rows
             ]

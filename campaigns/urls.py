@@ -1,6 +1,7 @@
 from django.urls import path
 
 from campaigns import views
+from campaigns.providers import PROVIDERS, provider_webhook
 
 app_name = "campaigns"
 
@@ -22,4 +23,9 @@ urlpatterns = [
     path("t/o/<str:token>", views.track_open, name="track_open"),
     path("t/c/<str:token>/", views.track_click, name="track_click"),
     path("hooks/provider/", views.provider_events, name="provider_events"),
+    # Email providers' tracking webhooks through django-anymail (campaigns/providers.py).
+    *(
+        path(f"hooks/{provider}/tracking/", provider_webhook(provider), name=f"{provider}_tracking")
+        for provider in PROVIDERS
+    ),
 ]

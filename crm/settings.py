@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
+    "anymail",
     "axes",
     "csp",
     "crm",
@@ -171,6 +172,18 @@ MEDIA_URL = "media/"
 # Mail: EMAIL_URL such as smtp://user:pass@host:587/?tls=True; the console when unset.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CRM <crm@localhost>")
+# Or a provider's HTTP API through django-anymail (docs/campaigns.md): EMAIL_PROVIDER names it
+# (amazon_ses, mailgun, postmark, sendgrid, brevo, sparkpost, mailjet, resend) and every
+# ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"] (ANYMAIL_MAILGUN_API_KEY, ANYMAIL_WEBHOOK_SECRET,
+# ...). Its tracking webhook is /campaigns/hooks/<provider>/tracking/.
+EMAIL_PROVIDER = env.str("EMAIL_PROVIDER", default="")
+if EMAIL_PROVIDER:
+    EMAIL_BACKEND = f"anymail.backends.{EMAIL_PROVIDER}.EmailBackend"
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and value
+}
 
 # Celery: in-process (eager) when no broker is configured, so a fresh clone needs no Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

@@ -11,10 +11,11 @@ One module per idea; every public name is imported here, so callers import from
 - variants: the message variants (A/B);
 - promotions: the promotion and its codes;
 - estimate: the live audience estimate of unsaved settings;
-- lifecycle: launch (the audience snapshot), pause, resume, cancel, stop, scheduled starts;
+- lifecycle: launch (the audience snapshot), pause, resume, cancel, stop, the unknown sends
+  sent again, scheduled starts;
 - dispatch: pending send rows become delivery tasks; a broadcast with nothing left is done;
 - triggers: new joins of a triggered campaign's segments become sends;
-- sweeps: rows a dead worker left claimed; an erased person's rows.
+- sweeps: rows a dead worker left claimed or handing over; an erased person's rows.
 """
 
 from campaigns.services.definition import (
@@ -36,6 +37,7 @@ from campaigns.services.lifecycle import (
     campaign_cancel,
     campaign_launch,
     campaign_pause,
+    campaign_resend_unknown,
     campaign_resume,
     campaign_snapshot,
     campaign_stop,
@@ -78,6 +80,7 @@ __all__ = [
     "campaign_resume",
     "campaign_cancel",
     "campaign_stop",
+    "campaign_resend_unknown",
     "campaigns_start_scheduled",
     "campaign_dispatch_queue",
     "campaign_dispatch",

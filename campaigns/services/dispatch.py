@@ -46,7 +46,8 @@ def campaign_finish_if_done(*, campaign: Campaign) -> bool:
     if campaign.kind != Campaign.Kind.BROADCAST:
         return False
     busy = Send.objects.filter(
-        campaign=campaign, status__in=[Send.Status.PENDING, Send.Status.CLAIMED]
+        campaign=campaign,
+        status__in=[Send.Status.PENDING, Send.Status.CLAIMED, Send.Status.HANDING_OVER],
     ).exists()
     if busy:
         return False

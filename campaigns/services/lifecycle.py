@@ -1,5 +1,5 @@
 """A campaign's life after its definition: launch (the audience snapshot), pause, resume, cancel,
-stop, and the start of scheduled campaigns."""
+stop, sending the unknown sends again, and the start of scheduled campaigns."""
 
 import datetime as dt
 
@@ -115,6 +115,32 @@ def campaign_stop(*, campaign: Campaign, actor: AbstractBaseUser | None) -> Camp
             status=Send.Status.CANCELLED, reason="campaign stopped"
         )
     return campaign
+
+
+def campaign_resend_unknown(*, campaign: Campaign, actor: AbstractBaseUser | None) -> Campaign:
+    """Send again the messages whose fate is unknown (a worker stopped while handing them over):
+    they go back to pending and are delivered as any other, consent re-checked. Some of them may
+    have arrived, and those recipients get the message twice: the marketer decides."""
+    _require_marketer(actor)
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        allowed = (Campaign.Status.SENDING, Campaign.Status.PAUSED, Campaign.Status.SENT)
+        if locked.status not in allowed:
+            raise ValidationError(
+                {"status": f"a {locked.status} campaign cannot send its unknown messages again"}
+            )
+        again = Send.objects.filter(campaign=locked, status=Send.Status.UNKNOWN).update(
+            status=Send.Status.PENDING, reason="", claimed_at=None
+        )
+        if not again:
+            raise ValidationError({"status": "the campaign has no sends whose fate is unknown"})
+        if locked.status == Campaign.Status.SENT:
+            locked.status = Campaign.Status.SENDING
+            locked.finished_at = None
+            locked.save(update_fields=["status", "finished_at", "updated_at"])
+        if locked.status == Campaign.Status.SENDING:
+            transaction.on_commit(lambda: campaign_dispatch_queue(campaign_id=locked.pk))
+    return locked
 
 
 def campaigns_start_scheduled(*, now: dt.datetime | None = None) -> list[int]:

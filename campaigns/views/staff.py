@@ -13,7 +13,12 @@ from campaigns.confirmations import campaign_action_confirmation, campaign_actio
 from campaigns.delivery import send_progress
 from campaigns.forms import PromotionCodeForm
 from campaigns.models import Campaign
-from campaigns.results import COMPARED_AT_MOST, campaign_report, campaigns_overview
+from campaigns.results import (
+    COMPARED_AT_MOST,
+    campaign_report,
+    campaigns_overview,
+    send_unknown_reasons,
+)
 from campaigns.selectors import promotion_code_status
 from campaigns.views.shared import marketing_required
 from crm.confirm import confirmation_given, confirmation_page
@@ -62,10 +67,16 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     progress = send_progress(campaign=campaign)
     actions = campaign_actions_available(campaign=campaign, progress=progress)
+    unknown_reasons = send_unknown_reasons(campaign=campaign) if progress["unknown"] else []
     return render(
         request,
         "campaigns/campaign_detail.html",
-        {"campaign": campaign, "progress": progress, "actions": actions},
+        {
+            "campaign": campaign,
+            "progress": progress,
+            "actions": actions,
+            "unknown_reasons": unknown_reasons,
+        },
     )
 
 
@@ -115,6 +126,7 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         "cancel": services.campaign_cancel,
         "stop": services.campaign_stop,
         "rotate-webhook-secret": services.campaign_webhook_secret_rotate,
+        "resend-unknown": services.campaign_resend_unknown,
     }
     if action not in handlers:
         return HttpResponse(status=404)
@@ -134,6 +146,9 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         for field, errors in exc.message_dict.items():
             messages.error(request, f"{field}: {'; '.join(errors)}")
     else:
-        done = {"rotate-webhook-secret": "New signing secret created; give it to the receiver."}
+        done = {
+            "rotate-webhook-secret": "New signing secret created; give it to the receiver.",
+            "resend-unknown": "The unknown messages are queued to be sent again.",
+        }
         messages.success(request, done.get(action, f"Campaign {action} done."))
     return redirect("campaigns:detail", campaign.pk)

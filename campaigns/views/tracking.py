@@ -53,7 +53,9 @@ def track_open(request: HttpRequest, token: str) -> HttpResponse:
     except BadLink:
         return HttpResponse(PIXEL, content_type="image/gif")
     send = (
-        Send.objects.select_related("customer").filter(pk=send_id, status=Send.Status.SENT).first()
+        Send.objects.select_related("customer")
+        .filter(pk=send_id, status__in=Send.MAY_HAVE_ARRIVED)
+        .first()
     )
     if send is not None and not send_customer_erased(send):
         message_event_record(send=send, kind=MessageEvent.Kind.OPEN)

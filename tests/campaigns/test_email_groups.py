@@ -126,3 +126,23 @@ def test_a_refused_recipient_fails_alone_in_its_group(smtp_server):
     assert "550 No such mailbox" in outcome[2]
     assert committed == [1, 3]
     assert smtp_server.delivered_to() == ["customer1@example.com", "customer3@example.com"]
+
+
+@pytest.mark.parametrize("group_size", [4, 1], ids=["in groups", "one at a time"])
+def test_lines_that_start_with_a_dot_arrive_whole(smtp_server, group_size):
+    # A line of "." alone would end DATA early; one starting with "." would lose its dot.
+    channel = EmailChannel(group_size=group_size)
+    message = _message(1, "customer1@example.com")
+    message.text = "Prices:\n.\n.99 off\n..and more\nend."
+    message.html = "<p>\n.\n.99 off</p>"
+
+    if group_size > 1:
+        outcome = channel.deliver_group([message], lambda ready: set(ready))
+        assert outcome == {1: ""}
+    else:
+        channel.deliver(message, lambda: True)
+    channel.close()
+
+    ((_to, received),) = smtp_server.messages
+    text = received.get_payload()[0].get_payload(decode=True).decode()
+    assert text.splitlines() == ["Prices:", ".", ".99 off", "..and more", "end."]

@@ -91,3 +91,44 @@ def test_links_point_at_the_site_and_the_pages_reverse_names(links):
     assert links.track('<p><a href="https://shop.example/x">x</a></p>', send_id=42).startswith(
         '<p><a href="https://crm.example/campaigns/t/c/'
     )
+
+
+# Links in messages sent before the links were signed with django.core.signing's own API (made
+# by the earlier MessageLinks, which re-derived Django's signing key itself).
+OLD_SECRET_KEY = "campaign-links-made-before-django-signing"
+OLD_UNSUBSCRIBE = "NDI0Mg:1xagAn:pgQ4MSmOMi8uG2SVqvShb_Xzlk215KL7j_bP0gjVRjQ"
+OLD_OPEN = "NDI0Mg:1xagAn:JItMFThBKms6GTZMcAqSOLb-RdrFG_2OJGIjkrXGTw4"
+OLD_CLICK = (
+    "eyJzIjo0MjQyLCJ1IjoiaHR0cHM6Ly9zaG9wLmV4YW1wbGUvc2FsZT9hPTEmYj0yIn0:1xagAn:"
+    "AtxM3RUr6cGZai6ziL9UrH0UdH5PAKCNoF6B2_fCw7w"
+)
+OLD_PREFERENCES = "eyJjIjo3N30:1xagAn:D2eve5-UDDGD0Kg9zOTYFj9CnU1XXb8dp1O7f9Y12to"
+
+
+def test_links_in_messages_sent_by_the_earlier_signer_keep_working(settings):
+    settings.SECRET_KEY = OLD_SECRET_KEY
+    a_month_later = signing.b62_decode("1xagAn") + 30 * 24 * 3600
+
+    with mock.patch("django.core.signing.time.time", return_value=float(a_month_later)):
+        assert unsubscribe_send_id(OLD_UNSUBSCRIBE) == 4242
+        assert open_send_id(OLD_OPEN) == 4242
+        assert click_target(OLD_CLICK) == (4242, "https://shop.example/sale?a=1&b=2")
+        assert preference_token_customer_id(OLD_PREFERENCES) == 77
+    # ... and links made now, at the same moment, are the same tokens.
+    settings.CAMPAIGNS_SITE_URL = "http://testserver"
+    made_at = float(signing.b62_decode("1xagAn"))
+    with mock.patch("django.core.signing.time.time", return_value=made_at):
+        links = MessageLinks()
+        assert _token(links.unsubscribe(4242)) == OLD_UNSUBSCRIBE
+        assert _token(links.click(4242, "https://shop.example/sale?a=1&b=2")) == OLD_CLICK
+
+
+def test_old_links_keep_working_after_the_key_is_rotated(settings):
+    settings.SECRET_KEY = "a-new-key-after-rotation"
+    settings.SECRET_KEY_FALLBACKS = [OLD_SECRET_KEY]
+
+    assert open_send_id(OLD_OPEN) == 4242
+    assert click_target(OLD_CLICK)[0] == 4242
+    with pytest.raises(BadLink):
+        settings.SECRET_KEY_FALLBACKS = []
+        open_send_id(OLD_OPEN)

@@ -392,6 +392,7 @@ EXTRA_ACTIONS |= {
         ("variant", "patch", "variants/999999", lambda w: {"subject": "Hi"}),
         ("promotion", "put", "promotion", lambda w: {"discount": "percent", "value": "10"}),
         ("rotate-webhook-secret", "post", "rotate-webhook-secret", lambda w: None),
+        ("resend-unknown", "post", "resend-unknown", lambda w: None),
     )
 }  # fmt: skip
 EXTRA_ACTIONS |= {

@@ -250,7 +250,7 @@ ANSWERS_OF_READS = [
         "get",
         "/api/campaigns/{id}/report/",
         {"campaign", "totals", "variants", "holdout", "uplift", "excluded", "excluded_total"}
-        | {"promotion_redemptions", "redemption_cap", "progress"},
+        | {"promotion_redemptions", "redemption_cap", "progress", "unknown_reasons"},
     ),
     (
         "get",

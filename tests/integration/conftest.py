@@ -219,6 +219,9 @@ class SmtpSink:
         self.hold_at: int | None = None  # keep the reply to this message (1-based) until released
         self.holding = threading.Event()
         self.released = threading.Event()
+        # Seconds the server takes over each message after its final dot, before its answer
+        # (other connections go on meanwhile), as a real server that writes to disk does.
+        self.answer_delay = 0.0
         sink = self
 
         class Handler:
@@ -226,6 +229,8 @@ class SmtpSink:
                 import asyncio
                 import email
 
+                if sink.answer_delay:
+                    await asyncio.sleep(sink.answer_delay)
                 message = email.message_from_bytes(envelope.content)
                 with sink.lock:
                     sink.messages.append((list(envelope.rcpt_tos), message))
@@ -286,9 +291,13 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
 
     class Workers:
         sink = smtp_sink
+        environment = env  # what the next `start()` passes to the worker
 
-        def start(self) -> WorkerProcess:
+        def start(self, *, concurrency: int = 0) -> WorkerProcess:
+            """A worker with the solo pool, or with `concurrency` forked processes (as
+            `make run` starts it: --concurrency=2); in a process group of its own."""
             name = f"{queue}-{len(started)}"
+            pool = [f"--concurrency={concurrency}"] if concurrency else ["--pool=solo"]
             process = subprocess.Popen(
                 [
                     sys.executable,
@@ -297,7 +306,7 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
                     "-A",
                     "crm",
                     "worker",
-                    "--pool=solo",
+                    *pool,
                     "-Q",
                     ",".join(test_queues(queue).values()),
                     "--loglevel=WARNING",
@@ -312,6 +321,7 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
+                start_new_session=True,
             )
             worker = WorkerProcess(process, queue)
             threading.Thread(
@@ -321,8 +331,27 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
             return worker
 
         def kill(self, worker: WorkerProcess) -> None:
-            worker.process.send_signal(signal.SIGKILL)
+            """SIGKILL the worker and every process it forked at once (a machine that dies)."""
+            os.killpg(worker.process.pid, signal.SIGKILL)
             worker.process.wait(timeout=30)
+
+        @staticmethod
+        def pool_processes(worker: WorkerProcess) -> list[int]:
+            """The pids of the processes a prefork worker runs its tasks in."""
+            pid = worker.process.pid
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as children:
+                    return [int(child) for child in children.read().split()]
+            except OSError:
+                return []
+
+        def kill_pool_process(self, pid: int) -> None:
+            """SIGKILL one process of a prefork worker's pool (the worker forks a new one and
+            puts the task it was running back on the queue)."""
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     saved = {
         k: celery_app.conf[k]
@@ -342,11 +371,11 @@ def campaign_workers(transactional_db, settings, tmp_path, smtp_sink):
     finally:
         for worker in started:
             if worker.process.poll() is None:
-                worker.process.terminate()
+                os.killpg(worker.process.pid, signal.SIGTERM)
                 try:
                     worker.process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    worker.process.kill()
+                    os.killpg(worker.process.pid, signal.SIGKILL)
                     worker.process.wait()
         celery_app.conf.update(saved)
         celery_app_rebind()

@@ -1,6 +1,6 @@
 """Delivery over SMTP in groups: each message of a group goes up to the final dot of DATA on its
-own connection, one statement re-checks consent and records the whole group, and only the
-messages recorded as sent get their dot."""
+own connection, one statement re-checks consent and records the whole group as being handed
+over, and only the messages so recorded get their dot; the server's answers make them sent."""
 
 import asyncio
 import email
@@ -210,7 +210,7 @@ def test_refused_recipients_in_groups_written_ahead_fail_alone(
     assert withdrawing_smtp_server.delivered_to() == sorted(c.email for c in accepted)
 
 
-def test_the_next_group_is_written_while_the_database_records_a_group_and_each_message_is_complete_only_once_recorded(
+def test_the_next_group_is_written_while_the_database_records_a_group_and_each_message_is_complete_only_once_recorded_as_handed_over(
     withdrawing_smtp_server, campaign_to_ten_in_groups_of_four, monkeypatch
 ):
     from campaigns import delivery
@@ -241,7 +241,9 @@ def test_the_next_group_is_written_while_the_database_records_a_group_and_each_m
         def committed() -> bool:  # asked on another connection: only committed rows show
             try:
                 return Send.objects.filter(
-                    campaign=campaign, customer__email=envelope.rcpt_tos[0], status=Send.Status.SENT
+                    campaign=campaign,
+                    customer__email=envelope.rcpt_tos[0],
+                    status=Send.Status.HANDING_OVER,
                 ).exists()
             finally:
                 connection.close()
