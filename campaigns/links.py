@@ -90,10 +90,7 @@ class MessageLinks:
             name: _path_around(name, self.urlconf, get_script_prefix())
             for name in (*_LINKS, *(url_name for url_name, _salt in _REGISTERED.values()))
         }
-        self._registered = {
-            name: (url_name, _LinkSigner(salt=salt))
-            for name, (url_name, salt) in _REGISTERED.items()
-        }
+        self._registered = dict(_REGISTERED)
 
     def _url(self, name: str, token: str) -> str:
         if not _TOKEN_CHARS.issuperset(token):
@@ -121,8 +118,8 @@ class MessageLinks:
     def registered(self, send_id: int | None) -> dict[str, str]:
         """The links higher apps registered (message_link_register), for one send."""
         return {
-            name: self._url(url_name, signer.sign_object(send_id)) if send_id else ""
-            for name, (url_name, signer) in self._registered.items()
+            name: self._url(url_name, signing.dumps(send_id, salt=salt)) if send_id else ""
+            for name, (url_name, salt) in self._registered.items()
         }
 
     def track(self, html: str, *, send_id: int) -> str:

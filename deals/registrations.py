@@ -11,7 +11,16 @@ def _deals_erase(rows) -> None:
 
 
 def personal_data_register_deals() -> None:
-    from deals.models import Activity, Deal, DealLine, ForecastTarget, Pipeline, Stage, StageChange
+    from deals.models import (
+        Activity,
+        Deal,
+        DealBulkJob,
+        DealLine,
+        ForecastTarget,
+        Pipeline,
+        Stage,
+        StageChange,
+    )
     from privacy.mentions import personal_data_mentions_exempt, personal_data_mentions_register
     from privacy.registry import personal_data_exempt, personal_data_register
 
@@ -50,6 +59,10 @@ def personal_data_register_deals() -> None:
     personal_data_exempt(DealLine, reason="Products and prices on a deal")
     personal_data_mentions_register(Deal, fields=["name", "next_step", "lost_reason", "source"])
     personal_data_mentions_register(Activity, fields=["subject", "body"])
+    personal_data_mentions_register(
+        DealBulkJob, fields=["filter", "message"], description="A list filter may search a name"
+    )
+    personal_data_mentions_exempt(DealBulkJob, fields=["deal_ids"], reason="Ids of deals")
     personal_data_mentions_exempt(Deal, fields=["currency"], reason="A currency code")
     personal_data_mentions_exempt(ForecastTarget, fields=["currency"], reason="A currency code")
     personal_data_mentions_exempt(Pipeline, fields=["name"], reason="The name of a sales process")
