@@ -40,6 +40,7 @@ from bench.csvdata import (  # noqa: E402
     customers_csv_write,
     purchases_csv_write,
 )
+from bench.generator import database_ensure  # noqa: E402
 from customers.importing import customers_import, purchases_import  # noqa: E402
 from customers.models import Customer, Purchase, Tag  # noqa: E402
 
@@ -301,6 +302,7 @@ def main() -> int:
         help="Leave out the bulk_create anchor (it takes minutes at tier S)",
     )
     args = parser.parse_args()
+    database_ensure()  # a fresh machine has no benchmark database yet
     if args.acceptance:
         call_command("migrate", verbosity=0)
         return acceptance(args.acceptance)

@@ -56,10 +56,10 @@ def _django_setup() -> None:
     import django
 
     django.setup()
-    _database_ensure()
+    database_ensure()
 
 
-def _database_ensure() -> None:
+def database_ensure() -> None:
     """Create the PostgreSQL database DATABASE_URL names when it does not exist yet (fresh clone)."""
     import psycopg
     from django.db import connection

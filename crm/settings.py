@@ -309,6 +309,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "crm.jobs.JobStatus",
         "JobStateEnum": "crm.jobs.JOB_STATES",
         "ConsentStateEnum": "privacy.models.ConsentStatus",
+        "ActivityKindEnum": "deals.models.Activity.Kind",
+        "SurveyKindEnum": "insights.models.Survey.Kind",
         "RfmClassEnum": "segments.ml.models.RfmClass",
     },
 }

@@ -63,7 +63,14 @@ ACCOUNT_SIZES = tuple(Account.Size.values)
 CHANNELS = tuple(Purchase.Channel.values)
 CHANNEL_LABELS = dict(Purchase.Channel.choices)
 RFM_CLASSES = tuple(RfmClass.values)
-NPS_CLASSES = ("promoter", "passive", "detractor")
+# insights.models.NpsClass (insights is above segments: tests/segments/test_catalogue.py checks
+# that these follow it).
+NPS_CLASS_LABELS = (
+    ("promoter", "Promoter (9-10)"),
+    ("passive", "Passive (7-8)"),
+    ("detractor", "Detractor (0-6)"),
+)
+NPS_CLASSES = tuple(value for value, _label in NPS_CLASS_LABELS)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,14 @@ FIELDS: dict[str, FieldSpec] = {
             "satisfaction__nps_score",
             nullable=True,
         ),  # fmt: skip
-        FieldSpec("nps_class", "NPS class", CHOICE, "satisfaction__nps_class", NPS_CLASSES),
+        FieldSpec(
+            "nps_class",
+            "NPS class",
+            CHOICE,
+            "satisfaction__nps_class",
+            NPS_CLASSES,
+            choice_labels=NPS_CLASS_LABELS,
+        ),
         FieldSpec(
             "csat_score",
             "Latest CSAT score (1 to 5)",

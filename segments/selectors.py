@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, QuerySet, Value
 from django.utils import timezone
 
-from crm.db_router import heavy_reads
+from crm.db_router import heavy_read_connection, heavy_reads
 from customers.models import Customer
 from customers.selectors import customers_visible_to
 from segments.compiler import compile_rule_sql
@@ -68,7 +68,7 @@ def segment_preview(
         FROM diff
     """
     params = [*rule_params, *saved_params, sample_size, sample_size, sample_size]
-    with connection.cursor() as cursor:
+    with heavy_read_connection().cursor() as cursor:  # the replica, when there is one
         cursor.execute(sql, params)
         count, joining, leaving, sample_ids, join_ids, leave_ids = cursor.fetchone()
     if segment is None:

@@ -4,6 +4,7 @@ with the model's labels, and validation accepts exactly those."""
 import pytest
 
 from customers.models import Account, Customer, Purchase
+from insights.models import CustomerSatisfaction
 from segments.ml import scoring
 from segments.ml.models import CustomerScore, RfmClass
 from segments.rules import CHOICE, catalogue, validate
@@ -15,6 +16,7 @@ MODEL_FIELDS = {
     "account.kind": Account._meta.get_field("kind"),
     "account.size": Account._meta.get_field("size"),
     "rfm_class": CustomerScore._meta.get_field("rfm_class"),
+    "nps_class": CustomerSatisfaction._meta.get_field("nps_class"),
 }
 
 
