@@ -47,6 +47,15 @@ def _embedded_bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def _client_major(bin_dir: Path) -> int:
+    """The major version of the pg_dump in bin_dir ("pg_dump (PostgreSQL) 18.1" -> 18)."""
+    out = subprocess.run(
+        [str(bin_dir / "pg_dump"), "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(match.group(1)) if match else 0
+
+
 def pg_bin_dir() -> Path:
     """The directory of the pg_dump and pg_restore to use: PG_BIN_DIR, else the embedded
     server's own, else the oldest installed PostgreSQL client not older than the server."""
@@ -60,15 +69,15 @@ def pg_bin_dir() -> Path:
         for path in PG_PACKAGES.iterdir():
             if path.name.isdigit() and (path / "bin" / "pg_dump").exists():
                 installed.append((int(path.name), path / "bin"))
+    embedded = _embedded_bin_dir()
+    if (embedded / "pg_dump").exists():  # the embedded server's own client, reached by URL
+        installed.append((_client_major(embedded), embedded))
     fitting = sorted((v, p) for v, p in installed if v >= major)
     if fitting:
         return fitting[0][1]
     on_path = shutil.which("pg_dump")
-    if on_path:
+    if on_path and _client_major(Path(on_path).parent) >= major:
         return Path(on_path).parent
-    embedded = _embedded_bin_dir()
-    if (embedded / "pg_dump").exists():
-        return embedded
     raise BackupError(
         f"No pg_dump for PostgreSQL {major} or newer was found: install the PostgreSQL client "
         "or set PG_BIN_DIR."

@@ -43,17 +43,19 @@ def _redis_problem(url: str) -> str | None:
     return None
 
 
-def test_database_url() -> str:
-    """A DATABASE_URL naming the database this test session really uses (test_<name>)."""
+def test_database_url(name: str | None = None) -> str:
+    """A DATABASE_URL naming the database this test session really uses (test_<name>), or
+    another database `name` on the same server."""
     s = connection.settings_dict
+    name = name or s["NAME"]
     auth = quote(s.get("USER") or "")
     if s.get("PASSWORD"):
         auth += ":" + quote(s["PASSWORD"])
     host = s.get("HOST") or "127.0.0.1"
     port = s.get("PORT") or 5432
     if host.startswith("/"):  # a Unix socket (the embedded server): passed as options
-        return f"postgres://{auth}@/{s['NAME']}?host={quote(host)}&port={port}"
-    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+        return f"postgres://{auth}@/{name}?host={quote(host)}&port={port}"
+    return f"postgres://{auth}@{host}:{port}/{name}"
 
 
 def test_queues(queue: str) -> dict[str, str]:

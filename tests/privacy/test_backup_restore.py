@@ -130,8 +130,7 @@ def test_a_restored_backup_taken_before_an_erasure_holds_no_trace_of_the_person(
         cwd=REPO,
         env={
             **os.environ,
-            "DATABASE_URL": integration.test_database_url().rsplit("/", 1)[0]
-            + f"/{fresh_database}",
+            "DATABASE_URL": integration.test_database_url(fresh_database),
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "PRIVACY_ERASURE_LOG_PATH": settings.PRIVACY_ERASURE_LOG_PATH,
             "PRIVACY_HASH_SALT": django_settings.PRIVACY_HASH_SALT,
