@@ -110,8 +110,8 @@ _CUSTOMER_AGGREGATES = """
                           AND c.first_purchase_at >= %(s2)s AND c.first_purchase_at < %(e2)s),
        count(*) FILTER (WHERE c.erased_at IS NULL
                           AND c.first_purchase_at >= %(s1)s AND c.first_purchase_at < %(s2)s),
-       count(s.predicted_value) FILTER (WHERE c.erased_at IS NULL),
-       coalesce(sum(s.predicted_value) FILTER (WHERE c.erased_at IS NULL), 0),
+       count(s.lifetime_value) FILTER (WHERE c.erased_at IS NULL),
+       coalesce(sum(s.lifetime_value) FILTER (WHERE c.erased_at IS NULL), 0),
        coalesce(sum(c.lifetime_value) FILTER (WHERE c.erased_at IS NULL), 0)
 """
 CUSTOMER_KEYS = (

@@ -7,8 +7,10 @@ same scan), never one query per customer:
 - purchases: active customers, repeat buyers, retained customers (active in the period and in
   the one before), orders and revenue, for the period, the previous period and the one before
   that (which the previous period's retention needs);
-- customers: live customers, new customers (first purchase in the period), predicted value
-  (segments.ml CustomerScore.predicted_value) and historical value (lifetime value so far);
+- customers: live customers, new customers (first purchase in the period), predicted lifetime
+  value (segments.ml CustomerScore.lifetime_value, BG/NBD x Gamma-Gamma; `predicted_value` is
+  the churn model's spend over its short horizon, not a lifetime value) and historical value
+  (Customer.lifetime_value: what the customer has spent so far);
 - messages: campaign messages sent in the period, and of them opened, clicked, unsubscribed
   and converted (a purchase within the campaign's attribution window after the send);
 - satisfaction: survey answers (behaviour events `survey_answer`): NPS promoters and
@@ -131,7 +133,7 @@ SELECT m.customer_id IS NOT NULL AS in_segment,
        count(*),
        count(*) FILTER (WHERE c.first_purchase_at >= %(s2)s AND c.first_purchase_at < %(e2)s),
        count(*) FILTER (WHERE c.first_purchase_at >= %(s1)s AND c.first_purchase_at < %(s2)s),
-       count(s.predicted_value), coalesce(sum(s.predicted_value), 0),
+       count(s.lifetime_value), coalesce(sum(s.lifetime_value), 0),
        coalesce(sum(c.lifetime_value), 0)
 FROM {customer} c
 LEFT JOIN {score} s ON s.customer_id = c.id
@@ -384,7 +386,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("purchase_frequency", "Purchase frequency", "ratio", "orders", "active",
            description="Purchases per active customer"),
     Metric("predicted_value", "Predicted lifetime value", "money", "predicted_sum", "predicted_n",
-           description="Mean predicted value of scored customers (segments.ml)"),
+           description="Mean BG/NBD lifetime value of scored customers (segments.ml)"),
     Metric("messages_sent", "Messages sent", "count", "sent"),
     Metric("open_rate", "Open rate", "rate", "opened", "sent"),
     Metric("click_rate", "Click rate", "rate", "clicked", "sent"),
