@@ -178,7 +178,11 @@ def test_the_figures_are_a_fixed_number_of_statements_whatever_the_customers(sho
     with CaptureQueriesContext(connection) as more:
         kpi_counts(segment_id=segment.pk, period=PERIOD)
 
-    assert len(few) == len(more) == 6
+    def figure_statements(captured):
+        return [q for q in captured if q["sql"].lstrip().startswith(("SELECT", "WITH"))]
+
+    assert len(few) == len(more)
+    assert len(figure_statements(few)) == len(figure_statements(more)) == 6
 
 
 def test_monthly_series_end_with_the_periods_month(shop):
