@@ -120,13 +120,16 @@ def journey_update(*, journey: Journey, actor: AbstractBaseUser | None, **change
 
 
 def journey_delete(*, journey: Journey, actor: AbstractBaseUser | None) -> None:
+    """Delete a journey that only ever ran tests; one that enrolled customers is kept (paused)
+    for its history. The messages it sent stay with their campaigns."""
     _require_marketer(actor)
-    if journey.enrolments.exists():
+    if journey.enrolments.filter(is_test=False).exists():
         raise ValidationError({"status": "a journey with enrolments is kept; pause it instead"})
     with transaction.atomic():
         campaigns = [s.campaign_id for s in journey.steps.all() if s.campaign_id]
         journey.delete()
         Campaign.objects.filter(pk__in=campaigns, sends__isnull=True).delete()
+        Campaign.objects.filter(pk__in=campaigns).update(status=Campaign.Status.STOPPED)
 
 
 def _step_errors(step: Step) -> dict[str, str]:
@@ -215,12 +218,24 @@ def step_update(*, step: Step, actor: AbstractBaseUser | None, **changes: Any) -
 
 
 def step_remove(*, step: Step, actor: AbstractBaseUser | None) -> None:
-    """Remove a step nobody stands on; its message's campaign stays when it has sends."""
+    """Remove a step no customer stands on (a test run on it ends); its message's campaign
+    stays when it has sends."""
     _require_marketer(actor)
     _require_editable(step.journey)
-    if step.enrolments.filter(state=Enrolment.State.ACTIVE).exists():
+    on_it = step.enrolments.filter(state=Enrolment.State.ACTIVE)
+    if on_it.filter(is_test=False).exists():
         raise ValidationError({"step": "customers are on this step; wait until they move on"})
     with transaction.atomic():
+        now = timezone.now()
+        for enrolment in on_it:
+            EnrolmentEvent.objects.create(
+                enrolment=enrolment, step=step, kind=EnrolmentEvent.Kind.EXITED, at=now,
+                detail="the step was removed",
+            )  # fmt: skip
+        on_it.update(
+            state=Enrolment.State.EXITED, ended_at=now, due_at=None,
+            end_reason="the step was removed",
+        )  # fmt: skip
         campaign_id = step.campaign_id
         step.delete()
         if campaign_id:
