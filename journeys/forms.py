@@ -59,7 +59,8 @@ class StepForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="A template: {{ customer.first_name }} and the campaign template fields",
     )
-    wait_value = forms.IntegerField(min_value=1, required=False, label="Wait for")
+    wait_value = forms.IntegerField(min_value=1, max_value=31_536_000, required=False,
+                                    label="Wait for")  # fmt: skip
     wait_unit = forms.ChoiceField(
         choices=[(unit, unit) for unit in WAIT_UNITS], initial="days", required=False, label="Unit"
     )
@@ -105,7 +106,7 @@ class StepForm(forms.Form):
     def service_fields(self) -> dict:
         data = self.cleaned_data
         wait = None
-        if data.get("wait_value"):
+        if data["kind"] == Step.Kind.WAIT and data.get("wait_value"):
             wait = dt.timedelta(
                 seconds=data["wait_value"] * WAIT_UNITS[data["wait_unit"] or "days"]
             )
