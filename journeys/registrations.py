@@ -17,10 +17,27 @@ def _enrolments_erase(rows: QuerySet) -> None:
     EnrolmentEvent.objects.filter(enrolment__in=rows).update(detail="")
 
 
+def _segments_gained_members(segment_ids: list[int]) -> None:
+    """A real-time batch committed joins: run the journeys these segments trigger now, not at
+    beat's next tick."""
+    from journeys.models import Journey
+    from journeys.tasks import journeys_run_task
+
+    if Journey.objects.filter(
+        status=Journey.Status.ACTIVE,
+        trigger=Journey.Trigger.SEGMENT,
+        trigger_segment_id__in=segment_ids,
+    ).exists():
+        journeys_run_task.apply_async(expires=30)
+
+
 def journeys_register() -> None:
     from journeys.models import Enrolment, EnrolmentEvent, Journey, Step
     from privacy.mentions import personal_data_mentions_exempt, personal_data_mentions_register
     from privacy.registry import personal_data_register
+    from segments.realtime import joins_listener_register
+
+    joins_listener_register(_segments_gained_members)
 
     personal_data_register(
         Enrolment,

@@ -205,3 +205,28 @@ def test_a_round_costs_the_same_statements_for_ten_or_a_hundred_enrolments(
 
     with django_assert_max_num_queries(40):
         enrolments_advance_due(now=_later(seconds=2), max_rounds=1)
+
+
+def test_a_join_recorded_in_real_time_runs_the_journey_at_once(
+    marketing_user, django_capture_on_commit_callbacks
+):
+    from customers.marks import customers_mark
+    from segments.realtime import memberships_update_marked
+    from segments.services import segment_create
+
+    germans = segment_create(
+        name="Germans", rule={"all": [{"field": "country", "op": "eq", "value": "DE"}]},
+        owner=marketing_user,
+    )  # fmt: skip
+    journey = welcome_journey(segment=germans, actor=marketing_user)
+    journey_activate(journey=journey, actor=marketing_user)
+    customer = CustomerFactory(country="DE")
+    consent_grant_all([customer])
+    customers_mark(customer_ids=[customer.pk], notify=False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = memberships_update_marked()
+
+    assert batch.joined == 1
+    enrolment = Enrolment.objects.get(journey=journey, customer=customer)
+    assert enrolment.step.kind == "wait"  # the welcome email's step has run
