@@ -31,7 +31,8 @@ from segments.models import Membership, Segment
 TRIGGER_OVERLAP = dt.timedelta(seconds=60)
 
 
-def _wait_of(step: Step | None, *, is_test: bool) -> dt.timedelta:
+def step_wait(step: Step | None, *, is_test: bool) -> dt.timedelta:
+    """How long an enrolment waits on `step` (none but on a wait step; shortened in a test run)."""
     if step is None or step.kind != Step.Kind.WAIT or step.wait is None:
         return dt.timedelta(0)
     if is_test:
@@ -85,7 +86,7 @@ def _move(rows: list[tuple], target: Step | None, now: dt.datetime) -> None:
         ids = [r[0] for r in rows if r[6] == is_test]
         if ids:
             Enrolment.objects.filter(pk__in=ids).update(
-                step=target, step_since=now, due_at=now + _wait_of(target, is_test=is_test)
+                step=target, step_since=now, due_at=now + step_wait(target, is_test=is_test)
             )
     _events(((r[0], target.pk) for r in rows), EnrolmentEvent.Kind.REACHED, now)
 
@@ -377,7 +378,7 @@ def _enrol_sql(journey: Journey, candidates: QuerySet[Customer], *, now, since) 
         if journey.reentry == Journey.Reentry.AFTER_DAYS
         else []
     )
-    first_wait = _wait_of(Step.objects.filter(pk=first).first(), is_test=False) if first else None
+    first_wait = step_wait(Step.objects.filter(pk=first).first(), is_test=False) if first else None
     sql = f"""
 INSERT INTO {table} (journey_id, customer_id, entry, is_test, state, step_id, step_since, due_at,
                      entered_at, end_reason)

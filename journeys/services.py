@@ -13,7 +13,7 @@ from campaigns.models import Campaign, Channel, Variant
 from crm.roles import Role, user_has_role
 from crm.text import text_problem
 from customers.models import Customer
-from journeys.engine import _wait_of
+from journeys.engine import step_wait
 from journeys.models import Enrolment, EnrolmentEvent, Journey, Step
 
 JOURNEY_FIELDS = (
@@ -338,7 +338,7 @@ def _enrol_one(*, journey: Journey, customer: Customer, is_test: bool) -> Enrolm
             is_test=is_test,
             step=first,
             step_since=now,
-            due_at=now + _wait_of(first, is_test=is_test),
+            due_at=now + step_wait(first, is_test=is_test),
             entered_at=now,
         )
         EnrolmentEvent.objects.create(
