@@ -64,5 +64,21 @@ def enrolment_history(*, enrolment: Enrolment) -> QuerySet[EnrolmentEvent]:
     return enrolment.events.select_related("step").order_by("at", "pk")
 
 
+def enrolment_messages(*, enrolment: Enrolment):
+    """The messages of an enrolment's send steps with their delivery state (sent only once the
+    server accepted it, unknown when a worker died during the hand-over)."""
+    from campaigns.models import Send
+
+    return (
+        Send.objects.filter(
+            campaign__journey_step__journey_id=enrolment.journey_id,
+            customer_id=enrolment.customer_id,
+            occurrence=enrolment.entry,
+        )
+        .select_related("campaign__journey_step")
+        .order_by("created_at", "pk")
+    )
+
+
 def journey_steps(*, journey: Journey) -> list[Step]:
     return list(journey.steps.select_related("yes_step", "no_step", "condition_segment"))

@@ -14,6 +14,7 @@ from journeys.forms import JourneyForm, StepForm, TestCustomerForm
 from journeys.models import Enrolment, Journey, Step
 from journeys.selectors import (
     enrolment_history,
+    enrolment_messages,
     journey_state_counts,
     journey_step_report,
     journey_steps,
@@ -254,7 +255,11 @@ def enrolment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "journeys/enrolment_detail.html",
-        {"enrolment": enrolment, "history": enrolment_history(enrolment=enrolment)},
+        {
+            "enrolment": enrolment,
+            "history": enrolment_history(enrolment=enrolment),
+            "sends": enrolment_messages(enrolment=enrolment),
+        },
     )
 
 

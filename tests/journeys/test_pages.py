@@ -102,6 +102,7 @@ def test_test_mode_runs_the_chosen_customer_and_shows_the_history(
     assert enrolment.is_test
     page = client.get(answer.url).content.decode()
     assert "Message queued" in page and "“Welcome”" in page
+    assert 'id="message-list"' in page and "Sent</span>" in page  # delivered (locmem, eager)
 
 
 def test_an_unknown_test_customer_is_named_in_the_error(client, marketing_user, draft_welcome):
