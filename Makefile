@@ -17,7 +17,7 @@ BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_real
 BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
 BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-load services
+.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys bench-load services
 
 # Installs exactly what requirements-dev.lock pins (with hashes), then this project without
 # resolving anything again. After changing dependencies in pyproject.toml: make lock.
@@ -78,7 +78,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -115,6 +115,10 @@ bench-kpi: venv
 bench-realtime: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_realtime $(BENCH_ARGS)
+
+bench-journeys: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_journeys $(BENCH_ARGS)
 
 # The production set (gunicorn, workers, beat) under N signed-in clients on loopback:
 # make bench-load BENCH_ARGS="--clients 20 --duration 30"

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "segments",
     "campaigns",
     "insights",
+    "journeys",
 ]
 
 MIDDLEWARE = [
@@ -375,6 +376,9 @@ CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
 # (PostgreSQL; 1: one commit per message).
 CAMPAIGNS_GROUP_SIZE = env.int("CAMPAIGNS_GROUP_SIZE", default=16)
 CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)
+# Journeys: enrolments moved on per round, and the longest wait of a test run (test mode).
+JOURNEYS_BATCH_SIZE = env.int("JOURNEYS_BATCH_SIZE", default=1000)
+JOURNEYS_TEST_WAIT_SECONDS = env.int("JOURNEYS_TEST_WAIT_SECONDS", default=10)
 CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:8000")
 # The webhook channel signs with a random secret per campaign; CAMPAIGNS_WEBHOOK_SECRET, when
 # set, is the one given to new webhook campaigns instead. Never derived from SECRET_KEY: the

@@ -8,6 +8,7 @@ import campaigns.api
 import customers.api
 import deals.api
 import insights.api
+import journeys.api
 import privacy.api
 import segments.api
 from crm.api import saved_views
@@ -20,6 +21,7 @@ API_MODULES = (
     segments.api,
     campaigns.api,
     insights.api,
+    journeys.api,
 )
 
 router = DefaultRouter()

@@ -423,6 +423,58 @@ EXTRA_ACTIONS |= {
     ),
 }
 
+# Journeys, their steps and enrolments: marketing and superusers only, as campaigns.
+ENDPOINTS["journey"] = Endpoint(
+    obj="journey",
+    create=lambda w: {"name": "Welcome", "trigger": "manual"},
+    update={"name": "Renamed journey"},
+    expect=_MARKETING_ONLY,
+)
+ENDPOINTS["journey-step"] = Endpoint(
+    obj="journey_step",
+    create=lambda w: {"journey": w.journey.pk, "kind": "task", "task_subject": "Call"},
+    update={"label": "The end"},
+    expect=_MARKETING_ONLY,
+)
+ENDPOINTS["journey-enrolment"] = Endpoint(
+    obj="journey_enrolment",
+    create=lambda w: {"journey": w.journey.pk, "customer": w.customer.pk},
+    update={"state": "completed"},
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="DD DDD",
+        other_sales="DD DDD",
+        marketing="OO AAA",
+        privacy="DD DDD",
+        superuser="OO AAA",
+    ),
+)
+EXTRA_ACTIONS |= {
+    f"journey-{name}": ExtraAction(method, (lambda n: lambda w: f"/api/journeys/{w.journey.pk}/{n}/")(name), _CAMPAIGN, payload)
+    for name, method, payload in (
+        ("activate", "post", lambda w: None),
+        ("pause", "post", lambda w: None),
+        ("test", "post", lambda w: {"customer": w.customer.pk}),
+        ("enrol", "post", lambda w: {"customer": w.customer.pk}),
+        ("report", "get", lambda w: None),
+    )
+}  # fmt: skip
+EXTRA_ACTIONS |= {
+    "journey-step-move": ExtraAction(
+        "post",
+        lambda w: f"/api/journey-steps/{w.journey_step.pk}/move/",
+        _CAMPAIGN,
+        lambda w: {"direction": "up"},
+    ),
+    "journey-enrolment-hurry": ExtraAction(
+        "post", lambda w: f"/api/journey-enrolments/{w.journey_enrolment.pk}/hurry/", _CAMPAIGN
+    ),
+    "journey-enrolment-exit": ExtraAction(
+        "post", lambda w: f"/api/journey-enrolments/{w.journey_enrolment.pk}/exit/", _CAMPAIGN
+    ),
+}
+
 # ML segments, RFM and predictive scores (segments.ml): marketing and superusers only.
 _ML_ONLY = _expect(
     anonymous="DD DDD",
@@ -664,6 +716,9 @@ class World:
     activity: object = None
     forecast_target: object = None
     saved_view: object = None
+    journey: object = None
+    journey_step: object = None
+    journey_enrolment: object = None
 
 
 @pytest.fixture(autouse=True)
@@ -690,7 +745,7 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
     pipeline = pipeline_make()
     deal = deal_make(owner=owner, account=account, customer=customer)
     product = ProductFactory()
-    return World(
+    built = World(
         users={
             "anonymous": None,
             "no_role": make_user("nora.norole"),
@@ -727,6 +782,19 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
             owner=owner, month=dt.date(2026, 4, 1), amount=Decimal("5000.00")
         ),
     )
+    built.journey, built.journey_step, built.journey_enrolment = _journey_with_a_test_run(
+        marketing_user
+    )
+    return built
+
+
+def _journey_with_a_test_run(marketer):
+    from journeys.services import journey_create, journey_test_start, step_add
+
+    journey = journey_create(actor=marketer, name="Welcome", trigger="manual")
+    step = step_add(journey=journey, actor=marketer, kind="exit")
+    enrolment = journey_test_start(journey=journey, actor=marketer, customer=CustomerFactory())
+    return journey, step, enrolment
 
 
 def _draft_campaign():
