@@ -372,17 +372,36 @@ def customer_hooks_register() -> None:
 
 
 def dashboard_cards_register() -> None:
-    """Open and overdue data-subject requests on the privacy officer's dashboard."""
+    """The privacy dashboard: the request queue by status, deadlines, erasures and consent."""
     from crm.dashboard import DashboardCard, dashboard_card_register
     from crm.roles import Role
-    from privacy.selectors import dsr_counts
+    from privacy.dashboard import (
+        dashboard_deadlines,
+        dashboard_privacy_activity,
+        dashboard_request_queue,
+    )
 
-    dashboard_card_register(
+    for card in (
         DashboardCard(
             key="privacy-requests",
             template="privacy/_dashboard_requests.html",
-            context=lambda request: dsr_counts(),
+            context=dashboard_request_queue,
             roles=(Role.PRIVACY,),
             order=10,
-        )
-    )
+        ),
+        DashboardCard(
+            key="privacy-deadlines",
+            template="privacy/_dashboard_deadlines.html",
+            context=dashboard_deadlines,
+            roles=(Role.PRIVACY,),
+            order=11,
+        ),
+        DashboardCard(
+            key="privacy-activity",
+            template="privacy/_dashboard_activity.html",
+            context=dashboard_privacy_activity,
+            roles=(Role.PRIVACY,),
+            order=12,
+        ),
+    ):
+        dashboard_card_register(card)

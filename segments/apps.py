@@ -81,3 +81,17 @@ class SegmentsConfig(AppConfig):
         from segments.ml.registrations import register as ml_register
 
         ml_register()
+
+        from crm.dashboard import DashboardCard, dashboard_card_register
+        from crm.roles import Role
+        from segments.dashboard import dashboard_segment_growth
+
+        dashboard_card_register(
+            DashboardCard(
+                key="segment-growth",
+                template="segments/_dashboard_growth.html",
+                context=dashboard_segment_growth,
+                roles=(Role.MARKETING,),
+                order=30,
+            )
+        )
