@@ -103,7 +103,7 @@ def test_marketer_sees_the_growth_of_the_largest_segments(client, marketing_user
 
 def test_marketer_sees_the_sends_scheduled_next_soonest_first(client, marketing_user):
     segment = SegmentFactory(name="Newsletter readers", member_count=1200)
-    later = CampaignFactory(name="Later", status=Campaign.Status.SCHEDULED,
+    CampaignFactory(name="Later", status=Campaign.Status.SCHEDULED,
                             send_at=timezone.now() + dt.timedelta(days=5))  # fmt: skip
     sooner = CampaignFactory(name="Sooner", status=Campaign.Status.SCHEDULED,
                              send_at=timezone.now() + dt.timedelta(days=1))  # fmt: skip
