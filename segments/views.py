@@ -22,6 +22,7 @@ from privacy.models import Purpose
 from segments import rules
 from segments.forms import MembersUploadForm, SegmentForm
 from segments.models import RefreshRun, Segment
+from segments.rule_words import rule_in_words
 from segments.rules import RuleInvalid
 from segments.selectors import segment_members, segment_overlap, segment_size_history
 from segments.services import (
@@ -226,6 +227,7 @@ def _segment_detail_page(
             "chart": chart,
             "overlap": segment_overlap(segment=segment),
             "protected": rules.uses_protected_characteristics(segment.rule),
+            "rule_words": rule_in_words(segment.rule) if segment.kind == Segment.Kind.RULE else "",
             "can_manage": user_has_role(request.user, Role.MARKETING),
             "upload_form": upload_form,
         },
