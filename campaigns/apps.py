@@ -104,3 +104,10 @@ class CampaignsConfig(AppConfig):
                 order=32,
             )
         )
+
+        from privacy.registry import record_names_register
+
+        record_names_register(
+            "campaign",
+            lambda ids: dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "name")),
+        )

@@ -371,6 +371,13 @@ def customer_hooks_register() -> None:
     address_check_register(erased_addresses_refused)
 
 
+def customer_names(ids: set[int]) -> dict[int, str]:
+    """Customers by name for the audit log (an erased customer has no row and stays a number)."""
+    from customers.models import Customer
+
+    return {customer.pk: str(customer) for customer in Customer.objects.filter(pk__in=ids)}
+
+
 def dashboard_cards_register() -> None:
     """The privacy dashboard: the request queue by status, deadlines, erasures and consent."""
     from crm.dashboard import DashboardCard, dashboard_card_register

@@ -95,3 +95,11 @@ class SegmentsConfig(AppConfig):
                 order=30,
             )
         )
+
+        from privacy.registry import record_names_register
+
+        def segment_names(ids: set[int]) -> dict[int, str]:
+            return dict(Segment.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+        record_names_register("segment", segment_names)
+        record_names_register("segment_members", segment_names)
