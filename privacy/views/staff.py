@@ -111,7 +111,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
         if data["customer_id"]:
             customer = customers_visible_to(request.user).filter(pk=data["customer_id"]).first()
             if customer is None:
-                form.add_error("customer_id", "No customer with this number.")
+                form.add_error("customer_id", "No such customer: choose one from the list.")
         if not form.errors:
             try:
                 dsr = data_request_create(
@@ -273,14 +273,14 @@ def request_match(request: HttpRequest, pk: int) -> HttpResponse:
         customers_visible_to(request.user).filter(pk=form.cleaned_data["customer_id"]).first()
     )
     if customer is None:
-        messages.error(request, "Customer number: no customer with this number.")
+        messages.error(request, "Customer: no such customer, choose one from the list.")
         return _detail_page(request, dsr, status=400, match_form=form)
     try:
         data_request_match(request=dsr, customer=customer, actor=request.user)
     except RequestError as exc:
         messages.error(request, f"{exc.field.capitalize()}: {exc.problem}")
         return _detail_page(request, dsr, status=400, match_form=form)
-    messages.success(request, f"Request matched to customer {customer.pk}.")
+    messages.success(request, f"Request matched to {customer} (customer {customer.pk}).")
     return redirect("privacy:request_detail", pk)
 
 
