@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from crm.confirm import Confirmation, confirmation_given, confirmation_page
 from crm.roles import Role, user_has_role
+from customers.forms import staff_choices
 from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
 from segments import rules
@@ -91,6 +92,11 @@ def _builder_context(request: HttpRequest, form: SegmentForm, segment: Segment |
     catalogue["purposes"] = list(Purpose.objects.values_list("code", flat=True))
     catalogue["segments"] = [
         {"id": pk, "name": name} for pk, name in others.values_list("pk", "name")
+    ]
+    # The Owner condition is chosen by name among the staff who can own customers.
+    catalogue["users"] = [
+        {"id": user.pk, "name": user.get_full_name() or user.get_username()}
+        for user in staff_choices()
     ]
     return {"form": form, "segment": segment, "catalogue": catalogue}
 

@@ -91,3 +91,18 @@ def test_segment_page_shows_its_rule_in_words_with_the_names_it_refers_to(client
         '<span id="rule-sentence">Country is Germany and is in segment “VIP customers”</span>'
         in page
     )
+
+
+@pytest.mark.django_db
+def test_rule_builder_offers_owners_by_name(client, marketing_user, sales_user):
+    sales_user.first_name, sales_user.last_name = "Sam", "Sales"
+    sales_user.save(update_fields=["first_name", "last_name"])
+    client.force_login(marketing_user)
+
+    response = client.get("/segments/new/")
+
+    catalogue = response.context["catalogue"]
+    owner = next(f for f in catalogue["fields"] if f["name"] == "owner")
+    assert owner["label"] == "Owner"
+    assert {"id": sales_user.pk, "name": "Sam Sales"} in catalogue["users"]
+    assert marketing_user.pk not in [u["id"] for u in catalogue["users"]]
