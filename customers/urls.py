@@ -8,6 +8,7 @@ urlpatterns = [
     path("", lists.customer_list, name="customer_list"),
     path("export.csv", lists.customer_export, name="customer_export"),
     path("search/", lists.global_search, name="search"),
+    path("pick/", lists.customer_pick, name="customer_pick"),
     path("new/", edit.customer_create_view, name="customer_create"),
     path("<int:pk>/", detail.customer_detail, name="customer_detail"),
     path("<int:pk>/purchases/", detail.customer_purchases, name="customer_purchases"),

@@ -371,18 +371,44 @@ def customer_hooks_register() -> None:
     address_check_register(erased_addresses_refused)
 
 
+def customer_names(ids: set[int]) -> dict[int, str]:
+    """Customers by name for the audit log (an erased customer has no row and stays a number)."""
+    from customers.models import Customer
+
+    return {customer.pk: str(customer) for customer in Customer.objects.filter(pk__in=ids)}
+
+
 def dashboard_cards_register() -> None:
-    """Open and overdue data-subject requests on the privacy officer's dashboard."""
+    """The privacy dashboard: the request queue by status, deadlines, erasures and consent."""
     from crm.dashboard import DashboardCard, dashboard_card_register
     from crm.roles import Role
-    from privacy.selectors import dsr_counts
+    from privacy.dashboard import (
+        dashboard_deadlines,
+        dashboard_privacy_activity,
+        dashboard_request_queue,
+    )
 
-    dashboard_card_register(
+    for card in (
         DashboardCard(
             key="privacy-requests",
             template="privacy/_dashboard_requests.html",
-            context=lambda request: dsr_counts(),
+            context=dashboard_request_queue,
             roles=(Role.PRIVACY,),
             order=10,
-        )
-    )
+        ),
+        DashboardCard(
+            key="privacy-deadlines",
+            template="privacy/_dashboard_deadlines.html",
+            context=dashboard_deadlines,
+            roles=(Role.PRIVACY,),
+            order=11,
+        ),
+        DashboardCard(
+            key="privacy-activity",
+            template="privacy/_dashboard_activity.html",
+            context=dashboard_privacy_activity,
+            roles=(Role.PRIVACY,),
+            order=12,
+        ),
+    ):
+        dashboard_card_register(card)

@@ -136,7 +136,7 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("source", "Source", TEXT, "source"),
         FieldSpec("email", "Email", TEXT, "email", nullable=True),
         FieldSpec("created_at", "Created", DATE, "created_at"),
-        FieldSpec("owner", "Owner (user id)", USER, "owner_id", nullable=True),
+        FieldSpec("owner", "Owner", USER, "owner_id", nullable=True),
         FieldSpec("account.name", "Account name", TEXT, "account__name", nullable=True),
         FieldSpec("account.industry", "Account industry", TEXT, "account__industry", nullable=True),
         _choice_field("account.size", "Account size", "account__size", Account.Size, nullable=True),

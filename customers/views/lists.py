@@ -1,6 +1,7 @@
 """The customer and account lists: search, filters, sort, keyset pages, CSV export, global search."""
 
 import csv
+import re
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
@@ -161,6 +162,47 @@ def global_search(request: HttpRequest) -> HttpResponse:
             "term": term,
             "customers": customers,
             "accounts": accounts,
+            "hidden": customer_fields_hidden_from(request.user),
+        },
+    )
+
+
+PICKER_SIZE = 8
+_PICKER_TARGET = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+@staff_required
+def customer_pick(request: HttpRequest) -> HttpResponse:
+    """The options of a customer picker (crm.forms.RecordPicker) as the user types: customers
+    the user may see, found like the top-bar search (no phone for those who may not read it),
+    by name with their email and account."""
+    term = request.GET.get("q", "")
+    if not term:
+        term = next((v for k, v in request.GET.items() if k.endswith("_search")), "")
+    term = term.strip()[:100]
+    exclude = request.GET.get("exclude", "")
+    target = request.headers.get("HX-Target", "")
+    options: list = []
+    if len(term) >= 2:
+        visible = customers_search_ready(customers_visible_to(request.user))
+        if exclude.isdigit():
+            visible = visible.exclude(pk=int(exclude))
+        options = keyset_page(
+            visible.select_related("account"),
+            order=CUSTOMER_ORDERS["name"],
+            cursor="",
+            size=PICKER_SIZE,
+            any_of=customer_search_conditions(
+                term, unreadable=customer_fields_hidden_from(request.user)
+            ),
+        ).rows
+    return render(
+        request,
+        "customers/_picker_options.html",
+        {
+            "term": term,
+            "options": options,
+            "prefix": target if _PICKER_TARGET.fullmatch(target) else "picker",
             "hidden": customer_fields_hidden_from(request.user),
         },
     )

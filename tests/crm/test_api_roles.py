@@ -388,6 +388,7 @@ EXTRA_ACTIONS |= {
         ("report", "get", "report", lambda w: None),
         ("audience-size", "get", "audience-size", lambda w: None),
         ("preview", "post", "preview", lambda w: {"customer": w.customer.pk}),
+        ("test-send", "post", "test-send", lambda w: {"customer": w.customer.pk}),
         ("variants", "get", "variants", lambda w: None),
         ("variant", "patch", "variants/999999", lambda w: {"subject": "Hi"}),
         ("promotion", "put", "promotion", lambda w: {"discount": "percent", "value": "10"}),
