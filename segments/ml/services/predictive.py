@@ -173,6 +173,26 @@ def predictive_score_all(
         model.features, frame.to_numpy(dtype="float64"), churn_c, value_c
     )
     _job_progress(job, 80, "writing scores")
+    return predictive_scores_write(
+        customer_ids=frame.index.to_numpy(dtype="int64"),
+        risk=risk,
+        value=value,
+        reasons=(codes, values, effects),
+        at=now,
+    )
+
+
+def predictive_scores_write(
+    *,
+    customer_ids: np.ndarray,
+    risk: np.ndarray,
+    value: np.ndarray,
+    reasons: tuple[np.ndarray, np.ndarray, np.ndarray],
+    at: dt.datetime,
+) -> int:
+    """Write the current churn risk, value and reasons (codes, values, effects) of these
+    customers in two statements (bulk.scores_write); other customers' are cleared."""
+    codes, values, effects = reasons
     slots = range(codes.shape[1])
     columns = {
         "churn_risk": ("float8", np.round(risk, 4)),
@@ -187,7 +207,7 @@ def predictive_score_all(
 
     with transaction.atomic():
         written = bulk.scores_write(
-            customer_ids=frame.index.to_numpy(dtype="int64"),
+            customer_ids=customer_ids,
             columns=columns,
             assignments={
                 "churn_risk": "t.churn_risk",
@@ -197,14 +217,14 @@ def predictive_score_all(
                 "reason_effects": array("e"),
                 "computed_at": "%(now)s",
             },
-            params={"now": now},
+            params={"now": at},
         )
-        CustomerScore.objects.exclude(computed_at=now).exclude(churn_risk=None).update(
+        CustomerScore.objects.exclude(computed_at=at).exclude(churn_risk=None).update(
             churn_risk=None,
             predicted_value=None,
             reason_features=[],
             reason_values=[],
             reason_effects=[],
-            computed_at=now,
+            computed_at=at,
         )
     return written

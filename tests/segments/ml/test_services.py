@@ -103,6 +103,27 @@ def test_score_fields_compile_and_customers_without_scores_are_empty(champion, l
     assert ids({"field": "rfm_recency", "op": "is_empty"}) == {never_bought.pk}
 
 
+def test_lifetime_value_and_p_alive_are_rule_fields_and_customers_without_them_are_empty(
+    champion, lost_customer
+):
+    never_bought = CustomerFactory()
+    CustomerScore.objects.create(customer=champion, lifetime_value=900, p_alive=0.95)
+    CustomerScore.objects.create(customer=lost_customer, lifetime_value="12.50", p_alive=0.1)
+
+    def ids(rule):
+        return set(compile_rule(rule).values_list("pk", flat=True))
+
+    assert ids({"field": "predicted_lifetime_value", "op": "gte", "value": "500"}) == {champion.pk}
+    assert ids({"field": "predicted_lifetime_value", "op": "lt", "value": 12.51}) == {
+        lost_customer.pk
+    }
+    assert ids({"field": "p_alive", "op": "lt", "value": 0.5}) == {lost_customer.pk}
+    assert ids({"field": "p_alive", "op": "between", "value": [0.9, 1]}) == {champion.pk}
+    # A customer with no score (never bought) is in none of them; the spend so far keeps its
+    # name, a different number from the forecast.
+    assert ids({"field": "lifetime_value", "op": "gte", "value": 0}) >= {champion.pk}
+
+
 def test_training_finds_the_planted_groups_and_makes_each_cluster_a_segment(three_planted_groups):
     ml_segment = ml_segment_create(name="Shoppers", owner=None, features=["rfm"], k=3, seed=1)
 
