@@ -75,10 +75,10 @@ class CustomerScore(models.Model):
         indexes = [
             models.Index(fields=["rfm_class"], name="score_rfm_class_idx"),
             models.Index(fields=["r_score", "f_score"], name="score_rf_idx"),
-            models.Index(fields=["churn_risk"], name="score_churn_idx"),
-            models.Index(fields=["predicted_value"], name="score_value_idx"),
-            models.Index(fields=["lifetime_value"], name="score_lifetime_value_idx"),
-            models.Index(fields=["p_alive"], name="score_p_alive_idx"),
+            # No index on churn_risk, predicted_value, lifetime_value or p_alive: every scoring
+            # run rewrites them for every customer, and maintaining four indexes of random
+            # values made that write five times slower (docs/ml.md, "Benchmark"), while a rule
+            # on them scans this narrow table in about a second at a million customers.
         ]
 
     def __str__(self) -> str:
