@@ -118,6 +118,7 @@ def test_lifetime_value_and_p_alive_are_rule_fields_and_customers_without_them_a
         lost_customer.pk
     }
     assert ids({"field": "p_alive", "op": "lt", "value": 0.5}) == {lost_customer.pk}
+    assert never_bought.pk not in ids({"field": "p_alive", "op": "lte", "value": 1})
     assert ids({"field": "p_alive", "op": "between", "value": [0.9, 1]}) == {champion.pk}
     # A customer with no score (never bought) is in none of them; the spend so far keeps its
     # name, a different number from the forecast.
