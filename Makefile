@@ -16,8 +16,10 @@ BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_real
 # The load benchmark seeds its own tier (20k customers by default).
 BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
 BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
+# The lifetime-value benchmark holds a simulated BG/NBD world, not the tiers: a database of its own.
+BENCH_CLV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_clv
 
-.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys bench-load services
+.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-clv bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys bench-load services
 
 # Installs exactly what requirements-dev.lock pins (with hashes), then this project without
 # resolving anything again. After changing dependencies in pyproject.toml: make lock.
@@ -78,7 +80,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-clv bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -99,6 +101,10 @@ bench-segment-edit: venv
 bench-ml: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_ml $(BENCH_ARGS)
+
+bench-clv: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_CLV_DATABASE_URL) $(PY) -m bench.bench_clv $(BENCH_ARGS)
 
 bench-suppression: venv
 	@scripts/ensure-services.sh

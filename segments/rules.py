@@ -160,6 +160,22 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec(
             "predicted_value", "Predicted value", NUMBER, "score__predicted_value", nullable=True
         ),
+        # BG/NBD x Gamma-Gamma (segments/ml/clv.py): `lifetime_value` above is what the customer
+        # has spent; this is what they are expected to spend over the lifetime horizon.
+        FieldSpec(
+            "predicted_lifetime_value",
+            "Predicted lifetime value (BG/NBD x Gamma-Gamma)",
+            NUMBER,
+            "score__lifetime_value",
+            nullable=True,
+        ),
+        FieldSpec(
+            "p_alive",
+            "Probability of still being a customer (0 to 1)",
+            NUMBER,
+            "score__p_alive",
+            nullable=True,
+        ),
         # Satisfaction surveys (insights): the customer's latest answers, through
         # Customer.satisfaction (insights.CustomerSatisfaction); no answer is empty.
         FieldSpec(
