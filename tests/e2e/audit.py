@@ -154,9 +154,6 @@ class Auditor:
         """axe on the page as it stands once quiet, then its screenshot."""
         state = self.track(page)
         self.busy = True
-        console = getattr(page, "console_messages", None)
-        console = console if isinstance(console, list) else None
-        console_before = len(console) if console is not None else 0
         try:
             result = None
             for _attempt in range(ATTEMPTS):
@@ -189,12 +186,6 @@ class Auditor:
             return result
         finally:
             self.busy = False
-            if console is not None:
-                # axe adds <style> elements while it reads the page, which the page's CSP
-                # refuses; those refusals are axe's, not the product's, and are not kept.
-                console[console_before:] = [
-                    m for m in console[console_before:] if "Content Security Policy" not in m
-                ]
 
     def _screenshot(self, page, result: dict) -> Path:
         viewport = page.viewport_size or {}
@@ -202,7 +193,12 @@ class Auditor:
         name = page_name(result["url"], viewport.get("width"))
         path = self.screenshots_dir / role / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=True, caret="initial")
+        # A screenshot leaves `style=""` on form fields; htmx would copy those onto swapped
+        # content (attributesToSettle), which the CSP refuses. They do nothing: away with them.
+        page.evaluate(
+            "document.querySelectorAll('[style=\"\"]').forEach((e) => e.removeAttribute('style'))"
+        )
         self.seen.append(
             {
                 "file": f"{role}/{name}.png",

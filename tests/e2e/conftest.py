@@ -92,6 +92,8 @@ def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15000)
+    # The first page of a run waits for the live server to warm up on a loaded machine.
+    page.set_default_navigation_timeout(30000)
     page.console_messages = []
     page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
     yield page
