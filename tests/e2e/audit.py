@@ -1,8 +1,8 @@
 """Every page a browser test visits is checked with axe-core and photographed.
 
 A page counts as visited once the browser has navigated to it: after `goto`, `go_back`, `reload`,
-and before the test's next action (a click, a fill, a check...) on a page that navigated since
-its last check, and before the page or its context closes. The check waits for the page to be
+and, on a page that navigated since its last check, before the test's next action (a click, a
+fill, a check...), before the next `goto`, and before the page or its context closes. The check waits for the page to be
 quiet (loaded, no htmx request, swap or settle in flight, nothing aria-busy, no finite
 animation running), runs
 axe-core (tests/e2e/assets/axe.min.js, injected through the DevTools protocol, so the page's

@@ -20,7 +20,8 @@ ACTIONS = (
     "uncheck", "set_checked", "select_option", "set_input_files", "hover", "focus", "clear",
     "drag_to", "drag_and_drop", "bounding_box",
 )  # fmt: skip
-# Page methods after which the page reached is checked.
+# Page methods before which the page left (if it navigated since its check) and after which
+# the page reached is checked.
 NAVIGATIONS = ("goto", "go_back", "go_forward", "reload")
 CHROMIUM_ARGS = [
     "--headless",
@@ -165,7 +166,7 @@ def accessibility_check(request, monkeypatch):
         original = getattr(Page, name)
 
         def navigate(self, *args, _original=original, **kwargs):
-            auditor.track(self)
+            auditor.check_if_pending(self)  # the page being left, reached by a click
             response = _original(self, *args, **kwargs)
             if not auditor.busy:
                 auditor.check(self)
