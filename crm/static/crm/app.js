@@ -48,5 +48,23 @@
       if (menu && !event.target.closest("details.usermenu")) menu.removeAttribute("open");
     });
     // Irreversible actions ask on a page of their own (crm/confirm.py), never in a dialog.
+
+    scrollersFocusable(document);
+    document.body.addEventListener("htmx:afterSettle", function () { scrollersFocusable(document); });
+    window.addEventListener("resize", function () { scrollersFocusable(document); });
   });
+
+  // A table wider than the window scrolls sideways in its .table-wrap: a keyboard user must be
+  // able to reach it to scroll it, and a screen reader hears what it is.
+  function scrollersFocusable(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth <= wrap.clientWidth + 1 || wrap.hasAttribute("tabindex")) return;
+      var table = wrap.querySelector("table");
+      var caption = table && table.querySelector("caption");
+      var label = (table && table.getAttribute("aria-label")) || (caption && caption.textContent.trim());
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", (label || "Table") + " (scrolls sideways)");
+    });
+  }
 })();

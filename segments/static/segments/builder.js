@@ -284,6 +284,7 @@
     const mine = ++sequence;
     countBox.textContent = "Counting…";
     countBox.classList.add("busy");
+    countBox.setAttribute("aria-busy", "true");
     fetch(form.dataset.previewUrl, {
       method: "POST",
       credentials: "same-origin",
@@ -292,6 +293,7 @@
     }).then((r) => r.json().then((data) => ({ ok: r.ok, data }))).then(({ ok, data }) => {
       if (mine !== sequence) return;
       countBox.classList.remove("busy");
+      countBox.removeAttribute("aria-busy");
       errorsBox.replaceChildren();
       if (!ok) {
         countBox.textContent = "Fix the rule to see the count";
@@ -304,7 +306,12 @@
       const protectedList = data.protected_characteristics || [];
       notice.classList.toggle("hidden", !protectedList.length);
       notice.querySelector("[data-protected-list]").textContent = protectedList.join(", ");
-    }).catch(() => { if (mine === sequence) countBox.textContent = "Count unavailable"; });
+    }).catch(() => {
+      if (mine !== sequence) return;
+      countBox.classList.remove("busy");
+      countBox.removeAttribute("aria-busy");
+      countBox.textContent = "Count unavailable";
+    });
   }
 
   textarea.addEventListener("change", () => {
