@@ -27,6 +27,7 @@ HEAVY_TASKS = [
     "privacy.tasks.data_export_build_task",
     "privacy.tasks.consent_bulk_job_run_task",
     "privacy.tasks.retention_run_task",
+    "crm.tasks.bulk_job_run_task",
 ]
 
 

@@ -8,7 +8,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from crm.jobs import Job
 from customers.models import Account, Customer, Product, Purchase
 
 
@@ -281,33 +280,3 @@ class ForecastTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} {self.month:%Y-%m}: {self.amount} {self.currency}"
-
-
-class DealBulkJob(Job):
-    """One bulk action (a new owner, or deletion) over the deals picked on the list, by id or by
-    the list's filter, run set-based by a Celery task: one statement per table, whatever the
-    number of deals. The deals are found again when the job runs, under its author's rules."""
-
-    class Action(models.TextChoices):
-        ASSIGN_OWNER = "assign_owner", "Assign owner"
-        DELETE = "delete", "Delete"
-
-    action = models.CharField(max_length=20, choices=Action.choices)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # Either the ids ticked on the list, or (when `by_filter`) the list's query string.
-    deal_ids = models.JSONField(default=list, blank=True)
-    by_filter = models.BooleanField(default=False)
-    filter = models.JSONField(default=dict, blank=True)
-    matched = models.PositiveIntegerField(default=0)
-    changed = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta(Job.Meta):
-        pass
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} on {self.matched} deals ({self.status})"

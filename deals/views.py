@@ -14,7 +14,6 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
     QueryDict,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,23 +21,22 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from crm import saved_views
-from crm.confirm import Confirmation, confirmation_given, confirmation_page
+from crm import bulk_views, saved_views
+from crm.bulk import bulk_jobs_visible_to
 from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
-from deals import bulk, services
+from deals import services
 from deals.forms import (
     ACTIVITY_IDS,
     DEAL_SORTS,
     ActivityForm,
-    DealBulkForm,
     DealFilterForm,
     DealForm,
     DealMoveForm,
     ForecastFilterForm,
     TargetForm,
 )
-from deals.models import Activity, Deal, DealBulkJob, StageChange
+from deals.models import Activity, Deal, StageChange
 from deals.selectors import (
     WEIGHTED,
     activities_visible_to,
@@ -151,7 +149,9 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "headers": {h["key"]: h for h in headers},
         "page_query": _query_without(request, "page"),
         "can_edit": user_edits_deals(request.user),
-        "bulk_form": DealBulkForm(initial={"filter": _query_without(request, "page", "sort")}),
+        "bulk_form": bulk_views.bulk_form_for(
+            request, "deals", query=_query_without(request, "page", "sort")
+        ),
         "saved_views": [
             {"view": v, "query": saved_views.saved_view_querystring(v)}
             for v in saved_views.saved_views_visible_to(request.user, list_name="deals")
@@ -163,73 +163,17 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     return render(request, "deals/deal_list.html", context)
 
 
-@require_POST
 @readers_only
 def deal_bulk(request: HttpRequest) -> HttpResponse:
-    """One action over the deals ticked, or every deal matching the list's filter: an export
-    answers at once; a new owner or a deletion asks first, then runs as a job."""
-    form = DealBulkForm(request.POST)
-    back = reverse("deals:list")
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            for error in errors:
-                messages.error(request, f"{field}: {error}")
-        return redirect(back)
-    data = form.cleaned_data
-    query = QueryDict(data["filter"] or "")
-    back = f"{back}?{query.urlencode()}" if query else back
-    ids = None
-    if data["scope"] == "selected":
-        try:
-            ids = bulk.deals_bulk_clean_ids(request.POST.getlist("ids"))
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return redirect(back)
-    query = {k: query.get(k) for k in query}
-    try:
-        bulk.deals_bulk_check(actor=request.user, action=data["action"], owner=data["owner"])
-        if ids is None:
-            query = bulk.deals_bulk_clean_filter(query)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect(back)
-    targets = bulk.deals_bulk_targets(actor=request.user, ids=ids, query=query)
-    if data["action"] == bulk.EXPORT:
-        response = StreamingHttpResponse(bulk.deals_export_csv(targets), content_type="text/csv")
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="deals-{stamp}.csv"'
-        return response
-    count = targets.count()
-    if not confirmation_given(request):
-        facts = [("Deals", f"{count}"), ("Chosen", dict(form.SCOPES)[data["scope"]])]
-        if data["action"] == DealBulkJob.Action.ASSIGN_OWNER:
-            facts.append(("New owner", data["owner"].get_username()))
-        delete = data["action"] == DealBulkJob.Action.DELETE
-        confirmation = Confirmation(
-            title="Delete deals" if delete else "Give deals a new owner",
-            action_label=f"Delete {count} deals" if delete else f"Reassign {count} deals",
-            facts=facts,
-            warning="The deals, their lines, history and activities are deleted for good."
-            if delete
-            else "",
-            cancel_url=back,
-            danger=delete,
-        )
-        return confirmation_page(request, confirmation)
-    job = bulk.deal_bulk_job_create(
-        actor=request.user, action=data["action"], ids=ids, query=query, owner=data["owner"]
-    )
-    return redirect("deals:bulk_job", pk=job.pk)
+    """The list's bulk bar: the shared bulk actions (crm/bulk_views.py) on the deals."""
+    return bulk_views.bulk_action(request, "deals")
 
 
 @readers_only
 def deal_bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
-    """Where a bulk action stands: its state, how many deals it reached and changed."""
-    jobs = DealBulkJob.objects.select_related("owner")
-    if not request.user.is_superuser:
-        jobs = jobs.filter(created_by=request.user)
-    job = get_object_or_404(jobs, pk=pk)
-    return render(request, "deals/bulk_job.html", {"job": job})
+    """Where a bulk action on deals stands (the shared bulk job page)."""
+    get_object_or_404(bulk_jobs_visible_to(request.user).filter(list_name="deals"), pk=pk)
+    return bulk_views.bulk_job(request, pk)
 
 
 # The board --------------------------------------------------------------------------------------

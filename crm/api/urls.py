@@ -10,10 +10,11 @@ import deals.api
 import insights.api
 import privacy.api
 import segments.api
-from crm.api import saved_views
+from crm.api import bulk, saved_views
 
 API_MODULES = (
     saved_views,
+    bulk,
     customers.api,
     privacy.api,
     deals.api,

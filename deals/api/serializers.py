@@ -5,13 +5,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.api.jobs import JobStateFields
 from customers.api.serializers import VisibleAccountField, VisibleCustomerField
 from customers.models import Product
 from deals.models import (
     Activity,
     Deal,
-    DealBulkJob,
     DealLine,
     ForecastTarget,
     Pipeline,
@@ -316,23 +314,3 @@ class DealBulkSerializer(serializers.Serializer):
         if ("ids" in attrs) == ("filter" in attrs):
             raise serializers.ValidationError({"ids": "Give either ids or filter, not both."})
         return attrs
-
-
-class DealBulkJobSerializer(JobStateFields, serializers.ModelSerializer):
-    class Meta:
-        model = DealBulkJob
-        fields = [
-            "id",
-            "action",
-            "owner",
-            "by_filter",
-            "matched",
-            "changed",
-            "status",
-            *JobStateFields.STATE_FIELDS,
-            "message",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
-        read_only_fields = fields

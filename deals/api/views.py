@@ -3,9 +3,7 @@
 import datetime as dt
 
 from django.db.models import Prefetch
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
@@ -13,12 +11,14 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from crm.api.bulk import BulkJobSerializer, bulk_answer
 from crm.api.permissions import RolePermissions
 from crm.api.viewsets import CreateMixin, DestroyMixin, ServiceModelViewSet, UpdateMixin
+from crm.bulk import bulk_jobs_visible_to
 from crm.roles import Role
-from deals import bulk, services
+from deals import services
 from deals.api import serializers
-from deals.models import DealBulkJob, DealLine, ForecastTarget, Pipeline, Stage, StageChange
+from deals.models import DealLine, ForecastTarget, Pipeline, Stage, StageChange
 from deals.selectors import (
     activities_visible_to,
     deals_visible_to,
@@ -175,7 +175,7 @@ class DealViewSet(
 
     @extend_schema(
         request=serializers.DealBulkSerializer,
-        responses={202: serializers.DealBulkJobSerializer, (200, "text/csv"): OpenApiTypes.STR},
+        responses={202: BulkJobSerializer, (200, "text/csv"): OpenApiTypes.STR},
     )
     @action(
         detail=False,
@@ -186,37 +186,26 @@ class DealViewSet(
     def bulk(self, request):
         """One action over many deals, by `ids` or by `filter`: `export` answers the CSV at once;
         `assign_owner` and `delete` answer 202 with a job that runs set-based (follow it at
-        bulk/{id}/). Sales reach only the deals they may change and give deals only to
-        themselves; only administrators delete."""
+        bulk/{id}/ or /api/bulk/{id}/). Sales reach only the deals they may change and give
+        deals only to themselves; only administrators delete. The same as POST /api/bulk/ with
+        `list` deals."""
         payload = serializers.DealBulkSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        ids = bulk.deals_bulk_clean_ids(data["ids"]) if "ids" in data else None
-        query = bulk.deals_bulk_clean_filter(data["filter"]) if ids is None else None
-        bulk.deals_bulk_check(actor=request.user, action=data["action"], owner=data.get("owner"))
-        if data["action"] == bulk.EXPORT:
-            targets = bulk.deals_bulk_targets(actor=request.user, ids=ids, query=query)
-            response = StreamingHttpResponse(
-                bulk.deals_export_csv(targets), content_type="text/csv"
-            )
-            stamp = timezone.now().strftime("%Y%m%d-%H%M")
-            response["Content-Disposition"] = f'attachment; filename="deals-{stamp}.csv"'
-            return response
-        job = bulk.deal_bulk_job_create(
-            actor=request.user, action=data["action"], ids=ids, query=query, owner=data.get("owner")
-        )
-        job.refresh_from_db()
-        return Response(serializers.DealBulkJobSerializer(job).data, status=202)
+        data = dict(payload.validated_data)
+        if data.get("owner") is not None:
+            data["owner"] = data["owner"].pk
+        else:
+            data.pop("owner", None)
+        return bulk_answer(request, {**data, "list": "deals"})
 
-    @extend_schema(responses={200: serializers.DealBulkJobSerializer})
+    @extend_schema(responses={200: BulkJobSerializer})
     @action(detail=False, methods=["get"], url_path=r"bulk/(?P<job_id>[0-9]+)", url_name="bulk-job")
     def bulk_job(self, request, job_id=None):
-        """Where a bulk action stands; a person sees their own (administrators every one)."""
-        jobs = DealBulkJob.objects.all()
-        if not request.user.is_superuser:
-            jobs = jobs.filter(created_by=request.user)
-        job = get_object_or_404(jobs, pk=job_id)
-        return Response(serializers.DealBulkJobSerializer(job).data)
+        """Where a bulk action on deals stands; a person sees their own (administrators every one)."""
+        job = get_object_or_404(
+            bulk_jobs_visible_to(request.user).filter(list_name="deals"), pk=job_id
+        )
+        return Response(BulkJobSerializer(job).data)
 
     @extend_schema(responses={200: serializers.StageChangeSerializer(many=True)})
     @action(detail=True, methods=["get"])
