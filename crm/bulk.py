@@ -33,13 +33,14 @@ class BulkAction:
     """An action on a list's rows.
 
     check(actor, params) -> the cleaned params (JSON), or raises ValidationError (naming the
-    field) or PermissionDenied; apply(ids, params) -> rows changed, set-based over one batch.
+    field) or PermissionDenied; apply(ids, params, actor) -> rows changed, set-based over one
+    batch, with the audit row where personal data changes.
     """
 
     name: str
     label: str
     check: Callable[[AbstractBaseUser, Mapping], dict]
-    apply: Callable[[list[int], dict], int]
+    apply: Callable[[list[int], dict, AbstractBaseUser], int]
     title: str = ""
     # The confirmation's button, with {count} and {noun}: "Delete {count} {noun}".
     button: str = "{label} ({count} {noun})"
@@ -202,11 +203,15 @@ def bulk_job_run(*, job: BulkJob, batch: int = BATCH) -> BulkJob:
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
             with transaction.atomic():
-                changed += action.apply(chunk, params)
+                changed += action.apply(chunk, params, actor)
                 done += len(chunk)
                 BulkJob.objects.filter(pk=job.pk).update(progress_done=done, changed=changed)
     except (PermissionDenied, ValidationError) as error:
         _fail(job, error)
+    except Exception as error:
+        # The batches done so far stay done (each committed); say so, and let the worker log it.
+        _fail(job, RuntimeError(f"Stopped after {done} of the rows: {type(error).__name__}."))
+        raise
     else:
         BulkJob.objects.filter(pk=job.pk).update(
             status=BulkJob.Status.DONE,

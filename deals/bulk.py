@@ -80,7 +80,7 @@ def _assign_owner_check(actor: AbstractBaseUser, params: Mapping) -> dict:
     return {"owner": int(owner_id)}
 
 
-def _assign_owner_apply(ids: list[int], params: dict) -> int:
+def _assign_owner_apply(ids: list[int], params: dict, actor: AbstractBaseUser) -> int:
     return (
         Deal.objects.filter(pk__in=ids)
         .exclude(owner_id=params["owner"])
@@ -111,7 +111,7 @@ def _delete_check(actor: AbstractBaseUser, params: Mapping) -> dict:
     return {}
 
 
-def _delete_apply(ids: list[int], params: dict) -> int:
+def _delete_apply(ids: list[int], params: dict, actor: AbstractBaseUser) -> int:
     """Delete the deals and what hangs off them, one DELETE per table."""
     with connection.cursor() as cursor:
         for model in (Activity, DealLine, StageChange):

@@ -13,7 +13,6 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
-    QueryDict,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from crm import bulk_views, saved_views
+from crm import bulk_views, list_views
 from crm.bulk import bulk_jobs_visible_to
 from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
@@ -152,12 +151,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "bulk_form": bulk_views.bulk_form_for(
             request, "deals", query=_query_without(request, "page", "sort")
         ),
-        "saved_views": [
-            {"view": v, "query": saved_views.saved_view_querystring(v)}
-            for v in saved_views.saved_views_visible_to(request.user, list_name="deals")
-            .select_related("owner")
-            .order_by("name", "id")[:50]
-        ],
+        "saved_views": list_views.saved_views_for(request, "deals"),
         "view_query": _query_without(request, "page"),
     }
     return render(request, "deals/deal_list.html", context)
@@ -492,36 +486,12 @@ def forecast_target_set(request: HttpRequest) -> HttpResponse:
 # Saved views -------------------------------------------------------------------------------------
 
 
-@require_POST
 @readers_only
 def deal_view_save(request: HttpRequest) -> HttpResponse:
-    """Save the list's filter and sort under a name, for oneself or shared with colleagues."""
-    query = QueryDict(request.POST.get("query", "")[:2000])
-    try:
-        view = saved_views.saved_view_create(
-            owner=request.user,
-            list_name="deals",
-            name=request.POST.get("name", ""),
-            query={k: query.get(k) for k in query},
-            shared=request.POST.get("shared") == "on",
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect(f"{reverse('deals:list')}?{query.urlencode()}")
-    messages.success(request, f"View {view.name} saved.")
-    return redirect(f"{reverse('deals:list')}?{saved_views.saved_view_querystring(view)}")
+    """Save the list's filter and sort under a name (the shared saved-view page)."""
+    return list_views.saved_view_save(request, "deals")
 
 
-@require_POST
 @readers_only
 def deal_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    view = get_object_or_404(
-        saved_views.saved_views_visible_to(request.user, list_name="deals"), pk=pk
-    )
-    try:
-        saved_views.saved_view_delete(view=view, actor=request.user)
-    except PermissionDenied as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"View {view.name} deleted.")
-    return redirect("deals:list")
+    return list_views.saved_view_delete(request, pk)
