@@ -26,7 +26,9 @@ def _check(actor: AbstractBaseUser, params: Mapping) -> dict:
     if segment_id in (None, ""):
         raise ValidationError({"segment": "Choose the static segment."})
     if not str(segment_id).isdigit() or not _static_segments().filter(pk=int(segment_id)).exists():
-        raise ValidationError({"segment": "Choose a static segment: a rule segment's members follow its rule."})
+        raise ValidationError(
+            {"segment": "Choose a static segment: a rule segment's members follow its rule."}
+        )
     return {"segment": int(segment_id)}
 
 

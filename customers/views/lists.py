@@ -42,7 +42,9 @@ def customers_filtered(
     return customers_matching(request.user, form, search=search)
 
 
-def customers_matching(user, form: CustomerFilterForm, *, search: bool = True) -> QuerySet[Customer]:
+def customers_matching(
+    user, form: CustomerFilterForm, *, search: bool = True
+) -> QuerySet[Customer]:
     """customers_filtered for a user rather than a request (bulk actions find their rows again
     when the job runs, with no request)."""
     customers = customers_visible_to(user)
