@@ -28,6 +28,7 @@ HEAVY_TASKS = [
     "privacy.tasks.consent_bulk_job_run_task",
     "privacy.tasks.retention_run_task",
     "crm.tasks.bulk_job_run_task",
+    "deals.tasks.win_model_train_task",
 ]
 
 

@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from crm.jobs import Job
 from customers.models import Account, Customer, Product, Purchase
 
 
@@ -114,6 +115,9 @@ class Deal(models.Model):
     purchase = models.OneToOneField(
         Purchase, null=True, blank=True, on_delete=models.SET_NULL, related_name="deal"
     )
+    # The learned chance of winning, in percent, written by the last scoring of the active
+    # WinModel (deals.win_model); NULL when no model is active or the deal is closed.
+    win_probability = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -280,3 +284,29 @@ class ForecastTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} {self.month:%Y-%m}: {self.amount} {self.currency}"
+
+
+class WinModel(Job):
+    """One training of the win-probability model (deals/winprob.py) on the recorded stage
+    history: its held-out metrics against the stages' default probabilities, and the fitted
+    model. The newest done one that beats the default is active; a refusal (too little history)
+    is a failed job with the reason."""
+
+    metrics = models.JSONField(default=dict, blank=True)
+    typical = models.JSONField(default=dict, blank=True)
+    fitted = models.BinaryField(null=True, blank=True, editable=False)
+    active = models.BooleanField(default=False)
+    scored = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=Q(active=True), name="win_model_one_active"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Win model {self.pk} ({self.status})"

@@ -19,6 +19,7 @@ def personal_data_register_deals() -> None:
         Pipeline,
         Stage,
         StageChange,
+        WinModel,
     )
     from privacy.mentions import personal_data_mentions_exempt, personal_data_mentions_register
     from privacy.registry import personal_data_exempt, personal_data_register
@@ -59,6 +60,11 @@ def personal_data_register_deals() -> None:
     personal_data_mentions_register(Deal, fields=["name", "next_step", "lost_reason", "source"])
     personal_data_mentions_register(Activity, fields=["subject", "body"])
     personal_data_mentions_exempt(Deal, fields=["currency"], reason="A currency code")
+    personal_data_mentions_exempt(
+        WinModel,
+        fields=["message", "metrics", "typical"],
+        reason="A model's figures and the reason it was refused or not used: no person",
+    )
     personal_data_mentions_exempt(ForecastTarget, fields=["currency"], reason="A currency code")
     personal_data_mentions_exempt(Pipeline, fields=["name"], reason="The name of a sales process")
     personal_data_mentions_exempt(Stage, fields=["name"], reason="The name of a sales stage")

@@ -24,7 +24,7 @@ from crm import bulk_views, list_views
 from crm.bulk import bulk_jobs_visible_to
 from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
-from deals import services
+from deals import services, win_model
 from deals.forms import (
     ACTIVITY_IDS,
     DEAL_SORTS,
@@ -35,7 +35,7 @@ from deals.forms import (
     ForecastFilterForm,
     TargetForm,
 )
-from deals.models import Activity, Deal, StageChange
+from deals.models import Activity, Deal, StageChange, WinModel
 from deals.selectors import (
     WEIGHTED,
     activities_visible_to,
@@ -50,6 +50,7 @@ from deals.selectors import (
     user_edits_deals,
     user_reads_deals,
 )
+from deals.win_model import deal_win_prediction, win_model_active
 
 PAGE_SIZE = 50
 
@@ -260,6 +261,7 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "activity_form": ActivityForm(auto_id=ACTIVITY_IDS),
         "can_edit": user_edits_deals(request.user),
         "days_in_stage": max(0, (timezone.now() - deal.stage_entered_at).days),
+        "prediction": deal_win_prediction(deal),
         "today": timezone.localdate(),
         "customer_visible": deal.customer_id
         and customers_visible_to(request.user).filter(pk=deal.customer_id).exists(),
@@ -454,14 +456,31 @@ def deal_forecast(request: HttpRequest) -> HttpResponse:
         "currency": currency,
         "totals": {
             "weighted": sum(chart["weighted"]),
+            "predicted": sum(chart["predicted"]),
             "won": sum(chart["won"]),
             "target": sum(chart["target"]),
         },
         "target_form": TargetForm(initial={"currency": currency, "month": first.strftime("%Y-%m")})
         if request.user.is_superuser
         else None,
+        "win_model": win_model_active(),
+        "win_training": WinModel.objects.defer("fitted").order_by("-created_at", "-id").first(),
+        "can_train": request.user.is_superuser,
     }
     return render(request, "deals/forecast.html", context)
+
+
+@require_POST
+@readers_only
+def win_model_train(request: HttpRequest) -> HttpResponse:
+    """Train the win-probability model on the recorded history (administrators)."""
+    try:
+        win_model.win_model_train(actor=request.user)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Training queued: the forecast uses the model once it is done.")
+    return redirect("deals:forecast")
 
 
 @require_POST

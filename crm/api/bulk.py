@@ -105,6 +105,7 @@ class BulkViewSet(viewsets.GenericViewSet):
     write_roles = tuple(Role.values)  # reading is enough to export; each action checks its own
     serializer_class = BulkJobSerializer
     queryset = BulkJob.objects.none()
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return bulk.bulk_jobs_visible_to(self.request.user)

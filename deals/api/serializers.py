@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api.jobs import JobStateFields
 from customers.api.serializers import VisibleAccountField, VisibleCustomerField
 from customers.models import Product
 from deals.models import (
@@ -15,6 +16,7 @@ from deals.models import (
     Pipeline,
     Stage,
     StageChange,
+    WinModel,
 )
 from deals.selectors import deals_visible_to
 
@@ -105,6 +107,7 @@ class DealSerializer(serializers.ModelSerializer):
             "owner",
             "probability",
             "effective_probability",
+            "win_probability",
             "weighted_amount",
             "source",
             "account",
@@ -314,3 +317,28 @@ class DealBulkSerializer(serializers.Serializer):
         if ("ids" in attrs) == ("filter" in attrs):
             raise serializers.ValidationError({"ids": "Give either ids or filter, not both."})
         return attrs
+
+
+class WinModelSerializer(JobStateFields, serializers.ModelSerializer):
+    class Meta:
+        model = WinModel
+        fields = [
+            "id",
+            "status",
+            *JobStateFields.STATE_FIELDS,
+            "message",
+            "active",
+            "metrics",
+            "scored",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class DealWinPredictionSerializer(serializers.Serializer):
+    probability = serializers.IntegerField(help_text="The learned chance of winning, percent")
+    stage_probability = serializers.IntegerField(help_text="The stage's default, percent")
+    reasons = serializers.ListField(child=serializers.DictField(), help_text="Strongest first")
+    model = serializers.IntegerField(help_text="The win model that said so")

@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -18,7 +19,7 @@ from crm.bulk import bulk_jobs_visible_to
 from crm.roles import Role
 from deals import services
 from deals.api import serializers
-from deals.models import DealLine, ForecastTarget, Pipeline, Stage, StageChange
+from deals.models import DealLine, ForecastTarget, Pipeline, Stage, StageChange, WinModel
 from deals.selectors import (
     activities_visible_to,
     deals_visible_to,
@@ -27,6 +28,7 @@ from deals.selectors import (
     month_start,
     months_from,
 )
+from deals.win_model import deal_win_prediction, win_model_train
 
 READERS = (Role.SALES, Role.MARKETING)
 
@@ -223,9 +225,46 @@ class DealViewSet(
         ],
         responses={200: dict},
     )
+    @extend_schema(responses={200: serializers.DealWinPredictionSerializer})
+    @action(detail=True, methods=["get"], url_path="win-probability")
+    def win_probability(self, request, pk=None):
+        """The learned chance of winning the open deal now, beside its stage's default, with
+        the reasons (404 while no model is active or once the deal is closed)."""
+        deal = self.get_object()
+        prediction = deal_win_prediction(deal)
+        if prediction is None:
+            raise Http404("No learned probability: no model is in use, or the deal is closed.")
+        return Response(
+            {
+                "probability": prediction["probability"],
+                "stage_probability": deal.stage.probability,
+                "reasons": prediction["reasons"],
+                "model": prediction["model"].pk,
+            }
+        )
+
+    @extend_schema(responses={200: serializers.WinModelSerializer})
+    @action(detail=False, methods=["get"], url_path="win-model")
+    def win_model(self, request):
+        """The newest training of the win-probability model: its state, whether it is in use,
+        and its held-out metrics against the stages' default probabilities."""
+        row = WinModel.objects.defer("fitted").order_by("-created_at", "-id").first()
+        if row is None:
+            raise Http404("The win-probability model was never trained.")
+        return Response(serializers.WinModelSerializer(row).data)
+
+    @extend_schema(request=None, responses={202: serializers.WinModelSerializer})
+    @win_model.mapping.post
+    def win_model_train(self, request):
+        """Train the model on the recorded stage history (administrators); answers the job."""
+        job = win_model_train(actor=request.user)
+        job.refresh_from_db()
+        return Response(serializers.WinModelSerializer(job).data, status=202)
+
     @action(detail=False, methods=["get"])
     def forecast(self, request):
-        """Per owner and month: weighted open pipeline, won amount and target."""
+        """Per owner and month: weighted open pipeline, the learned forecast (amount times the
+        model's probability where it scored the deal), won amount and target."""
         query = _ForecastQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         first = query.validated_data.get("start") or month_start(dt.date.today())
@@ -244,6 +283,7 @@ class DealViewSet(
                         "owner_name": r.owner_name,
                         "month": r.month.isoformat(),
                         "weighted": str(r.weighted),
+                        "predicted": str(r.predicted),
                         "won": str(r.won),
                         "target": None if r.target is None else str(r.target),
                     }
