@@ -16,8 +16,10 @@ BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_real
 # The load benchmark seeds its own tier (20k customers by default).
 BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
 BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
+# The deals benchmark reassigns deals on every run: a database of its own.
+BENCH_DEALS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_deals
 
-.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-load services
+.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-deals bench-load services
 
 # Installs exactly what requirements-dev.lock pins (with hashes), then this project without
 # resolving anything again. After changing dependencies in pyproject.toml: make lock.
@@ -78,7 +80,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-deals
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -115,6 +117,11 @@ bench-kpi: venv
 bench-realtime: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_realtime $(BENCH_ARGS)
+
+# The board, the deal list and a bulk action on 100k deals at 1M customers / 200k deals.
+bench-deals: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_DEALS_DATABASE_URL) $(PY) -m bench.bench_deals $(BENCH_ARGS)
 
 # The production set (gunicorn, workers, beat) under N signed-in clients on loopback:
 # make bench-load BENCH_ARGS="--clients 20 --duration 30"
