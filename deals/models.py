@@ -95,7 +95,7 @@ class Deal(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_deals",
-        db_index=False,  # deal_owner_stage_idx leads with the owner
+        db_index=False,  # deal_owner_figures_idx leads with the owner
     )
     # NULL: the stage's default probability applies; a number overrides it for this deal.
     probability = models.PositiveSmallIntegerField(
@@ -135,8 +135,23 @@ class Deal(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["owner", "stage", "id"], name="deal_owner_stage_idx"),
-            models.Index(fields=["stage", "expected_close_date"], name="deal_stage_close_idx"),
+            # Covering the figures of the board and the list (count, amount, weighted amount),
+            # so a salesperson's totals and everyone's are index-only scans.
+            models.Index(
+                fields=["owner", "stage", "id"],
+                include=["amount", "probability", "pipeline"],
+                name="deal_owner_figures_idx",
+            ),
+            models.Index(
+                fields=["pipeline", "stage"],
+                include=["amount", "probability", "id"],
+                name="deal_pipeline_figures_idx",
+            ),
+            # A board column's first cards: one index range per stage, already in order.
+            models.Index(
+                fields=["stage", "expected_close_date", "id"], name="deal_stage_cards_idx"
+            ),
+            models.Index(fields=["created_at", "id"], name="deal_created_idx"),
             models.Index(fields=["expected_close_date", "id"], name="deal_close_idx"),
             models.Index(fields=["amount", "id"], name="deal_amount_idx"),
             models.Index(fields=["name", "id"], name="deal_name_idx"),

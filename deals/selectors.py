@@ -137,7 +137,7 @@ def board_columns(
     columns = {s.pk: BoardColumn(stage=s) for s in pipeline.stages.order_by("position", "id")}
     totals = (
         deals.values("stage_id")
-        .annotate(count=Count("id"), total=Sum("amount"), weighted=Sum(WEIGHTED))
+        .annotate(count=Count("*"), total=Sum("amount"), weighted=Sum(WEIGHTED))
         .order_by()
     )
     for row in totals:
@@ -146,12 +146,22 @@ def board_columns(
             column.count = row["count"]
             column.total = row["total"] or Decimal("0")
             column.weighted = (row["weighted"] or Decimal("0")).quantize(Decimal("0.01"))
-    for stage_id, column in columns.items():
-        column.deals = list(
-            deals_with_figures(deals.filter(stage_id=stage_id))
+    order = (F("expected_close_date").asc(nulls_last=True), "id")
+    # Each column's first cards by an index range of its own (deal_stage_cards_idx), all the
+    # columns in one statement: the union of the per-stage ranges, then their rows.
+    parts = [
+        deals.filter(stage_id=stage_id).order_by(*order).values("pk")[:cards]
+        for stage_id in columns
+    ]
+    if parts:
+        chosen = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        rows = (
+            deals_with_figures(Deal.objects.filter(pk__in=chosen))
             .select_related("owner", "account", "customer")
-            .order_by(F("expected_close_date").asc(nulls_last=True), "id")[:cards]
+            .order_by(*order)
         )
+        for deal in rows:
+            columns[deal.stage_id].deals.append(deal)
     return list(columns.values())
 
 
