@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tier", choices=sorted(TIERS), default="M")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-bulk", action="store_true", help="the pages only")
     args = parser.parse_args(argv)
     if args.reps < 3:
         parser.error("--reps: at least 3 measured repetitions")
@@ -316,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
 
     pipeline_id = default_pipeline().pk
     rows = run_pages(args.tier, args.reps, sales, admin, pipeline_id)
-    rows.append(run_bulk(args.tier, min(args.reps, 3), admin, owners))
+    if not args.no_bulk:
+        rows.append(run_bulk(args.tier, min(args.reps, 3), admin, owners))
     load_end = _load()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for row in rows:
