@@ -396,6 +396,9 @@ SEGMENTS_TIME_RULES_REFRESH_SECONDS = env.int("SEGMENTS_TIME_RULES_REFRESH_SECON
 
 # Churn and value training is refused below this many buyers or days of purchase history.
 ML_CHURN_MIN_BUYERS = env.int("ML_CHURN_MIN_BUYERS", default=500)
+# The win-probability model of deals refuses to train on fewer closed deals, or fewer won or lost.
+DEALS_WIN_MODEL_MIN_CLOSED = env.int("DEALS_WIN_MODEL_MIN_CLOSED", default=200)
+DEALS_WIN_MODEL_MIN_EACH = env.int("DEALS_WIN_MODEL_MIN_EACH", default=30)
 ML_CHURN_MIN_HISTORY_DAYS = env.int("ML_CHURN_MIN_HISTORY_DAYS", default=180)
 
 # A job queued this many seconds with no worker picking it up, or running this many seconds, is

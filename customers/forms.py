@@ -17,6 +17,7 @@ from customers.services import OWNER_REFUSED
 CUSTOMER_SORTS = {
     # key: (label, leading field, descending). Every one is backed by an index ending in id.
     "name": ("Name", "name", False),
+    "-name": ("Name, Z to A", "name", True),
     "-lifetime_value": ("Lifetime value, highest first", "lifetime_value", True),
     "lifetime_value": ("Lifetime value, lowest first", "lifetime_value", False),
     "-last_purchase_at": ("Last purchase, newest first", "last_purchase_at", True),
@@ -135,6 +136,12 @@ class AccountFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
     country = forms.CharField(required=False, max_length=60)
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Account.Kind.choices], required=False)
+    sort = forms.ChoiceField(
+        choices=[("name", "Name"), ("-name", "Name, Z to A")], required=False, initial="name"
+    )
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or "name"
 
     def clean_country(self) -> str:
         return clean_country(self.cleaned_data["country"])

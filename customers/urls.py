@@ -7,6 +7,7 @@ app_name = "customers"
 urlpatterns = [
     path("", lists.customer_list, name="customer_list"),
     path("export.csv", lists.customer_export, name="customer_export"),
+    path("count/", lists.customer_count, name="customer_count"),
     path("search/", lists.global_search, name="search"),
     path("pick/", lists.customer_pick, name="customer_pick"),
     path("new/", edit.customer_create_view, name="customer_create"),

@@ -263,11 +263,12 @@ def personal_data_mentions_register_builtin() -> None:
     register(AuditEntry, fields=["details"])
     register(BulkConsentJob, fields=["identifiers", "evidence", "message"])
     register(LogEntry, fields=["object_repr", "change_message"], description="The admin's log")
-    from crm.models import SavedView
+    from crm.models import BulkJob, SavedView
 
     register(
         SavedView, fields=["name", "query"], description="A saved list filter may search a name"
     )
+    register(BulkJob, fields=["filter", "message"], description="A list filter may search a name")
 
     # The text fields that cannot mention a customer beyond what the registry erases.
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -302,9 +303,14 @@ def personal_data_mentions_register_builtin() -> None:
     for model in (ContentType, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule):
         exempt(model, reason="Configuration of the application and its schedules")
     exempt(ProcessHeartbeat, reason="Host names and queue names of Celery processes")
-    from crm.models import SavedView
+    from crm.models import BulkJob, SavedView
 
     exempt(SavedView, fields=["columns"], reason="Names of a list's columns")
+    exempt(
+        BulkJob,
+        fields=["list_name", "action", "params", "ids"],
+        reason="A list's and an action's names, ids of rows, tags and owners",
+    )
     exempt(LogEntry, fields=["object_id"], reason="An id")
     exempt(Tag, reason="A label shared by many customers (unique: not rewritten by an erasure)")
     exempt(

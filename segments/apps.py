@@ -78,6 +78,10 @@ class SegmentsConfig(AppConfig):
 
         demo_step_register("segments", demo_segments_seed)
 
+        from segments.bulk import segments_bulk_register
+
+        segments_bulk_register()
+
         from segments.ml.registrations import register as ml_register
 
         ml_register()

@@ -11,10 +11,11 @@ import insights.api
 import journeys.api
 import privacy.api
 import segments.api
-from crm.api import saved_views
+from crm.api import bulk, saved_views
 
 API_MODULES = (
     saved_views,
+    bulk,
     customers.api,
     privacy.api,
     deals.api,

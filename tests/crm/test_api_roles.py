@@ -28,7 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from crm.api.urls import router
-from crm.models import SavedView
+from crm.models import BulkJob, SavedView
 from deals.models import DealLine, ForecastTarget
 from privacy.models import ConsentRecord, DataExport, Purpose, RequestType
 from privacy.services import consent_grant
@@ -638,6 +638,12 @@ EXTRA_ACTIONS |= {
         lambda w: {"action": "export", "ids": [w.deal.pk]},
     ),
     "deal-bulk-job": ExtraAction("get", lambda w: "/api/deals/bulk/999999/", _DEAL_READ),
+    # The learned win probability: read like the deal; training (POST) is an administrator's
+    # (tests/deals/test_win_model.py).
+    "deal-win-probability": ExtraAction(
+        "get", lambda w: f"/api/deals/{w.deal.pk}/win-probability/", _DEAL_READ
+    ),
+    "deal-win-model": ExtraAction("get", lambda w: "/api/deals/win-model/", _DEAL_READ),
 }
 # Saved views: every staff role saves its own; a private view is its owner's alone, administrators
 # included (shared views are walked in tests/crm/test_saved_views.py).
@@ -653,6 +659,24 @@ ENDPOINTS["saved-view"] = Endpoint(
         marketing="EH OHH",
         privacy="EH OHH",
         superuser="EH OHH",
+    ),
+)
+# Bulk actions over a list (crm/bulk.py): every role that opens the list exports what it may read
+# (each action checks who may take it: tests/customers/test_bulk.py, tests/deals/test_bulk.py);
+# a job is followed by its author and administrators; there is no list, change or deletion.
+ENDPOINTS["bulk"] = Endpoint(
+    obj="bulk_job",
+    create=lambda w: {"list": "customers", "action": "export", "ids": [w.customer.pk]},
+    update={"action": "delete"},
+    creates=False,
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="AO OAA",
+        other_sales="AH OAA",
+        marketing="AH OAA",
+        privacy="AH OAA",
+        superuser="AO OAA",
     ),
 )
 # Insights (KPIs, comparison, cohorts, surveys): marketing and superusers only.
@@ -720,6 +744,7 @@ class World:
     journey: object = None
     journey_step: object = None
     journey_enrolment: object = None
+    bulk_job: object = None
 
 
 @pytest.fixture(autouse=True)
@@ -771,6 +796,9 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         ml_segment=MLSegment.objects.create(name="Clusters", features=["rfm"]),
         saved_view=SavedView.objects.create(
             owner=owner, list_name="deals", name="Mine", query={"owner": str(owner.pk)}
+        ),
+        bulk_job=BulkJob.objects.create(
+            list_name="customers", action="add_tag", params={"tag": "Fair"}, created_by=owner
         ),
         pipeline=pipeline,
         stage=pipeline.stages.get(name="Lost"),
@@ -857,7 +885,8 @@ def test_role_reads_and_writes_only_what_it_may(world, api_client_for, prefix, b
 
     def check(action: str, response, unchanged) -> None:
         letter = expect[action]
-        where = f"{role} {action} {basename}: got {response.status_code} {response.content[:200]!r}"
+        body = b"(streamed)" if response.streaming else response.content[:200]
+        where = f"{role} {action} {basename}: got {response.status_code} {body!r}"
         if letter == "O":
             assert response.status_code in (200, 201, 202, 204), where
             return
