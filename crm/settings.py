@@ -313,6 +313,9 @@ SPECTACULAR_SETTINGS = {
         "ActivityKindEnum": "deals.models.Activity.Kind",
         "SurveyKindEnum": "insights.models.Survey.Kind",
         "RfmClassEnum": "segments.ml.models.RfmClass",
+        "JourneyTriggerEnum": "journeys.models.Journey.Trigger",
+        "RefreshTriggerEnum": "segments.models.RefreshRun.Trigger",
+        "EnrolmentStateEnum": "journeys.models.Enrolment.State",
     },
 }
 
