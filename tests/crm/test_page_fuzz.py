@@ -52,6 +52,7 @@ from django.utils import timezone
 from campaigns.links import click_url, open_url, unsubscribe_token
 from campaigns.models import Campaign, Send
 from campaigns.views import STEPS
+from crm.models import BulkJob, SavedView
 from crm.roles import Role
 from customers.models import ImportJob
 from deals.services import deal_move
@@ -211,6 +212,12 @@ def world_build(users: dict) -> dict:
     )
     activity_make(author=sales, customer=customer)
     return {
+        "bulk_job": BulkJob.objects.create(
+            list_name="customers", action="add_tag", params={"tag": "Fair"}, created_by=sales
+        ),
+        "saved_view": SavedView.objects.create(
+            owner=sales, list_name="customers", name="Germany", query={"country": "DE"}
+        ),
         "deal": deal,
         "activity": activity,
         "customer": customer,
@@ -249,6 +256,8 @@ SIGNED = {
 }
 # Which objects of the world fill `pk`, by the view name's start.
 PK_OBJECTS = {
+    "bulk_job": "bulk_job",
+    "saved_view_": "saved_view",
     "deals:activity_": "activity",
     "deals:": "deal",
     "customers:note_": "note",
@@ -295,6 +304,9 @@ def real_kwargs(name: str, route: str, world: dict) -> list[dict]:
         found = [{**kwargs, "step": step} for kwargs in found for step in STEPS]
     if "action" in names:
         found = [{**kwargs, "action": action} for kwargs in found for action in CAMPAIGN_ACTIONS]
+    if "list_name" in names:
+        lists = ("deals", "customers", "accounts")
+        found = [{**kwargs, "list_name": list_name} for kwargs in found for list_name in lists]
     missing = set(names) - set(found[0])
     assert not missing, f"{name}: no real value for {missing}; add one to real_kwargs"
     return found
