@@ -312,6 +312,8 @@ SPECTACULAR_SETTINGS = {
         "ActivityKindEnum": "deals.models.Activity.Kind",
         "SurveyKindEnum": "insights.models.Survey.Kind",
         "RfmClassEnum": "segments.ml.models.RfmClass",
+        # The lists with saved views and bulk actions (deals, customers, accounts).
+        "ListNameEnum": "crm.models.SavedView.ListName",
     },
 }
 
