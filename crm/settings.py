@@ -316,6 +316,8 @@ SPECTACULAR_SETTINGS = {
         "JourneyTriggerEnum": "journeys.models.Journey.Trigger",
         "RefreshTriggerEnum": "segments.models.RefreshRun.Trigger",
         "EnrolmentStateEnum": "journeys.models.Enrolment.State",
+        # The lists with saved views and bulk actions (deals, customers, accounts).
+        "ListNameEnum": "crm.models.SavedView.ListName",
     },
 }
 
