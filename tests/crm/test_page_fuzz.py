@@ -52,6 +52,7 @@ from django.utils import timezone
 from campaigns.links import click_url, open_url, unsubscribe_token
 from campaigns.models import Campaign, Send
 from campaigns.views import STEPS
+from crm.models import BulkJob, SavedView
 from crm.roles import Role
 from customers.models import ImportJob
 from deals.services import deal_move
@@ -237,6 +238,10 @@ def world_build(users: dict) -> dict:
         "export": export,
         "pending": pending,
         "survey": survey,
+        "bulk_job": BulkJob.objects.create(
+            list_name="customers", action="export", created_by=sales, status=BulkJob.Status.DONE
+        ),  # fmt: skip
+        "saved_view": SavedView.objects.create(list_name="customers", name="Mine", owner=sales),
     }
 
 
@@ -256,6 +261,8 @@ SIGNED = {
 }
 # Which objects of the world fill `pk`, by the view name's start.
 PK_OBJECTS = {
+    "bulk_job": "bulk_job",
+    "saved_view_delete": "saved_view",
     "journeys:step_": "journey_step",
     "journeys:enrolment_": "enrolment",
     "journeys:": "journey",
@@ -303,6 +310,8 @@ def real_kwargs(name: str, route: str, world: dict) -> list[dict]:
         found = [{"token": SIGNED[name](world[SIGNED_IDS[name]].pk)}]
     if "step" in names:
         found = [{**kwargs, "step": step} for kwargs in found for step in STEPS]
+    if "list_name" in names:
+        found = [{**kwargs, "list_name": "customers"} for kwargs in found]
     if "action" in names:
         found = [{**kwargs, "action": action} for kwargs in found for action in CAMPAIGN_ACTIONS]
     missing = set(names) - set(found[0])
