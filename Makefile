@@ -16,8 +16,12 @@ BENCH_REALTIME_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_real
 # The load benchmark seeds its own tier (20k customers by default).
 BENCH_LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_load
 BENCH_LOAD_BROKER_URL ?= redis://127.0.0.1:6379/0
+# The lifetime-value benchmark holds a simulated BG/NBD world, not the tiers: a database of its own.
+BENCH_CLV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_clv
+# The deals benchmark reassigns deals on every run: a database of its own.
+BENCH_DEALS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crm_bench_deals
 
-.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime bench-load services
+.PHONY: venv lock run serve test test-delivery-faults lint format bench bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-clv bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys bench-deals bench-load services
 
 # Installs exactly what requirements-dev.lock pins (with hashes), then this project without
 # resolving anything again. After changing dependencies in pyproject.toml: make lock.
@@ -78,7 +82,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-suppression bench-campaigns bench-kpi bench-realtime
+bench: bench-import bench-ui bench-segments bench-segment-edit bench-ml bench-clv bench-suppression bench-campaigns bench-kpi bench-realtime bench-journeys bench-deals
 
 bench-import: venv
 	@scripts/ensure-services.sh
@@ -100,6 +104,10 @@ bench-ml: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_ml $(BENCH_ARGS)
 
+bench-clv: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_CLV_DATABASE_URL) $(PY) -m bench.bench_clv $(BENCH_ARGS)
+
 bench-suppression: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.bench_suppression $(BENCH_ARGS)
@@ -115,6 +123,15 @@ bench-kpi: venv
 bench-realtime: venv
 	@scripts/ensure-services.sh
 	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_realtime $(BENCH_ARGS)
+
+bench-journeys: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_REALTIME_DATABASE_URL) $(PY) -m bench.bench_journeys $(BENCH_ARGS)
+
+# The board, the deal list and a bulk action on 100k deals at 1M customers / 200k deals.
+bench-deals: venv
+	@scripts/ensure-services.sh
+	DATABASE_URL=$(BENCH_DEALS_DATABASE_URL) $(PY) -m bench.bench_deals $(BENCH_ARGS)
 
 # The production set (gunicorn, workers, beat) under N signed-in clients on loopback:
 # make bench-load BENCH_ARGS="--clients 20 --duration 30"

@@ -12,7 +12,8 @@ alternately (A B B A A B ...); the ratio is the median of the paired ratios, wit
 The figures must equal the anchor's (every count of every population and period, every month;
 every cohort size and cell) or the row is void.
 
-Anchors (the faster form on the warm-up round is used and named in the row):
+Anchors (the faster form on the warm-up round is used and named in the row; they run with the
+settings ours runs with, `insights.kpi.ANALYTIC_SETTINGS`: JIT off):
 - KPIs: (1) four statements: customers FULL JOIN the purchases grouped by customer with FILTER
   aggregates for the three periods (purchases and customer families in one scan), the months
   grouped by customer and month first (the month as the bucket among the months' first
@@ -54,13 +55,13 @@ os.environ.setdefault("AXES_ENABLED", "false")
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.generator import ensure_dataset  # noqa: E402
 from campaigns.models import Campaign  # noqa: E402
 from insights.cohorts import cohort_table  # noqa: E402
-from insights.kpi import Period, _month_keys  # noqa: E402
+from insights.kpi import ANALYTIC_SETTINGS, Period, _month_keys  # noqa: E402
 from insights.models import SURVEY_EVENT, KpiSnapshot  # noqa: E402
 from insights.selectors import kpi_report  # noqa: E402
 from insights.services import kpi_snapshot_compute  # noqa: E402
@@ -110,8 +111,8 @@ _CUSTOMER_AGGREGATES = """
                           AND c.first_purchase_at >= %(s2)s AND c.first_purchase_at < %(e2)s),
        count(*) FILTER (WHERE c.erased_at IS NULL
                           AND c.first_purchase_at >= %(s1)s AND c.first_purchase_at < %(s2)s),
-       count(s.predicted_value) FILTER (WHERE c.erased_at IS NULL),
-       coalesce(sum(s.predicted_value) FILTER (WHERE c.erased_at IS NULL), 0),
+       count(s.lifetime_value) FILTER (WHERE c.erased_at IS NULL),
+       coalesce(sum(s.lifetime_value) FILTER (WHERE c.erased_at IS NULL), 0),
        coalesce(sum(c.lifetime_value) FILTER (WHERE c.erased_at IS NULL), 0)
 """
 CUSTOMER_KEYS = (
@@ -255,7 +256,9 @@ def _kpi_anchor(statements: list[tuple[str, str]], params: dict) -> dict:
     def put(population: str, which: str, key: str, value) -> None:
         out[(population, which, key)] = _value(value)
 
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in ANALYTIC_SETTINGS:  # the settings ours runs with (JIT off)
+            cursor.execute(statement)
         for family, sql in statements:
             cursor.execute(sql, params)
             for row in cursor.fetchall():
@@ -368,7 +371,9 @@ def _cohort_forms(with_segment: bool) -> dict[str, list[str]]:
 
 def _cohort_anchor(statements: list[str], params: dict) -> dict:
     out = {}
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in ANALYTIC_SETTINGS:
+            cursor.execute(statement)
         for sql in statements:
             cursor.execute(sql, params)
             for cohort, offset, customers, revenue in cursor.fetchall():

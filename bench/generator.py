@@ -80,8 +80,9 @@ def database_ensure() -> None:
     print(f"Created database {name}")
 
 
-def ensure_dataset(customers: int, purchases: int, seed: int) -> None:
-    """Make DATABASE_URL hold exactly this dataset; do nothing when it already does."""
+def ensure_dataset(customers: int, purchases: int, seed: int, deals: int = 0) -> None:
+    """Make DATABASE_URL hold exactly this dataset; do nothing when it already does. Deals are
+    laid over the customers: a different number of deals regenerates only the deals."""
     _django_setup()
     from django.db import connection
 
@@ -93,8 +94,27 @@ def ensure_dataset(customers: int, purchases: int, seed: int) -> None:
             and marker["status"] == "ready"
             and _matches(connection, marker, customers, purchases, seed)
         ):
+            if deals and not _deals_match(connection, marker, deals):
+                _deals_generate(connection, deals=deals, seed=seed, today=marker["generated_on"])
             return
         dataset_generate(customers=customers, purchases=purchases, seed=seed, reset=True)
+        if deals:
+            marker = _marker_read(connection)
+            _deals_generate(connection, deals=deals, seed=seed, today=marker["generated_on"])
+
+
+def _deals_match(connection, marker: dict, deals: int) -> bool:
+    from deals.models import Deal
+
+    return marker.get("deals") == deals and Deal.objects.count() == deals
+
+
+def _deals_generate(connection, *, deals: int, seed: int, today: dt.date, log=print) -> None:
+    from bench.deal_rows import deals_generate
+
+    deals_generate(deals=deals, seed=seed, today=today, log=log)
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE {MARKER} SET deals = %s", [deals])
 
 
 def dataset_generate(
@@ -216,6 +236,7 @@ def dataset_generate(
         seed=seed,
         generated_on=today,
         seconds=seconds,
+        deals=0,  # emptied with the customers; _deals_generate lays them over
     )
     log(
         f"Generated {customers:,} customers / {purchases:,} purchases (seed {seed}) in {seconds:.1f} s"
@@ -365,18 +386,29 @@ def _marker_create(connection) -> None:
             " purchases bigint, seed bigint, generated_on date, seconds double precision,"
             " pending_ddl jsonb)"
         )
+        cur.execute(f"ALTER TABLE {MARKER} ADD COLUMN IF NOT EXISTS deals bigint")
 
 
 def _marker_read(connection) -> dict | None:
     _marker_create(connection)
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT status, customers, purchases, seed, generated_on, seconds, pending_ddl FROM {MARKER}"
+            f"SELECT status, customers, purchases, seed, generated_on, seconds, pending_ddl, deals"
+            f" FROM {MARKER}"
         )
         row = cur.fetchone()
     if row is None:
         return None
-    keys = ("status", "customers", "purchases", "seed", "generated_on", "seconds", "pending_ddl")
+    keys = (
+        "status",
+        "customers",
+        "purchases",
+        "seed",
+        "generated_on",
+        "seconds",
+        "pending_ddl",
+        "deals",
+    )
     marker = dict(zip(keys, row, strict=True))
     if isinstance(marker["pending_ddl"], str):
         marker["pending_ddl"] = json.loads(marker["pending_ddl"])
@@ -1186,6 +1218,7 @@ def main(argv: list[str] | None = None) -> int:
         help="bgnbd: purchases simulated from a known BG/NBD x Gamma-Gamma world (BGNBD_TRUTH)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--deals", type=int, default=0, help="deals laid over the customers")
     parser.add_argument("--reset", action="store_true", help="truncate the customer data first")
     args = parser.parse_args(argv)
     if args.purchases is None:
@@ -1205,6 +1238,11 @@ def main(argv: list[str] | None = None) -> int:
             and marker["status"] == "ready"
             and _matches(connection, marker, args.customers, args.purchases, args.seed)
         ):
+            if args.deals and not _deals_match(connection, marker, args.deals):
+                _deals_generate(
+                    connection, deals=args.deals, seed=args.seed, today=marker["generated_on"]
+                )
+                return 0
             print(
                 f"The database already holds this dataset (generated {marker['generated_on']}); nothing to do."
             )
@@ -1220,6 +1258,11 @@ def main(argv: list[str] | None = None) -> int:
         except DatasetError as error:
             print(error, file=sys.stderr)
             return 2
+        if args.deals:
+            marker = _marker_read(connection)
+            _deals_generate(
+                connection, deals=args.deals, seed=args.seed, today=marker["generated_on"]
+            )
     return 0
 
 

@@ -24,6 +24,7 @@ from campaigns import services
 from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
 from campaigns.models import CAMPAIGN_SETTINGS, Campaign, Promotion, Variant
+from campaigns.previews import preview_render
 from campaigns.rendering import RenderFailed
 from campaigns.results import campaign_report
 from campaigns.selectors import (
@@ -32,7 +33,6 @@ from campaigns.selectors import (
     promotion_code_status,
 )
 from campaigns.tracking import provider_events_record
-from campaigns.views import preview_render
 from crm.api.permissions import RolePermissions
 from crm.roles import Role
 from privacy.models import Purpose
@@ -130,6 +130,10 @@ class PreviewSerializer(serializers.Serializer):
         required=False, help_text="The variant to render; the first one when omitted."
     )
 
+
+TEST_SEND_RESULT = inline_serializer(
+    "CampaignTestSendResult", {"sent_to": serializers.EmailField()}
+)
 
 PREVIEW_RESULT = inline_serializer(
     "CampaignPreviewResult",
@@ -459,6 +463,29 @@ class CampaignViewSet(viewsets.ModelViewSet):
         except RenderFailed as exc:
             raise ValidationError({"variant": [str(exc)]}) from exc
         return Response({k: rendered[k] for k in ("subject", "html", "text")})
+
+    @extend_schema(request=PreviewSerializer, responses=TEST_SEND_RESULT)
+    @action(detail=True, methods=["post"], url_path="test-send")
+    def test_send(self, request, pk=None):
+        """The preview of a variant for a customer of the audience, sent as a test message to
+        the signed-in user's own address (not a send of the campaign, not in its report)."""
+        campaign = self.get_object()
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        variants = campaign.variants.all()
+        variant_id = serializer.validated_data.get("variant")
+        variant = variants.filter(pk=variant_id).first() if variant_id else variants.first()
+        if variant is None:
+            raise ValidationError({"variant": ["the campaign has no such variant"]})
+        customer = campaign_audience_customer(
+            campaign=campaign, user=request.user, customer_id=serializer.validated_data["customer"]
+        )
+        if customer is None:
+            raise ValidationError({"customer": ["no such customer in the campaign's audience"]})
+        address = services.campaign_test_send(
+            campaign=campaign, variant=variant, customer=customer, actor=request.user
+        )
+        return Response({"sent_to": address})
 
     @extend_schema(responses=PromotionCodeStatusSerializer)
     @action(

@@ -80,3 +80,34 @@ class CampaignsConfig(AppConfig):
         # The opens, clicks, ... recorded by tracking: the panel shows them with the campaign.
         tracked = Q(type__in=EVENT_TYPES.values(), properties__has_key="send")
         timeline_source_register("campaigns", panels.customer_timeline, shows_events=tracked)
+
+        from campaigns.dashboard import dashboard_campaign_results, dashboard_upcoming_sends
+        from crm.dashboard import DashboardCard, dashboard_card_register
+        from crm.roles import Role
+
+        dashboard_card_register(
+            DashboardCard(
+                key="campaign-results",
+                template="campaigns/_dashboard_results.html",
+                context=dashboard_campaign_results,
+                roles=(Role.MARKETING,),
+                order=20,
+                wide=True,
+            )
+        )
+        dashboard_card_register(
+            DashboardCard(
+                key="upcoming-sends",
+                template="campaigns/_dashboard_upcoming.html",
+                context=dashboard_upcoming_sends,
+                roles=(Role.MARKETING,),
+                order=32,
+            )
+        )
+
+        from privacy.registry import record_names_register
+
+        record_names_register(
+            "campaign",
+            lambda ids: dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "name")),
+        )

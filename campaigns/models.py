@@ -52,6 +52,9 @@ class Campaign(models.Model):
     class Kind(models.TextChoices):
         BROADCAST = "broadcast", "One-off broadcast"
         TRIGGERED = "triggered", "Triggered by segment entry"
+        # The message of a journey's send step: its rows are written by the journey as each
+        # enrolment reaches the step (journeys/), delivered like any other send.
+        JOURNEY = "journey", "Journey step"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"

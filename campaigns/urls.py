@@ -17,6 +17,7 @@ urlpatterns = [
     path("<int:pk>/audience-size/", views.campaign_audience_size, name="audience_size"),
     path("<int:pk>/preview/", views.campaign_preview, name="preview"),
     path("<int:pk>/preview/frame/", views.campaign_preview_frame, name="preview_frame"),
+    path("<int:pk>/preview/test/", views.campaign_test_send_view, name="test_send"),
     path("<int:pk>/progress/", views.campaign_progress, name="progress"),
     path("<int:pk>/<slug:action>/", views.campaign_action, name="action"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),

@@ -1,7 +1,10 @@
-"""Models of the project itself: the views a person saves of a list, and the heartbeats of workers and beat."""
+"""Models of the project itself: the views a person saves of a list, the bulk actions run over a
+list's rows, and the heartbeats of workers and beat."""
 
 from django.conf import settings
 from django.db import models
+
+from crm.jobs import Job
 
 
 class SavedView(models.Model):
@@ -57,3 +60,37 @@ class ProcessHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
+
+
+class BulkJob(Job):
+    """One bulk action over the rows picked on a list (deals, customers, accounts), by id or by
+    the list's filter, run set-based by a Celery task in batches whose progress a person follows.
+    The rows are found again when the job runs, under its author's rules (crm/bulk.py)."""
+
+    list_name = models.CharField(max_length=16, choices=SavedView.ListName.choices)
+    action = models.CharField(max_length=30)
+    # What the action needs, as the action's checks cleaned it (a new owner's id, a tag's id, ...).
+    params = models.JSONField(default=dict, blank=True)
+    # Either the ids ticked on the list, or (when `by_filter`) the list's query string.
+    ids = models.JSONField(default=list, blank=True)
+    by_filter = models.BooleanField(default=False)
+    filter = models.JSONField(default=dict, blank=True)
+    matched = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(Job.Meta):
+        indexes = [models.Index(fields=["created_by", "created_at"], name="bulk_job_author_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.matched} {self.list_name} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.progress_total:
+            return 100 if self.finished else 0
+        return min(100, round(100 * self.progress_done / self.progress_total))

@@ -27,6 +27,8 @@ HEAVY_TASKS = [
     "privacy.tasks.data_export_build_task",
     "privacy.tasks.consent_bulk_job_run_task",
     "privacy.tasks.retention_run_task",
+    "crm.tasks.bulk_job_run_task",
+    "deals.tasks.win_model_train_task",
 ]
 
 

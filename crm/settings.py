@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "segments",
     "campaigns",
     "insights",
+    "journeys",
 ]
 
 MIDDLEWARE = [
@@ -375,6 +376,9 @@ CAMPAIGNS_BATCH_SIZE = env.int("CAMPAIGNS_BATCH_SIZE", default=500)
 # (PostgreSQL; 1: one commit per message).
 CAMPAIGNS_GROUP_SIZE = env.int("CAMPAIGNS_GROUP_SIZE", default=16)
 CAMPAIGNS_CLAIM_TIMEOUT = env.int("CAMPAIGNS_CLAIM_TIMEOUT", default=300)
+# Journeys: enrolments moved on per round, and the longest wait of a test run (test mode).
+JOURNEYS_BATCH_SIZE = env.int("JOURNEYS_BATCH_SIZE", default=1000)
+JOURNEYS_TEST_WAIT_SECONDS = env.int("JOURNEYS_TEST_WAIT_SECONDS", default=10)
 CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://127.0.0.1:8000")
 # The webhook channel signs with a random secret per campaign; CAMPAIGNS_WEBHOOK_SECRET, when
 # set, is the one given to new webhook campaigns instead. Never derived from SECRET_KEY: the
@@ -392,6 +396,9 @@ SEGMENTS_TIME_RULES_REFRESH_SECONDS = env.int("SEGMENTS_TIME_RULES_REFRESH_SECON
 
 # Churn and value training is refused below this many buyers or days of purchase history.
 ML_CHURN_MIN_BUYERS = env.int("ML_CHURN_MIN_BUYERS", default=500)
+# The win-probability model of deals refuses to train on fewer closed deals, or fewer won or lost.
+DEALS_WIN_MODEL_MIN_CLOSED = env.int("DEALS_WIN_MODEL_MIN_CLOSED", default=200)
+DEALS_WIN_MODEL_MIN_EACH = env.int("DEALS_WIN_MODEL_MIN_EACH", default=30)
 ML_CHURN_MIN_HISTORY_DAYS = env.int("ML_CHURN_MIN_HISTORY_DAYS", default=180)
 
 # A job queued this many seconds with no worker picking it up, or running this many seconds, is

@@ -19,4 +19,5 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("insights/", include("insights.urls")),
+    path("journeys/", include("journeys.urls")),
 ]

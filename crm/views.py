@@ -2,6 +2,7 @@
 
 from datetime import datetime, time, timedelta
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db.models import Sum
@@ -11,7 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from crm.dashboard import dashboard_cards_for
-from crm.roles import user_edits_customers
+from crm.roles import Role, user_edits_customers, user_has_role
 from customers.models import Purchase
 from customers.selectors import accounts_visible_to, customers_visible_to
 from customers.views.detail import follow_ups_due
@@ -56,10 +57,8 @@ def _revenue_by_month(my_accounts) -> dict:
     }
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def _sales_widgets(user: AbstractBaseUser) -> dict:
     """A salesperson's day: follow-ups due, their accounts, best and newest customers, revenue."""
-    user = request.user
     now = timezone.now()
     today = timezone.localdate()
     customers = customers_visible_to(user)
@@ -87,8 +86,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         timeout=REVENUE_CACHE_SECONDS,
     )
     week_ago = now - timedelta(days=7)
-    context = {
-        "today": today,
+    return {
         "follow_ups": follow_ups_due(user),
         "accounts_recent": accounts_recent,
         "top_customers": list(
@@ -100,7 +98,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "new_customers_count": customers.filter(created_at__gte=week_ago).count(),
         "revenue_chart": chart,
         "revenue_total": sum(chart["values"]),
+        "revenue_rows": list(zip(chart["labels"], chart["values"], strict=True)),
+    }
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Each role's day: the sales widgets for sales staff, and the cards the apps register for
+    the user's roles (marketing and privacy dashboards, follow-ups assigned to me)."""
+    user = request.user
+    shows_sales = user_has_role(user, Role.SALES)
+    context = {
+        "today": timezone.localdate(),
+        "shows_sales": shows_sales,
         "can_edit": user_edits_customers(user),
         "cards": dashboard_cards_for(request),
     }
+    if shows_sales:
+        context.update(_sales_widgets(user))
     return render(request, "crm/dashboard.html", context)

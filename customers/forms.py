@@ -4,7 +4,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
+from django.utils.http import urlencode
 
+from crm.forms import RecordPicker
 from crm.roles import Role
 from customers.fields import CUSTOMER_VALUE_FIELDS, CustomerField, clean_country, customer_fields
 from customers.models import Account, Customer, Note, Tag
@@ -14,6 +17,7 @@ from customers.services import OWNER_REFUSED
 CUSTOMER_SORTS = {
     # key: (label, leading field, descending). Every one is backed by an index ending in id.
     "name": ("Name", "name", False),
+    "-name": ("Name, Z to A", "name", True),
     "-lifetime_value": ("Lifetime value, highest first", "lifetime_value", True),
     "lifetime_value": ("Lifetime value, lowest first", "lifetime_value", False),
     "-last_purchase_at": ("Last purchase, newest first", "last_purchase_at", True),
@@ -132,6 +136,12 @@ class AccountFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
     country = forms.CharField(required=False, max_length=60)
     kind = forms.ChoiceField(choices=[("", "Any kind"), *Account.Kind.choices], required=False)
+    sort = forms.ChoiceField(
+        choices=[("name", "Name"), ("-name", "Name, Z to A")], required=False, initial="name"
+    )
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or "name"
 
     def clean_country(self) -> str:
         return clean_country(self.cleaned_data["country"])
@@ -310,12 +320,22 @@ class MergeForm(forms.Form):
     duplicate = forms.ModelChoiceField(
         queryset=Customer.objects.none(),
         to_field_name="pk",
-        widget=forms.NumberInput(attrs={"placeholder": "Customer number"}),
-        label="Duplicate customer (its number, shown on its page)",
-        error_messages={"invalid_choice": "No customer with that number that you may see."},
+        label="Duplicate customer",
+        help_text="Type part of the duplicate's name or email and choose it",
+        error_messages={"invalid_choice": "Choose a customer you may see from the list."},
     )
 
     def __init__(self, *args, target: Customer, visible: QuerySet, **kwargs):
         super().__init__(*args, **kwargs)
         self.target = target
-        self.fields["duplicate"].queryset = visible.exclude(pk=target.pk)
+        candidates = visible.exclude(pk=target.pk)
+        self.fields["duplicate"].queryset = candidates
+
+        def name(pk: int) -> str:
+            customer = candidates.filter(pk=pk).first()
+            return str(customer) if customer else ""
+
+        self.fields["duplicate"].widget = RecordPicker(
+            url=f"{reverse('customers:customer_pick')}?{urlencode({'exclude': target.pk})}",
+            label_for=name,
+        )

@@ -115,7 +115,7 @@ def access_record(
 ) -> None:
     """Tell every registered hook (the privacy audit log) that staff touched personal data.
 
-    Actions: "view", "export", "change", "merge", "erase", "download". Details carry ids and
+    Actions: "view", "export", "change", "merge", "erase", "delete", "download". Details carry ids and
     counts, never personal data.
     """
     for hook in _access_hooks:

@@ -14,12 +14,14 @@ from customers.views.pagination import KeysetOrder
 
 CUSTOMER_ORDERS = {
     "name": KeysetOrder(("last_name", "first_name", "id")),
+    "-name": KeysetOrder(("last_name", "first_name", "id"), descending=True),
     "-lifetime_value": KeysetOrder(("lifetime_value", "id"), descending=True),
     "lifetime_value": KeysetOrder(("lifetime_value", "id")),
     "-last_purchase_at": KeysetOrder(("last_purchase_at", "id"), descending=True, nullable=True),
     "last_purchase_at": KeysetOrder(("last_purchase_at", "id"), nullable=True),
 }
 ACCOUNT_ORDER = KeysetOrder(("name", "id"))
+ACCOUNT_ORDERS = {"name": ACCOUNT_ORDER, "-name": KeysetOrder(("name", "id"), descending=True)}
 
 
 def _case_variants(term: str) -> set[str]:

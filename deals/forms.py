@@ -265,24 +265,3 @@ class TargetForm(forms.Form):
         if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
             raise ValidationError("Give a three-letter currency code, such as EUR.")
         return currency
-
-
-class DealBulkForm(forms.Form):
-    """An action over the deals ticked on the list, or over every deal matching its filter."""
-
-    ACTIONS = [
-        ("assign_owner", "Assign owner"),
-        ("export", "Export as CSV"),
-        ("delete", "Delete"),
-    ]
-    SCOPES = [("selected", "The deals ticked"), ("matching", "Every deal matching the filter")]
-
-    action = forms.ChoiceField(choices=ACTIONS)
-    owner = forms.ModelChoiceField(queryset=sales_users(), required=False, label="New owner")
-    scope = forms.ChoiceField(choices=SCOPES, initial="selected", widget=forms.RadioSelect)
-    filter = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].label_from_instance = _person
-        self.fields["owner"].empty_label = "—"

@@ -95,7 +95,7 @@ class Deal(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_deals",
-        db_index=False,  # deal_owner_stage_idx leads with the owner
+        db_index=False,  # deal_owner_figures_idx leads with the owner
     )
     # NULL: the stage's default probability applies; a number overrides it for this deal.
     probability = models.PositiveSmallIntegerField(
@@ -115,6 +115,9 @@ class Deal(models.Model):
     purchase = models.OneToOneField(
         Purchase, null=True, blank=True, on_delete=models.SET_NULL, related_name="deal"
     )
+    # The learned chance of winning, in percent, written by the last scoring of the active
+    # WinModel (deals.win_model); NULL when no model is active or the deal is closed.
+    win_probability = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,8 +135,23 @@ class Deal(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["owner", "stage", "id"], name="deal_owner_stage_idx"),
-            models.Index(fields=["stage", "expected_close_date"], name="deal_stage_close_idx"),
+            # Covering the figures of the board and the list (count, amount, weighted amount),
+            # so a salesperson's totals and everyone's are index-only scans.
+            models.Index(
+                fields=["owner", "stage", "id"],
+                include=["amount", "probability", "pipeline"],
+                name="deal_owner_figures_idx",
+            ),
+            models.Index(
+                fields=["pipeline", "stage"],
+                include=["amount", "probability", "id"],
+                name="deal_pipeline_figures_idx",
+            ),
+            # A board column's first cards: one index range per stage, already in order.
+            models.Index(
+                fields=["stage", "expected_close_date", "id"], name="deal_stage_cards_idx"
+            ),
+            models.Index(fields=["created_at", "id"], name="deal_created_idx"),
             models.Index(fields=["expected_close_date", "id"], name="deal_close_idx"),
             models.Index(fields=["amount", "id"], name="deal_amount_idx"),
             models.Index(fields=["name", "id"], name="deal_name_idx"),
@@ -283,31 +301,27 @@ class ForecastTarget(models.Model):
         return f"{self.owner_id} {self.month:%Y-%m}: {self.amount} {self.currency}"
 
 
-class DealBulkJob(Job):
-    """One bulk action (a new owner, or deletion) over the deals picked on the list, by id or by
-    the list's filter, run set-based by a Celery task: one statement per table, whatever the
-    number of deals. The deals are found again when the job runs, under its author's rules."""
+class WinModel(Job):
+    """One training of the win-probability model (deals/winprob.py) on the recorded stage
+    history: its held-out metrics against the stages' default probabilities, and the fitted
+    model. The newest done one that beats the default is active; a refusal (too little history)
+    is a failed job with the reason."""
 
-    class Action(models.TextChoices):
-        ASSIGN_OWNER = "assign_owner", "Assign owner"
-        DELETE = "delete", "Delete"
-
-    action = models.CharField(max_length=20, choices=Action.choices)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # Either the ids ticked on the list, or (when `by_filter`) the list's query string.
-    deal_ids = models.JSONField(default=list, blank=True)
-    by_filter = models.BooleanField(default=False)
-    filter = models.JSONField(default=dict, blank=True)
-    matched = models.PositiveIntegerField(default=0)
-    changed = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    typical = models.JSONField(default=dict, blank=True)
+    fitted = models.BinaryField(null=True, blank=True, editable=False)
+    active = models.BooleanField(default=False)
+    scored = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta(Job.Meta):
-        pass
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=Q(active=True), name="win_model_one_active"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} on {self.matched} deals ({self.status})"
+        return f"Win model {self.pk} ({self.status})"

@@ -14,12 +14,12 @@ def personal_data_register_deals() -> None:
     from deals.models import (
         Activity,
         Deal,
-        DealBulkJob,
         DealLine,
         ForecastTarget,
         Pipeline,
         Stage,
         StageChange,
+        WinModel,
     )
     from privacy.mentions import personal_data_mentions_exempt, personal_data_mentions_register
     from privacy.registry import personal_data_exempt, personal_data_register
@@ -59,11 +59,12 @@ def personal_data_register_deals() -> None:
     personal_data_exempt(DealLine, reason="Products and prices on a deal")
     personal_data_mentions_register(Deal, fields=["name", "next_step", "lost_reason", "source"])
     personal_data_mentions_register(Activity, fields=["subject", "body"])
-    personal_data_mentions_register(
-        DealBulkJob, fields=["filter", "message"], description="A list filter may search a name"
-    )
-    personal_data_mentions_exempt(DealBulkJob, fields=["deal_ids"], reason="Ids of deals")
     personal_data_mentions_exempt(Deal, fields=["currency"], reason="A currency code")
+    personal_data_mentions_exempt(
+        WinModel,
+        fields=["message", "metrics", "typical"],
+        reason="A model's figures and the reason it was refused or not used: no person",
+    )
     personal_data_mentions_exempt(ForecastTarget, fields=["currency"], reason="A currency code")
     personal_data_mentions_exempt(Pipeline, fields=["name"], reason="The name of a sales process")
     personal_data_mentions_exempt(Stage, fields=["name"], reason="The name of a sales stage")
@@ -122,6 +123,10 @@ def register() -> None:
     personal_data_register_deals()
     customer_hooks_register()
     dashboard_cards_register()
+
+    from deals.bulk import deals_bulk_register
+
+    deals_bulk_register()
 
     from crm.demo.seeding import demo_step_register
     from deals.demo import demo_deals_seed

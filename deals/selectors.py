@@ -94,6 +94,16 @@ WEIGHTED = ExpressionWrapper(
 )
 
 
+# What the learned model expects (its probability where it scored the deal, else the deal's own
+# or the stage's) times the amount: the forecast from the win-probability model.
+PREDICTED = ExpressionWrapper(
+    F("amount")
+    * Coalesce("win_probability", "probability", "stage__probability")
+    / Value(Decimal(100)),
+    output_field=DecimalField(max_digits=16, decimal_places=2),
+)
+
+
 def deals_with_figures(deals: QuerySet[Deal]) -> QuerySet[Deal]:
     """Deals with `effective_probability` (the override or the stage's) and `weighted_amount`."""
     return deals.annotate(
@@ -127,7 +137,7 @@ def board_columns(
     columns = {s.pk: BoardColumn(stage=s) for s in pipeline.stages.order_by("position", "id")}
     totals = (
         deals.values("stage_id")
-        .annotate(count=Count("id"), total=Sum("amount"), weighted=Sum(WEIGHTED))
+        .annotate(count=Count("*"), total=Sum("amount"), weighted=Sum(WEIGHTED))
         .order_by()
     )
     for row in totals:
@@ -136,12 +146,22 @@ def board_columns(
             column.count = row["count"]
             column.total = row["total"] or Decimal("0")
             column.weighted = (row["weighted"] or Decimal("0")).quantize(Decimal("0.01"))
-    for stage_id, column in columns.items():
-        column.deals = list(
-            deals_with_figures(deals.filter(stage_id=stage_id))
+    order = (F("expected_close_date").asc(nulls_last=True), "id")
+    # Each column's first cards by an index range of its own (deal_stage_cards_idx), all the
+    # columns in one statement: the union of the per-stage ranges, then their rows.
+    parts = [
+        deals.filter(stage_id=stage_id).order_by(*order).values("pk")[:cards]
+        for stage_id in columns
+    ]
+    if parts:
+        chosen = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        rows = (
+            deals_with_figures(Deal.objects.filter(pk__in=chosen))
             .select_related("owner", "account", "customer")
-            .order_by(F("expected_close_date").asc(nulls_last=True), "id")[:cards]
+            .order_by(*order)
         )
+        for deal in rows:
+            columns[deal.stage_id].deals.append(deal)
     return list(columns.values())
 
 
@@ -165,6 +185,7 @@ class ForecastRow:
     owner_name: str
     month: dt.date
     weighted: Decimal = Decimal("0")
+    predicted: Decimal = Decimal("0")
     won: Decimal = Decimal("0")
     target: Decimal | None = None
 
@@ -191,7 +212,7 @@ def forecast(
         )
         .annotate(month=TruncMonth("expected_close_date"))
         .values("owner_id", "month")
-        .annotate(weighted=Sum(WEIGHTED))
+        .annotate(weighted=Sum(WEIGHTED), predicted=Sum(PREDICTED))
         .order_by()
     )
     tz = timezone.get_current_timezone()
@@ -225,9 +246,9 @@ def forecast(
         return cells[k]
 
     for row in open_rows:
-        cell(row["owner_id"], row["month"]).weighted = (row["weighted"] or Decimal(0)).quantize(
-            Decimal("0.01")
-        )
+        target = cell(row["owner_id"], row["month"])
+        target.weighted = (row["weighted"] or Decimal(0)).quantize(Decimal("0.01"))
+        target.predicted = (row["predicted"] or Decimal(0)).quantize(Decimal("0.01"))
     for row in won_rows:
         cell(row["owner_id"], row["month"]).won = row["won"] or Decimal(0)
     for row in targets:
@@ -252,15 +273,22 @@ def forecast(
 def forecast_totals_by_month(rows: list[ForecastRow], months: list[dt.date]) -> dict:
     """The chart's series: weighted, won and target per month, summed over the owners shown."""
     by_month: dict[dt.date, dict[str, Decimal]] = defaultdict(
-        lambda: {"weighted": Decimal(0), "won": Decimal(0), "target": Decimal(0)}
+        lambda: {
+            "weighted": Decimal(0),
+            "predicted": Decimal(0),
+            "won": Decimal(0),
+            "target": Decimal(0),
+        }
     )
     for row in rows:
         by_month[row.month]["weighted"] += row.weighted
+        by_month[row.month]["predicted"] += row.predicted
         by_month[row.month]["won"] += row.won
         by_month[row.month]["target"] += row.target or Decimal(0)
     return {
         "labels": [m.strftime("%b %Y") for m in months],
         "weighted": [float(by_month[m]["weighted"]) for m in months],
+        "predicted": [float(by_month[m]["predicted"]) for m in months],
         "won": [float(by_month[m]["won"]) for m in months],
         "target": [float(by_month[m]["target"]) for m in months],
     }

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F, Max, Sum
 from django.utils import timezone
 
-from customers.models import Account, Customer, Product
+from customers.models import Account, Customer, Product, Purchase
 from customers.selectors import accounts_visible_to, customers_visible_to
 from customers.services import purchase_create
 from deals.models import Activity, Deal, DealLine, ForecastTarget, Pipeline, Stage, StageChange
@@ -337,6 +337,13 @@ def _purchase_if_won(*, deal: Deal, actor: AbstractBaseUser | None) -> None:
     if deal.stage.outcome != Stage.Outcome.WON or deal.purchase_id is not None:
         return
     if not deal.pipeline.creates_purchases or deal.customer_id is None or deal.amount <= 0:
+        return
+    # Recorded already (the deal was won before, then its link lost: a restore, an import of the
+    # same order): link that purchase instead of counting the sale twice.
+    purchase = Purchase.objects.filter(external_id=f"deal-{deal.pk}").first()
+    if purchase is not None:
+        deal.purchase = purchase
+        deal.save(update_fields=["purchase"])
         return
     purchase = purchase_create(
         customer=deal.customer,

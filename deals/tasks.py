@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
-from deals.models import DealBulkJob
+from deals.models import WinModel
 
 
 @shared_task(acks_late=True)
-def deal_bulk_job_run_task(job_id: int) -> None:
-    from deals.bulk import deal_bulk_job_run
+def win_model_train_task(job_id: int) -> None:
+    from deals.win_model import win_model_run
 
-    job = DealBulkJob.objects.filter(pk=job_id).first()
-    if job is None or job.finished:
+    job = WinModel.objects.filter(pk=job_id).first()
+    if job is None or job.finished:  # deleted since it was queued, or already run
         return
-    deal_bulk_job_run(job=job)
+    win_model_run(job=job)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("board/", views.deal_board, name="board"),
     path("forecast/", views.deal_forecast, name="forecast"),
     path("forecast/targets/", views.forecast_target_set, name="target_set"),
+    path("forecast/win-model/", views.win_model_train, name="win_model_train"),
     path("bulk/", views.deal_bulk, name="bulk"),
     path("bulk/<int:pk>/", views.deal_bulk_job, name="bulk_job"),
     path("views/", views.deal_view_save, name="view_save"),

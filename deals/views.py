@@ -13,32 +13,30 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
-    QueryDict,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from crm import saved_views
-from crm.confirm import Confirmation, confirmation_given, confirmation_page
+from crm import bulk_views, list_views
+from crm.bulk import bulk_jobs_visible_to
 from crm.text import text_problem
 from customers.selectors import accounts_visible_to, customers_visible_to
-from deals import bulk, services
+from deals import services, win_model
 from deals.forms import (
     ACTIVITY_IDS,
     DEAL_SORTS,
     ActivityForm,
-    DealBulkForm,
     DealFilterForm,
     DealForm,
     DealMoveForm,
     ForecastFilterForm,
     TargetForm,
 )
-from deals.models import Activity, Deal, DealBulkJob, StageChange
+from deals.models import Activity, Deal, StageChange, WinModel
 from deals.selectors import (
     WEIGHTED,
     activities_visible_to,
@@ -53,6 +51,7 @@ from deals.selectors import (
     user_edits_deals,
     user_reads_deals,
 )
+from deals.win_model import deal_win_prediction, win_model_active
 
 PAGE_SIZE = 50
 
@@ -121,7 +120,8 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         sort = form.cleaned_data["sort"]
     elif form.is_bound:
         deals = deals.none()
-    totals = deals.aggregate(count=Count("id"), total=Sum("amount"), weighted=Sum(WEIGHTED))
+    # COUNT(*): every column the figures read is in a covering index (deal_*_figures_idx).
+    totals = deals.aggregate(count=Count("*"), total=Sum("amount"), weighted=Sum(WEIGHTED))
     key = sort.lstrip("-")
     order = DEAL_SORTS[key][1]
     if sort.startswith("-"):
@@ -130,6 +130,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "stage", "pipeline", "owner", "account", "customer"
     )
     paginator = Paginator(rows.order_by(*order), PAGE_SIZE)
+    paginator.count = totals["count"]  # counted with the sums above: no second count
     page = paginator.get_page(request.GET.get("page"))
     base = _query_without(request, "sort", "page")
     headers = []
@@ -151,85 +152,26 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         "headers": {h["key"]: h for h in headers},
         "page_query": _query_without(request, "page"),
         "can_edit": user_edits_deals(request.user),
-        "bulk_form": DealBulkForm(initial={"filter": _query_without(request, "page", "sort")}),
-        "saved_views": [
-            {"view": v, "query": saved_views.saved_view_querystring(v)}
-            for v in saved_views.saved_views_visible_to(request.user, list_name="deals")
-            .select_related("owner")
-            .order_by("name", "id")[:50]
-        ],
+        "bulk_form": bulk_views.bulk_form_for(
+            request, "deals", query=_query_without(request, "page", "sort")
+        ),
+        "saved_views": list_views.saved_views_for(request, "deals"),
         "view_query": _query_without(request, "page"),
     }
     return render(request, "deals/deal_list.html", context)
 
 
-@require_POST
 @readers_only
 def deal_bulk(request: HttpRequest) -> HttpResponse:
-    """One action over the deals ticked, or every deal matching the list's filter: an export
-    answers at once; a new owner or a deletion asks first, then runs as a job."""
-    form = DealBulkForm(request.POST)
-    back = reverse("deals:list")
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            for error in errors:
-                messages.error(request, f"{field}: {error}")
-        return redirect(back)
-    data = form.cleaned_data
-    query = QueryDict(data["filter"] or "")
-    back = f"{back}?{query.urlencode()}" if query else back
-    ids = None
-    if data["scope"] == "selected":
-        try:
-            ids = bulk.deals_bulk_clean_ids(request.POST.getlist("ids"))
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return redirect(back)
-    query = {k: query.get(k) for k in query}
-    try:
-        bulk.deals_bulk_check(actor=request.user, action=data["action"], owner=data["owner"])
-        if ids is None:
-            query = bulk.deals_bulk_clean_filter(query)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect(back)
-    targets = bulk.deals_bulk_targets(actor=request.user, ids=ids, query=query)
-    if data["action"] == bulk.EXPORT:
-        response = StreamingHttpResponse(bulk.deals_export_csv(targets), content_type="text/csv")
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="deals-{stamp}.csv"'
-        return response
-    count = targets.count()
-    if not confirmation_given(request):
-        facts = [("Deals", f"{count}"), ("Chosen", dict(form.SCOPES)[data["scope"]])]
-        if data["action"] == DealBulkJob.Action.ASSIGN_OWNER:
-            facts.append(("New owner", data["owner"].get_username()))
-        delete = data["action"] == DealBulkJob.Action.DELETE
-        confirmation = Confirmation(
-            title="Delete deals" if delete else "Give deals a new owner",
-            action_label=f"Delete {count} deals" if delete else f"Reassign {count} deals",
-            facts=facts,
-            warning="The deals, their lines, history and activities are deleted for good."
-            if delete
-            else "",
-            cancel_url=back,
-            danger=delete,
-        )
-        return confirmation_page(request, confirmation)
-    job = bulk.deal_bulk_job_create(
-        actor=request.user, action=data["action"], ids=ids, query=query, owner=data["owner"]
-    )
-    return redirect("deals:bulk_job", pk=job.pk)
+    """The list's bulk bar: the shared bulk actions (crm/bulk_views.py) on the deals."""
+    return bulk_views.bulk_action(request, "deals")
 
 
 @readers_only
 def deal_bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
-    """Where a bulk action stands: its state, how many deals it reached and changed."""
-    jobs = DealBulkJob.objects.select_related("owner")
-    if not request.user.is_superuser:
-        jobs = jobs.filter(created_by=request.user)
-    job = get_object_or_404(jobs, pk=pk)
-    return render(request, "deals/bulk_job.html", {"job": job})
+    """Where a bulk action on deals stands (the shared bulk job page)."""
+    get_object_or_404(bulk_jobs_visible_to(request.user).filter(list_name="deals"), pk=pk)
+    return bulk_views.bulk_job(request, pk)
 
 
 # The board --------------------------------------------------------------------------------------
@@ -251,9 +193,20 @@ def deal_board(request: HttpRequest) -> HttpResponse:
     columns = board_columns(deals=deals, pipeline=pipeline) if pipeline else []
     stages = [c.stage for c in columns]
     now = timezone.now()
+    # Hundreds of cards: their links come from one reverse each, and a column's stage options
+    # (the same for every card in it) are built once, escaped by format_html.
+    detail_url = reverse("deals:detail", args=[0])[:-2]
+    move_url = reverse("deals:move", args=[0])[: -len("0/move/")]
     for column in columns:
+        column.stage_options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((s.pk, " selected" if s.pk == column.stage.pk else "", s.name) for s in stages),
+        )
         for deal in column.deals:
             deal.days_in_stage = max(0, (now - deal.stage_entered_at).days)
+            deal.detail_url = f"{detail_url}{deal.pk}/"
+            deal.move_url = f"{move_url}{deal.pk}/move/"
     context = {
         "form": form,
         "pipeline": pipeline,
@@ -322,6 +275,7 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "activity_form": ActivityForm(auto_id=ACTIVITY_IDS),
         "can_edit": user_edits_deals(request.user),
         "days_in_stage": max(0, (timezone.now() - deal.stage_entered_at).days),
+        "prediction": deal_win_prediction(deal),
         "today": timezone.localdate(),
         "customer_visible": deal.customer_id
         and customers_visible_to(request.user).filter(pk=deal.customer_id).exists(),
@@ -516,14 +470,31 @@ def deal_forecast(request: HttpRequest) -> HttpResponse:
         "currency": currency,
         "totals": {
             "weighted": sum(chart["weighted"]),
+            "predicted": sum(chart["predicted"]),
             "won": sum(chart["won"]),
             "target": sum(chart["target"]),
         },
         "target_form": TargetForm(initial={"currency": currency, "month": first.strftime("%Y-%m")})
         if request.user.is_superuser
         else None,
+        "win_model": win_model_active(),
+        "win_training": WinModel.objects.defer("fitted").order_by("-created_at", "-id").first(),
+        "can_train": request.user.is_superuser,
     }
     return render(request, "deals/forecast.html", context)
+
+
+@require_POST
+@readers_only
+def win_model_train(request: HttpRequest) -> HttpResponse:
+    """Train the win-probability model on the recorded history (administrators)."""
+    try:
+        win_model.win_model_train(actor=request.user)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Training queued: the forecast uses the model once it is done.")
+    return redirect("deals:forecast")
 
 
 @require_POST
@@ -548,36 +519,12 @@ def forecast_target_set(request: HttpRequest) -> HttpResponse:
 # Saved views -------------------------------------------------------------------------------------
 
 
-@require_POST
 @readers_only
 def deal_view_save(request: HttpRequest) -> HttpResponse:
-    """Save the list's filter and sort under a name, for oneself or shared with colleagues."""
-    query = QueryDict(request.POST.get("query", "")[:2000])
-    try:
-        view = saved_views.saved_view_create(
-            owner=request.user,
-            list_name="deals",
-            name=request.POST.get("name", ""),
-            query={k: query.get(k) for k in query},
-            shared=request.POST.get("shared") == "on",
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect(f"{reverse('deals:list')}?{query.urlencode()}")
-    messages.success(request, f"View {view.name} saved.")
-    return redirect(f"{reverse('deals:list')}?{saved_views.saved_view_querystring(view)}")
+    """Save the list's filter and sort under a name (the shared saved-view page)."""
+    return list_views.saved_view_save(request, "deals")
 
 
-@require_POST
 @readers_only
 def deal_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    view = get_object_or_404(
-        saved_views.saved_views_visible_to(request.user, list_name="deals"), pk=pk
-    )
-    try:
-        saved_views.saved_view_delete(view=view, actor=request.user)
-    except PermissionDenied as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"View {view.name} deleted.")
-    return redirect("deals:list")
+    return list_views.saved_view_delete(request, pk)

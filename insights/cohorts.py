@@ -10,32 +10,32 @@ read from that purchase through the (customer, purchased_at) index.
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer, Purchase
+from insights.kpi import analytic_settings_apply
 from segments.models import Membership
 
+# A month is a bucket among the months' first midnights (computed in Python in the site's time
+# zone), a comparison per row instead of a time-zone conversion and a truncation; each purchase
+# row carries its customer's cohort, so the cohorts are joined once.
 COHORT_SQL = """
-WITH cohort AS (
-    SELECT c.id, date_trunc('month', c.first_purchase_at AT TIME ZONE %(tz)s) AS month
+WITH cohort AS MATERIALIZED (
+    SELECT c.id, width_bucket(c.first_purchase_at, %(month_starts)s::timestamptz[]) AS month
     FROM {customer} c
-    WHERE c.first_purchase_at >= %(from)s AND c.erased_at IS NULL {filters}
-), activity AS (
-    SELECT p.customer_id, date_trunc('month', p.purchased_at AT TIME ZONE %(tz)s) AS month,
-           sum(p.amount) AS revenue
-    FROM {purchase} p JOIN cohort ON cohort.id = p.customer_id
-    WHERE p.purchased_at >= %(from)s
-    GROUP BY 1, 2
+    WHERE c.first_purchase_at >= %(from)s AND c.first_purchase_at < %(until)s
+      AND c.erased_at IS NULL {filters}
 )
-SELECT to_char(co.month, 'YYYY-MM'), -1, count(*), 0 FROM cohort co GROUP BY 1
+SELECT month, -1, count(*), 0 FROM cohort GROUP BY 1
 UNION ALL
-SELECT to_char(co.month, 'YYYY-MM'),
-       ((extract(year FROM a.month) - extract(year FROM co.month)) * 12
-        + extract(month FROM a.month) - extract(month FROM co.month))::int,
-       count(*), coalesce(sum(a.revenue), 0)
-FROM cohort co JOIN activity a ON a.customer_id = co.id
+SELECT cohort_month, month - cohort_month, count(*), coalesce(sum(revenue), 0)
+FROM (SELECT co.month AS cohort_month, p.customer_id,
+             width_bucket(p.purchased_at, %(month_starts)s::timestamptz[]) AS month,
+             sum(p.amount) AS revenue
+      FROM cohort co JOIN {purchase} p ON p.customer_id = co.id
+      WHERE p.purchased_at >= %(from)s AND p.purchased_at < %(until)s
+      GROUP BY 1, 2, 3) activity
 GROUP BY 1, 2
 """
 
@@ -67,8 +67,14 @@ def cohort_table(
     still buying, their share of the cohort and their revenue."""
     today = today or timezone.localdate()
     keys = _months_back(today, months)
-    start = timezone.make_aware(dt.datetime.fromisoformat(keys[0] + "-01"))
-    filters, params = [], {"tz": settings.TIME_ZONE, "from": start}
+    starts = [timezone.make_aware(dt.datetime.fromisoformat(key + "-01")) for key in keys]
+    this_month = dt.date.fromisoformat(keys[-1] + "-01")
+    until = timezone.make_aware(
+        dt.datetime.combine((this_month + dt.timedelta(days=31)).replace(day=1), dt.time.min)
+    )
+    # bucket 0 is the first month (rows from its start), bucket i the month from starts[i]
+    filters: list[str] = []
+    params: dict[str, Any] = {"from": starts[0], "until": until, "month_starts": starts[1:]}
     if segment_id is not None:
         filters.append(
             f"AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m"
@@ -92,12 +98,14 @@ def cohort_table(
         purchase=Purchase._meta.db_table,
         filters=" ".join(filters),
     )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        analytic_settings_apply()
         cursor.execute(sql, params)
         result = cursor.fetchall()
     sizes: dict[str, int] = {}
     cells: dict[tuple[str, int], tuple[int, float]] = {}
-    for cohort, offset, customers, revenue in result:
+    for bucket, offset, customers, revenue in result:
+        cohort = keys[bucket]
         if offset < 0:
             sizes[cohort] = customers
         else:

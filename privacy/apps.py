@@ -20,6 +20,10 @@ class PrivacyConfig(AppConfig):
         personal_data_mentions_register_builtin()
         customer_hooks_register()
         dashboard_cards_register()
+        from privacy.registrations import customer_names
+        from privacy.registry import record_names_register
+
+        record_names_register("customer", customer_names)
         checks.register(personal_data_check)
 
 

@@ -3,8 +3,11 @@
 import datetime as dt
 
 from django import forms
+from django.urls import reverse_lazy
 from django.utils import timezone
 
+from crm.forms import RecordPicker
+from customers.models import Customer
 from privacy.models import (
     ConsentSource,
     ConsentStatus,
@@ -84,8 +87,23 @@ class WordingForm(forms.ModelForm):
         return data
 
 
+def _customer_name(pk: int) -> str:
+    customer = Customer.objects.filter(pk=pk, erased_at__isnull=True).first()
+    return str(customer) if customer else ""
+
+
+def _customer_picker() -> RecordPicker:
+    return RecordPicker(url=reverse_lazy("customers:customer_pick"), label_for=_customer_name)
+
+
 class DataRequestForm(forms.Form):
-    customer_id = forms.IntegerField(required=False, min_value=1, label="Customer number")
+    customer_id = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Customer",
+        widget=_customer_picker(),
+        help_text="Type part of the name or email and choose the person",
+    )
     email = forms.EmailField(required=False, help_text="When the customer is not known yet")
     type = forms.ChoiceField(choices=RequestType.choices)
     law = forms.ChoiceField(choices=Law.choices)
@@ -103,7 +121,7 @@ class DataRequestForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not data.get("customer_id") and not data.get("email"):
-            self.add_error("customer_id", "Give the customer number or the requester's email.")
+            self.add_error("customer_id", "Choose the customer or give the requester's email.")
         return data
 
 
@@ -130,7 +148,12 @@ class ExtendForm(forms.Form):
 
 
 class MatchForm(forms.Form):
-    customer_id = forms.IntegerField(min_value=1, label="Customer number")
+    customer_id = forms.IntegerField(
+        min_value=1,
+        label="Customer",
+        widget=_customer_picker(),
+        help_text="Type part of the name or email and choose the person",
+    )
 
 
 class BulkConsentForm(forms.Form):

@@ -348,6 +348,7 @@ class AuditEntry(models.Model):
         CONSENT = "consent", "Changed consent"
         MERGE = "merge", "Merged"
         ERASE = "erase", "Erased"
+        DELETE = "delete", "Deleted"
         REQUEST = "request", "Handled a data request"
 
     at = models.DateTimeField(db_index=True)

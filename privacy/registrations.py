@@ -263,11 +263,12 @@ def personal_data_mentions_register_builtin() -> None:
     register(AuditEntry, fields=["details"])
     register(BulkConsentJob, fields=["identifiers", "evidence", "message"])
     register(LogEntry, fields=["object_repr", "change_message"], description="The admin's log")
-    from crm.models import SavedView
+    from crm.models import BulkJob, SavedView
 
     register(
         SavedView, fields=["name", "query"], description="A saved list filter may search a name"
     )
+    register(BulkJob, fields=["filter", "message"], description="A list filter may search a name")
 
     # The text fields that cannot mention a customer beyond what the registry erases.
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -302,9 +303,14 @@ def personal_data_mentions_register_builtin() -> None:
     for model in (ContentType, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule):
         exempt(model, reason="Configuration of the application and its schedules")
     exempt(ProcessHeartbeat, reason="Host names and queue names of Celery processes")
-    from crm.models import SavedView
+    from crm.models import BulkJob, SavedView
 
     exempt(SavedView, fields=["columns"], reason="Names of a list's columns")
+    exempt(
+        BulkJob,
+        fields=["list_name", "action", "params", "ids"],
+        reason="A list's and an action's names, ids of rows, tags and owners",
+    )
     exempt(LogEntry, fields=["object_id"], reason="An id")
     exempt(Tag, reason="A label shared by many customers (unique: not rewritten by an erasure)")
     exempt(
@@ -371,18 +377,44 @@ def customer_hooks_register() -> None:
     address_check_register(erased_addresses_refused)
 
 
+def customer_names(ids: set[int]) -> dict[int, str]:
+    """Customers by name for the audit log (an erased customer has no row and stays a number)."""
+    from customers.models import Customer
+
+    return {customer.pk: str(customer) for customer in Customer.objects.filter(pk__in=ids)}
+
+
 def dashboard_cards_register() -> None:
-    """Open and overdue data-subject requests on the privacy officer's dashboard."""
+    """The privacy dashboard: the request queue by status, deadlines, erasures and consent."""
     from crm.dashboard import DashboardCard, dashboard_card_register
     from crm.roles import Role
-    from privacy.selectors import dsr_counts
+    from privacy.dashboard import (
+        dashboard_deadlines,
+        dashboard_privacy_activity,
+        dashboard_request_queue,
+    )
 
-    dashboard_card_register(
+    for card in (
         DashboardCard(
             key="privacy-requests",
             template="privacy/_dashboard_requests.html",
-            context=lambda request: dsr_counts(),
+            context=dashboard_request_queue,
             roles=(Role.PRIVACY,),
             order=10,
-        )
-    )
+        ),
+        DashboardCard(
+            key="privacy-deadlines",
+            template="privacy/_dashboard_deadlines.html",
+            context=dashboard_deadlines,
+            roles=(Role.PRIVACY,),
+            order=11,
+        ),
+        DashboardCard(
+            key="privacy-activity",
+            template="privacy/_dashboard_activity.html",
+            context=dashboard_privacy_activity,
+            roles=(Role.PRIVACY,),
+            order=12,
+        ),
+    ):
+        dashboard_card_register(card)

@@ -295,3 +295,22 @@ def audience_provider_register(
 
 def audience_providers() -> dict[str, AudienceProvider]:
     return dict(_audiences)
+
+
+# Names of the records the audit log refers to by kind and id ("segment" 16 -> "VIP customers"),
+# registered by the app that holds them: the log shows names, not numbers, where a record exists.
+_record_names: dict[str, Callable[[set[int]], dict[int, str]]] = {}
+
+
+def record_names_register(kind: str, names: Callable[[set[int]], dict[int, str]]) -> None:
+    """Let an app name its records of `kind` for the audit log (one statement per call)."""
+    _record_names[kind] = names
+
+
+def record_names(refs: dict[str, set[int]]) -> dict[str, dict[int, str]]:
+    """The names of the referenced records, by kind; kinds nobody names are left out."""
+    return {
+        kind: _record_names[kind](ids)
+        for kind, ids in refs.items()
+        if ids and kind in _record_names
+    }

@@ -78,6 +78,32 @@ class SegmentsConfig(AppConfig):
 
         demo_step_register("segments", demo_segments_seed)
 
+        from segments.bulk import segments_bulk_register
+
+        segments_bulk_register()
+
         from segments.ml.registrations import register as ml_register
 
         ml_register()
+
+        from crm.dashboard import DashboardCard, dashboard_card_register
+        from crm.roles import Role
+        from segments.dashboard import dashboard_segment_growth
+
+        dashboard_card_register(
+            DashboardCard(
+                key="segment-growth",
+                template="segments/_dashboard_growth.html",
+                context=dashboard_segment_growth,
+                roles=(Role.MARKETING,),
+                order=30,
+            )
+        )
+
+        from privacy.registry import record_names_register
+
+        def segment_names(ids: set[int]) -> dict[int, str]:
+            return dict(Segment.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+        record_names_register("segment", segment_names)
+        record_names_register("segment_members", segment_names)

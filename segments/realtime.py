@@ -25,6 +25,7 @@ reference (segments.services.segments_refresh_due).
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -44,6 +45,26 @@ LOCK_KEY = 0x5E6_2EA1
 # A queued task not started after this long counts as lost: the next write queues another
 # (and beat runs the task every 10 seconds anyway).
 QUEUED_EXPIRES = dt.timedelta(seconds=15)
+
+
+# Who wants to hear, once a batch has committed, which segments gained members (journeys enrol
+# their new members at once instead of at beat's next tick). A higher app registers here from
+# its AppConfig.ready(); segments never imports it.
+JoinsListener = Callable[[list[int]], None]
+_joins_listeners: list[JoinsListener] = []
+
+
+def joins_listener_register(listener: JoinsListener) -> None:
+    if listener not in _joins_listeners:
+        _joins_listeners.append(listener)
+
+
+def _joins_announce(segment_ids: list[int]) -> None:
+    for listener in list(_joins_listeners):
+        try:
+            listener(segment_ids)
+        except Exception:  # a listener that fails (a broker away) must not fail the batch
+            logger.warning("a joins listener failed", exc_info=True)
 
 
 @dataclass
@@ -133,6 +154,7 @@ def memberships_update_marked(
         batch.deferred = sorted(held)
         started = timezone.now()
         now = now or started
+        gained: list[int] = []
         for segment in segments_in_dependency_order(locked):
             try:
                 with transaction.atomic():
@@ -167,6 +189,10 @@ def memberships_update_marked(
             batch.joined += joined
             batch.left += left
             batch.runs.append(run.pk)
+            if joined:
+                gained.append(segment.pk)
+        if gained and _joins_listeners:
+            transaction.on_commit(lambda: _joins_announce(gained))
         if held:
             # A full refresh holds these segments; their customers are taken again by the next
             # run (the next write's, or beat's within 10 seconds), not at once, or the worker

@@ -136,7 +136,7 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("source", "Source", TEXT, "source"),
         FieldSpec("email", "Email", TEXT, "email", nullable=True),
         FieldSpec("created_at", "Created", DATE, "created_at"),
-        FieldSpec("owner", "Owner (user id)", USER, "owner_id", nullable=True),
+        FieldSpec("owner", "Owner", USER, "owner_id", nullable=True),
         FieldSpec("account.name", "Account name", TEXT, "account__name", nullable=True),
         FieldSpec("account.industry", "Account industry", TEXT, "account__industry", nullable=True),
         _choice_field("account.size", "Account size", "account__size", Account.Size, nullable=True),
@@ -159,6 +159,22 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("churn_risk", "Churn risk (0 to 1)", NUMBER, "score__churn_risk", nullable=True),
         FieldSpec(
             "predicted_value", "Predicted value", NUMBER, "score__predicted_value", nullable=True
+        ),
+        # BG/NBD x Gamma-Gamma (segments/ml/clv.py): `lifetime_value` above is what the customer
+        # has spent; this is what they are expected to spend over the lifetime horizon.
+        FieldSpec(
+            "predicted_lifetime_value",
+            "Predicted lifetime value (BG/NBD x Gamma-Gamma)",
+            NUMBER,
+            "score__lifetime_value",
+            nullable=True,
+        ),
+        FieldSpec(
+            "p_alive",
+            "Probability of still being a customer (0 to 1)",
+            NUMBER,
+            "score__p_alive",
+            nullable=True,
         ),
         # Satisfaction surveys (insights): the customer's latest answers, through
         # Customer.satisfaction (insights.CustomerSatisfaction); no answer is empty.

@@ -17,11 +17,13 @@ from django.views.decorators.http import require_POST
 
 from crm.confirm import Confirmation, confirmation_given, confirmation_page
 from crm.roles import Role, user_has_role
+from customers.forms import staff_choices
 from customers.selectors import customer_fields_hidden_from
 from privacy.models import Purpose
 from segments import rules
 from segments.forms import MembersUploadForm, SegmentForm
 from segments.models import RefreshRun, Segment
+from segments.rule_words import rule_in_words
 from segments.rules import RuleInvalid
 from segments.selectors import segment_members, segment_overlap, segment_size_history
 from segments.services import (
@@ -90,6 +92,11 @@ def _builder_context(request: HttpRequest, form: SegmentForm, segment: Segment |
     catalogue["purposes"] = list(Purpose.objects.values_list("code", flat=True))
     catalogue["segments"] = [
         {"id": pk, "name": name} for pk, name in others.values_list("pk", "name")
+    ]
+    # The Owner condition is chosen by name among the staff who can own customers.
+    catalogue["users"] = [
+        {"id": user.pk, "name": user.get_full_name() or user.get_username()}
+        for user in staff_choices()
     ]
     return {"form": form, "segment": segment, "catalogue": catalogue}
 
@@ -226,6 +233,7 @@ def _segment_detail_page(
             "chart": chart,
             "overlap": segment_overlap(segment=segment),
             "protected": rules.uses_protected_characteristics(segment.rule),
+            "rule_words": rule_in_words(segment.rule) if segment.kind == Segment.Kind.RULE else "",
             "can_manage": user_has_role(request.user, Role.MARKETING),
             "upload_form": upload_form,
         },

@@ -15,7 +15,8 @@ One module per idea; every public name is imported here, so callers import from
   sent again, scheduled starts;
 - dispatch: pending send rows become delivery tasks; a broadcast with nothing left is done;
 - triggers: new joins of a triggered campaign's segments become sends;
-- sweeps: rows a dead worker left claimed or handing over; an erased person's rows.
+- sweeps: rows a dead worker left claimed or handing over; an erased person's rows;
+- test_sends: a test message to the marketer's own address, not a send of the campaign.
 """
 
 from campaigns.services.definition import (
@@ -52,10 +53,12 @@ from campaigns.services.promotions import (
     promotion_set,
 )
 from campaigns.services.sweeps import sends_cancel_for_customer, sends_sweep
+from campaigns.services.test_sends import campaign_test_send
 from campaigns.services.triggers import campaign_trigger, campaigns_trigger_due
 from campaigns.services.variants import variant_create, variant_delete, variant_update
 
 __all__ = [
+    "campaign_test_send",
     "webhook_secret_new",
     "campaign_webhook_secret_rotate",
     "campaign_create",

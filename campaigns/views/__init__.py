@@ -27,6 +27,7 @@ from campaigns.views.wizard import (
     campaign_edit,
     campaign_preview,
     campaign_preview_frame,
+    campaign_test_send_view,
     preview_render,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "campaign_preview",
     "PREVIEW_FRAME_POLICY",
     "campaign_preview_frame",
+    "campaign_test_send_view",
     "preview_render",
     "PIXEL",
     "unsubscribe",

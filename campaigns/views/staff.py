@@ -38,7 +38,11 @@ def promotion_code_check(request: HttpRequest) -> HttpResponse:
 
 @marketing_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    campaigns = Campaign.objects.prefetch_related("target_segments").order_by("-created_at")[:200]
+    campaigns = (
+        Campaign.objects.exclude(kind=Campaign.Kind.JOURNEY)
+        .prefetch_related("target_segments")
+        .order_by("-created_at")[:200]
+    )
     return render(request, "campaigns/campaign_list.html", {"campaigns": campaigns})
 
 

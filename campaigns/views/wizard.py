@@ -10,14 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns import services
 from campaigns.audience import REASON_LABELS, audience_estimate
-from campaigns.delivery import message_context, recommendations_for
 from campaigns.forms import AudienceEstimateForm, CampaignForm, PromotionForm, VariantForm
-from campaigns.models import CAMPAIGN_SETTINGS_BY_STEP, Campaign, Promotion, PromotionCode, Variant
-from campaigns.rendering import CompiledVariant, RenderFailed
+from campaigns.models import CAMPAIGN_SETTINGS_BY_STEP, Campaign, Promotion, Variant
+from campaigns.previews import preview_render
+from campaigns.rendering import RenderFailed
 from campaigns.selectors import (
     PREVIEW_PAGE_SIZE,
     audience_estimate_for_settings,
@@ -197,11 +197,12 @@ class PreviewRefused(Exception):
 def _preview_subject(request: HttpRequest, pk: int) -> tuple[Campaign, Variant, object]:
     """The campaign, variant and audience member a preview is asked for; Http404 or a 400 with
     the field at fault otherwise."""
+    params = request.POST if request.method == "POST" else request.GET
     campaign = get_object_or_404(Campaign, pk=pk)
     variant = get_object_or_404(
-        Variant, pk=_int_or_none(request.GET.get("variant")) or 0, campaign=campaign
+        Variant, pk=_int_or_none(params.get("variant")) or 0, campaign=campaign
     )
-    customer_id = _int_or_none(request.GET.get("customer"))
+    customer_id = _int_or_none(params.get("customer"))
     if customer_id is None:
         raise PreviewRefused("customer: choose a customer to preview.", 400)
     customer = campaign_audience_customer(
@@ -226,7 +227,35 @@ def campaign_preview(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     query = urlencode({"variant": variant.pk, "customer": customer.pk})
     rendered["frame_url"] = f"{reverse('campaigns:preview_frame', args=[campaign.pk])}?{query}"
+    rendered["campaign"] = campaign
     return render(request, "campaigns/_preview.html", rendered)
+
+
+@marketing_required
+@require_POST
+def campaign_test_send_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send the previewed message, written for the chosen customer, to the signed-in marketer's
+    own address (not a send of the campaign). htmx gets the outcome as a fragment; a plain form
+    goes back to the message step with it."""
+    status, outcome = 200, {}
+    try:
+        campaign, variant, customer = _preview_subject(request, pk)
+        address = services.campaign_test_send(
+            campaign=campaign, variant=variant, customer=customer, actor=request.user
+        )
+        outcome = {"sent_to": address, "customer": customer}
+    except PreviewRefused as exc:
+        status, outcome = exc.status, {"error": str(exc)}
+    except ValidationError as exc:
+        field, errors = next(iter(exc.message_dict.items()))
+        status, outcome = 400, {"error": f"{field}: {errors[0]}"}
+    if request.headers.get("HX-Request"):
+        return render(request, "campaigns/_test_send.html", outcome, status=status)
+    if "error" in outcome:
+        messages.error(request, f"The test message was not sent. {outcome['error']}")
+    else:
+        messages.success(request, f"Test message sent to {outcome['sent_to']}.")
+    return redirect("campaigns:edit", pk, "message")
 
 
 # The message's HTML is the author's markup around the customer's escaped data: shown to staff
@@ -263,37 +292,3 @@ def campaign_preview_frame(request: HttpRequest, pk: int) -> HttpResponse:
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-def preview_render(*, campaign: Campaign, variant: Variant, customer) -> dict:
-    promotion = Promotion.objects.filter(campaign=campaign).first()
-    code = ""
-    if promotion is not None:
-        code = promotion.shared_code or (
-            PromotionCode.objects.filter(promotion=promotion, customer=customer)
-            .values_list("code", flat=True)
-            .first()
-            or "PREVIEW-CODE"
-        )
-    context = message_context(
-        campaign=campaign,
-        customer=customer,
-        send_id=None,
-        code=code,
-        promotion=promotion,
-        recommendations=recommendations_for([customer.pk])[customer.pk],
-    )
-    subject, html, text = CompiledVariant(
-        subject=variant.subject, html=variant.html, text=variant.text
-    ).render(context)
-    return {
-        "subject": subject,
-        "html": html,
-        "text": text,
-        "customer": customer,
-        "variant": variant,
-        "has_promotion": promotion is not None,
-        "uses_promotion": any(
-            "promotion." in source for source in (variant.subject, variant.html, variant.text)
-        ),
-    }

@@ -8,18 +8,21 @@ import campaigns.api
 import customers.api
 import deals.api
 import insights.api
+import journeys.api
 import privacy.api
 import segments.api
-from crm.api import saved_views
+from crm.api import bulk, saved_views
 
 API_MODULES = (
     saved_views,
+    bulk,
     customers.api,
     privacy.api,
     deals.api,
     segments.api,
     campaigns.api,
     insights.api,
+    journeys.api,
 )
 
 router = DefaultRouter()

@@ -151,7 +151,17 @@ def label(value) -> str:
 
 
 @register.filter
-def audit_details(details) -> SafeString:
-    """An audit entry's details as labelled pairs ("Status: Completed · Customer: #12")."""
-    pairs = audit_detail_pairs(details)
+def audit_details(details, names=None) -> SafeString:
+    """An audit entry's details as labelled pairs ("Status: Completed · Segment: VIPs (#16)"),
+    naming records from `names` ({kind: {id: name}}) when given."""
+    pairs = audit_detail_pairs(details, names)
     return format_html_join(" · ", '<span class="detail-pair">{}: {}</span>', pairs)
+
+
+@register.filter
+def percent_of(part, whole) -> str:
+    """`part` as a percentage of `whole`: 12 of 48 -> 25.0%."""
+    numerator, denominator = _decimal(part), _decimal(whole)
+    if numerator is None or not denominator:
+        return "—"
+    return percent(numerator / denominator)

@@ -1,6 +1,7 @@
 """The customer and account lists: search, filters, sort, keyset pages, CSV export, global search."""
 
 import csv
+import re
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
@@ -9,13 +10,16 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from crm.bulk_views import bulk_form_for
+from crm.list_views import saved_views_for
 from crm.roles import Role, user_edits_customers, user_roles
 from crm.spreadsheet import spreadsheet_safe
+from customers.bulk import accounts_matching
 from customers.forms import AccountFilterForm, CustomerFilterForm, customers_with_consent
 from customers.models import Customer
 from customers.registry import access_record
 from customers.search import (
-    ACCOUNT_ORDER,
+    ACCOUNT_ORDERS,
     CUSTOMER_ORDERS,
     account_search_q,
     customer_search_conditions,
@@ -36,12 +40,20 @@ def customers_filtered(
 ) -> QuerySet[Customer]:
     """The customers the user may see, narrowed by the list's valid filters; without `search`,
     the caller applies the search term itself (the list pages it branch by branch)."""
-    customers = customers_visible_to(request.user)
+    return customers_matching(request.user, form, search=search)
+
+
+def customers_matching(
+    user, form: CustomerFilterForm, *, search: bool = True
+) -> QuerySet[Customer]:
+    """customers_filtered for a user rather than a request (bulk actions find their rows again
+    when the job runs, with no request)."""
+    customers = customers_visible_to(user)
     form.is_valid()  # the valid filters apply; the invalid ones show their error
     data = form.cleaned_data
     if search and data.get("q"):
         customers = customers_search(
-            customers, data["q"], unreadable=customer_fields_hidden_from(request.user)
+            customers, data["q"], unreadable=customer_fields_hidden_from(user)
         )
     if data.get("country"):
         customers = customers.filter(country=data["country"])
@@ -62,6 +74,38 @@ def import_url() -> str:
         return reverse("customer_import:list")
     except NoReverseMatch:
         return "/customers/import/"
+
+
+# The headers a person clicks to sort: (column, the sort key, the first click's direction).
+CUSTOMER_HEADERS = (("name", "name", ""), ("lifetime_value", "lifetime_value", "-"),
+                    ("last_purchase_at", "last_purchase_at", "-"))  # fmt: skip
+ACCOUNT_HEADERS = (("name", "name", ""),)
+
+
+def sort_headers(request: HttpRequest, sort: str, headers) -> dict[str, dict]:
+    """Each sortable column's link (the other direction when it is the current sort) and its
+    aria-sort; every sort offered reads only fields every role may read."""
+    query = request.GET.copy()
+    for name in ("sort", "after", "page"):
+        query.pop(name, None)
+    links = {}
+    for column, key, first in headers:
+        if sort == key:
+            following, state = f"-{key}", "ascending"
+        elif sort == f"-{key}":
+            following, state = key, "descending"
+        else:
+            following, state = f"{first}{key}", "none"
+        query["sort"] = following
+        links[column] = {"url": f"?{query.urlencode()}", "aria_sort": state}
+    return links
+
+
+def list_query(request: HttpRequest, *dropped: str) -> str:
+    query = request.GET.copy()
+    for name in dropped:
+        query.pop(name, None)
+    return query.urlencode()
 
 
 @staff_required
@@ -85,15 +129,20 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             data.get("q") or "", unreadable=customer_fields_hidden_from(request.user)
         ),
     )
-    query = request.GET.copy()
-    query.pop("after", None)
     context = {
         "form": form,
         "page": page,
         "sort": sort,
-        "query": query.urlencode(),
+        "query": list_query(request, "after"),
+        "count_query": list_query(request, "after", "sort", "size"),
+        "headers": sort_headers(request, sort, CUSTOMER_HEADERS),
         "can_edit": user_edits_customers(request.user),
         "import_url": import_url(),
+        "bulk_form": bulk_form_for(
+            request, "customers", query=list_query(request, "after", "sort", "size")
+        ),
+        "saved_views": saved_views_for(request, "customers"),
+        "view_query": list_query(request, "after"),
     }
     template = (
         "customers/_customer_rows.html"
@@ -104,30 +153,43 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 
 @staff_required
+def customer_count(request: HttpRequest) -> HttpResponse:
+    """How many customers the list's filter matches, asked for once the list is shown (a count
+    of a million rows should not hold the first page back)."""
+    form = CustomerFilterForm(request.GET or None)
+    customers = (
+        customers_filtered(request, form) if request.GET else customers_visible_to(request.user)
+    )
+    return render(request, "customers/_list_count.html", {"count": customers.count()})
+
+
+@staff_required
 def account_list(request: HttpRequest) -> HttpResponse:
     form = AccountFilterForm(request.GET or None)
-    accounts = accounts_visible_to(request.user)
-    if request.GET and form.is_valid():
-        data = form.cleaned_data
-        if data["q"]:
-            accounts = accounts.filter(account_search_q(data["q"]))
-        if data["country"]:
-            accounts = accounts.filter(country=data["country"])
-        if data["kind"]:
-            accounts = accounts.filter(kind=data["kind"])
+    accounts = accounts_matching(request.user, form)
+    sort = form.cleaned_data.get("sort") if form.is_bound and form.is_valid() else "name"
+    total = accounts.count()
     accounts = accounts.select_related("owner").prefetch_related("tags")
-    page = keyset_page(accounts, order=ACCOUNT_ORDER, cursor=request.GET.get("after", ""), size=50)
-    query = request.GET.copy()
-    query.pop("after", None)
+    page = keyset_page(
+        accounts, order=ACCOUNT_ORDERS[sort], cursor=request.GET.get("after", ""), size=50
+    )
     return render(
         request,
         "customers/account_list.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "total": total,
+            "sort": sort,
+            "query": list_query(request, "after"),
+            "headers": sort_headers(request, sort, ACCOUNT_HEADERS),
             "can_edit": user_edits_customers(request.user),
             "import_url": import_url(),
+            "bulk_form": bulk_form_for(
+                request, "accounts", query=list_query(request, "after", "sort")
+            ),
+            "saved_views": saved_views_for(request, "accounts"),
+            "view_query": list_query(request, "after"),
         },
     )
 
@@ -161,6 +223,47 @@ def global_search(request: HttpRequest) -> HttpResponse:
             "term": term,
             "customers": customers,
             "accounts": accounts,
+            "hidden": customer_fields_hidden_from(request.user),
+        },
+    )
+
+
+PICKER_SIZE = 8
+_PICKER_TARGET = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+@staff_required
+def customer_pick(request: HttpRequest) -> HttpResponse:
+    """The options of a customer picker (crm.forms.RecordPicker) as the user types: customers
+    the user may see, found like the top-bar search (no phone for those who may not read it),
+    by name with their email and account."""
+    term = request.GET.get("q", "")
+    if not term:
+        term = next((v for k, v in request.GET.items() if k.endswith("_search")), "")
+    term = term.strip()[:100]
+    exclude = request.GET.get("exclude", "")
+    target = request.headers.get("HX-Target", "")
+    options: list = []
+    if len(term) >= 2:
+        visible = customers_search_ready(customers_visible_to(request.user))
+        if exclude.isdigit():
+            visible = visible.exclude(pk=int(exclude))
+        options = keyset_page(
+            visible.select_related("account"),
+            order=CUSTOMER_ORDERS["name"],
+            cursor="",
+            size=PICKER_SIZE,
+            any_of=customer_search_conditions(
+                term, unreadable=customer_fields_hidden_from(request.user)
+            ),
+        ).rows
+    return render(
+        request,
+        "customers/_picker_options.html",
+        {
+            "term": term,
+            "options": options,
+            "prefix": target if _PICKER_TARGET.fullmatch(target) else "picker",
             "hidden": customer_fields_hidden_from(request.user),
         },
     )

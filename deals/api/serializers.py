@@ -11,12 +11,12 @@ from customers.models import Product
 from deals.models import (
     Activity,
     Deal,
-    DealBulkJob,
     DealLine,
     ForecastTarget,
     Pipeline,
     Stage,
     StageChange,
+    WinModel,
 )
 from deals.selectors import deals_visible_to
 
@@ -107,6 +107,7 @@ class DealSerializer(serializers.ModelSerializer):
             "owner",
             "probability",
             "effective_probability",
+            "win_probability",
             "weighted_amount",
             "source",
             "account",
@@ -318,21 +319,26 @@ class DealBulkSerializer(serializers.Serializer):
         return attrs
 
 
-class DealBulkJobSerializer(JobStateFields, serializers.ModelSerializer):
+class WinModelSerializer(JobStateFields, serializers.ModelSerializer):
     class Meta:
-        model = DealBulkJob
+        model = WinModel
         fields = [
             "id",
-            "action",
-            "owner",
-            "by_filter",
-            "matched",
-            "changed",
             "status",
             *JobStateFields.STATE_FIELDS,
             "message",
+            "active",
+            "metrics",
+            "scored",
             "created_at",
             "started_at",
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class DealWinPredictionSerializer(serializers.Serializer):
+    probability = serializers.IntegerField(help_text="The learned chance of winning, percent")
+    stage_probability = serializers.IntegerField(help_text="The stage's default, percent")
+    reasons = serializers.ListField(child=serializers.DictField(), help_text="Strongest first")
+    model = serializers.IntegerField(help_text="The win model that said so")

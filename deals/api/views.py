@@ -3,9 +3,8 @@
 import datetime as dt
 
 from django.db.models import Prefetch
-from django.http import StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
@@ -13,12 +12,14 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from crm.api.bulk import BulkJobSerializer, bulk_answer
 from crm.api.permissions import RolePermissions
 from crm.api.viewsets import CreateMixin, DestroyMixin, ServiceModelViewSet, UpdateMixin
+from crm.bulk import bulk_jobs_visible_to
 from crm.roles import Role
-from deals import bulk, services
+from deals import services
 from deals.api import serializers
-from deals.models import DealBulkJob, DealLine, ForecastTarget, Pipeline, Stage, StageChange
+from deals.models import DealLine, ForecastTarget, Pipeline, Stage, StageChange, WinModel
 from deals.selectors import (
     activities_visible_to,
     deals_visible_to,
@@ -27,6 +28,7 @@ from deals.selectors import (
     month_start,
     months_from,
 )
+from deals.win_model import deal_win_prediction, win_model_train
 
 READERS = (Role.SALES, Role.MARKETING)
 
@@ -175,7 +177,7 @@ class DealViewSet(
 
     @extend_schema(
         request=serializers.DealBulkSerializer,
-        responses={202: serializers.DealBulkJobSerializer, (200, "text/csv"): OpenApiTypes.STR},
+        responses={202: BulkJobSerializer, (200, "text/csv"): OpenApiTypes.STR},
     )
     @action(
         detail=False,
@@ -186,37 +188,26 @@ class DealViewSet(
     def bulk(self, request):
         """One action over many deals, by `ids` or by `filter`: `export` answers the CSV at once;
         `assign_owner` and `delete` answer 202 with a job that runs set-based (follow it at
-        bulk/{id}/). Sales reach only the deals they may change and give deals only to
-        themselves; only administrators delete."""
+        bulk/{id}/ or /api/bulk/{id}/). Sales reach only the deals they may change and give
+        deals only to themselves; only administrators delete. The same as POST /api/bulk/ with
+        `list` deals."""
         payload = serializers.DealBulkSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        ids = bulk.deals_bulk_clean_ids(data["ids"]) if "ids" in data else None
-        query = bulk.deals_bulk_clean_filter(data["filter"]) if ids is None else None
-        bulk.deals_bulk_check(actor=request.user, action=data["action"], owner=data.get("owner"))
-        if data["action"] == bulk.EXPORT:
-            targets = bulk.deals_bulk_targets(actor=request.user, ids=ids, query=query)
-            response = StreamingHttpResponse(
-                bulk.deals_export_csv(targets), content_type="text/csv"
-            )
-            stamp = timezone.now().strftime("%Y%m%d-%H%M")
-            response["Content-Disposition"] = f'attachment; filename="deals-{stamp}.csv"'
-            return response
-        job = bulk.deal_bulk_job_create(
-            actor=request.user, action=data["action"], ids=ids, query=query, owner=data.get("owner")
-        )
-        job.refresh_from_db()
-        return Response(serializers.DealBulkJobSerializer(job).data, status=202)
+        data = dict(payload.validated_data)
+        if data.get("owner") is not None:
+            data["owner"] = data["owner"].pk
+        else:
+            data.pop("owner", None)
+        return bulk_answer(request, {**data, "list": "deals"})
 
-    @extend_schema(responses={200: serializers.DealBulkJobSerializer})
+    @extend_schema(responses={200: BulkJobSerializer})
     @action(detail=False, methods=["get"], url_path=r"bulk/(?P<job_id>[0-9]+)", url_name="bulk-job")
     def bulk_job(self, request, job_id=None):
-        """Where a bulk action stands; a person sees their own (administrators every one)."""
-        jobs = DealBulkJob.objects.all()
-        if not request.user.is_superuser:
-            jobs = jobs.filter(created_by=request.user)
-        job = get_object_or_404(jobs, pk=job_id)
-        return Response(serializers.DealBulkJobSerializer(job).data)
+        """Where a bulk action on deals stands; a person sees their own (administrators every one)."""
+        job = get_object_or_404(
+            bulk_jobs_visible_to(request.user).filter(list_name="deals"), pk=job_id
+        )
+        return Response(BulkJobSerializer(job).data)
 
     @extend_schema(responses={200: serializers.StageChangeSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -234,9 +225,46 @@ class DealViewSet(
         ],
         responses={200: dict},
     )
+    @extend_schema(responses={200: serializers.DealWinPredictionSerializer})
+    @action(detail=True, methods=["get"], url_path="win-probability")
+    def win_probability(self, request, pk=None):
+        """The learned chance of winning the open deal now, beside its stage's default, with
+        the reasons (404 while no model is active or once the deal is closed)."""
+        deal = self.get_object()
+        prediction = deal_win_prediction(deal)
+        if prediction is None:
+            raise Http404("No learned probability: no model is in use, or the deal is closed.")
+        return Response(
+            {
+                "probability": prediction["probability"],
+                "stage_probability": deal.stage.probability,
+                "reasons": prediction["reasons"],
+                "model": prediction["model"].pk,
+            }
+        )
+
+    @extend_schema(responses={200: serializers.WinModelSerializer})
+    @action(detail=False, methods=["get"], url_path="win-model")
+    def win_model(self, request):
+        """The newest training of the win-probability model: its state, whether it is in use,
+        and its held-out metrics against the stages' default probabilities."""
+        row = WinModel.objects.defer("fitted").order_by("-created_at", "-id").first()
+        if row is None:
+            raise Http404("The win-probability model was never trained.")
+        return Response(serializers.WinModelSerializer(row).data)
+
+    @extend_schema(request=None, responses={202: serializers.WinModelSerializer})
+    @win_model.mapping.post
+    def win_model_train(self, request):
+        """Train the model on the recorded stage history (administrators); answers the job."""
+        job = win_model_train(actor=request.user)
+        job.refresh_from_db()
+        return Response(serializers.WinModelSerializer(job).data, status=202)
+
     @action(detail=False, methods=["get"])
     def forecast(self, request):
-        """Per owner and month: weighted open pipeline, won amount and target."""
+        """Per owner and month: weighted open pipeline, the learned forecast (amount times the
+        model's probability where it scored the deal), won amount and target."""
         query = _ForecastQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         first = query.validated_data.get("start") or month_start(dt.date.today())
@@ -255,6 +283,7 @@ class DealViewSet(
                         "owner_name": r.owner_name,
                         "month": r.month.isoformat(),
                         "weighted": str(r.weighted),
+                        "predicted": str(r.predicted),
                         "won": str(r.won),
                         "target": None if r.target is None else str(r.target),
                     }

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.confirm import Confirmation, confirmation_given, confirmation_page
+from crm.labels import audit_record_refs
 from crm.roles import Role, user_has_role
 from customers.selectors import customers_visible_to
 from customers.views.detail import customer_detail
@@ -55,6 +56,7 @@ from privacy.models import (
     RequestStatus,
 )
 from privacy.panels import user_records_consent
+from privacy.registry import record_names
 from privacy.retention import retention_run
 from privacy.selectors import audit_entries_search, dsr_counts, dsr_queue, records_of_processing
 from privacy.services import consent_bulk_job_create, consent_bulk_preview, consent_record
@@ -109,7 +111,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
         if data["customer_id"]:
             customer = customers_visible_to(request.user).filter(pk=data["customer_id"]).first()
             if customer is None:
-                form.add_error("customer_id", "No customer with this number.")
+                form.add_error("customer_id", "No such customer: choose one from the list.")
         if not form.errors:
             try:
                 dsr = data_request_create(
@@ -271,14 +273,14 @@ def request_match(request: HttpRequest, pk: int) -> HttpResponse:
         customers_visible_to(request.user).filter(pk=form.cleaned_data["customer_id"]).first()
     )
     if customer is None:
-        messages.error(request, "Customer number: no customer with this number.")
+        messages.error(request, "Customer: no such customer, choose one from the list.")
         return _detail_page(request, dsr, status=400, match_form=form)
     try:
         data_request_match(request=dsr, customer=customer, actor=request.user)
     except RequestError as exc:
         messages.error(request, f"{exc.field.capitalize()}: {exc.problem}")
         return _detail_page(request, dsr, status=400, match_form=form)
-    messages.success(request, f"Request matched to customer {customer.pk}.")
+    messages.success(request, f"Request matched to {customer} (customer {customer.pk}).")
     return redirect("privacy:request_detail", pk)
 
 
@@ -351,10 +353,16 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             until=data["until"],
         )
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Records by name, not number: one statement per kind of record on the page.
+    names = record_names(audit_record_refs(page.object_list))
+    for entry in page.object_list:
+        entry.record_name = names.get(entry.object_kind, {}).get(entry.object_id, "")
     query = request.GET.copy()
     query.pop("page", None)
     return render(
-        request, "privacy/audit_log.html", {"form": form, "page": page, "query": query.urlencode()}
+        request,
+        "privacy/audit_log.html",
+        {"form": form, "page": page, "query": query.urlencode(), "names": names},
     )
 
 

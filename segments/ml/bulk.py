@@ -4,8 +4,9 @@ statement per customer.
 
 import datetime as dt
 import io
-import json
+import struct
 
+import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 
@@ -44,11 +45,8 @@ def scores_upsert(frame: pd.DataFrame, columns: list[str]) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         types = {"customer_id": "bigint"} | {c: _score_sql_type(c) for c in columns}
         frame = frame.copy()
-        if "reasons" in frame:
-            frame["reasons"] = frame["reasons"].map(json.dumps)
         _copy_into_temp(cursor, "_ml_scores", types, frame)
-        defaults = {"rfm_class": "''", "previous_rfm_class": "''", "reasons": "'{}'::jsonb"}
-        extra = {k: v for k, v in defaults.items() if k not in columns}
+        extra = {k: v for k, v in SCORE_ROW_DEFAULTS.items() if k not in columns}
         insert_cols = ["customer_id", *columns, *extra]
         select = ["customer_id", *columns, *extra.values()]
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
@@ -58,6 +56,87 @@ def scores_upsert(frame: pd.DataFrame, columns: list[str]) -> int:
             f"ON CONFLICT (customer_id) DO UPDATE SET {updates}"
         )
         return cursor.rowcount
+
+
+BINARY_TYPES = {"int8": ">i8", "float8": ">f8", "int2": ">i2"}
+COPY_CHUNK = 100_000  # rows per COPY write: the buffer stays a few tens of MB
+# Columns of CustomerScore that are NOT NULL without a database default, for a new row.
+SCORE_ROW_DEFAULTS = {
+    "rfm_class": "''",
+    "previous_rfm_class": "''",
+    "reason_features": "'{}'",
+    "reason_values": "'{}'",
+    "reason_effects": "'{}'",
+}
+
+
+def _copy_binary_into_temp(cursor, name: str, columns: dict[str, tuple[str, np.ndarray]]) -> int:
+    """COPY numeric columns ({name: (int8 | float8 | int2, array)}, no NULL) into a new
+    temporary table in PostgreSQL's binary format, built by numpy without a loop over rows."""
+    cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    cursor.execute(
+        f"CREATE TEMP TABLE {name} ("
+        + ", ".join(f"{c} {t}" for c, (t, _) in columns.items())
+        + ") ON COMMIT DROP"
+    )
+    fields = [("count", ">i2")]
+    for i, (sql_type, _) in enumerate(columns.values()):
+        fields += [(f"len{i}", ">i4"), (f"val{i}", BINARY_TYPES[sql_type])]
+    row = np.dtype(fields)
+    n = len(next(iter(columns.values()))[1]) if columns else 0
+    with cursor.cursor.copy(f"COPY {name} FROM STDIN WITH (FORMAT binary)") as cp:
+        cp.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
+        for start in range(0, n, COPY_CHUNK):
+            stop = min(n, start + COPY_CHUNK)
+            rows = np.empty(stop - start, dtype=row)
+            rows["count"] = len(columns)
+            for i, (sql_type, values) in enumerate(columns.values()):
+                rows[f"len{i}"] = np.dtype(BINARY_TYPES[sql_type]).itemsize
+                rows[f"val{i}"] = values[start:stop]
+            cp.write(rows.tobytes())
+        cp.write(struct.pack(">h", -1))
+    cursor.execute(f"ANALYZE {name}")  # a hash join against the scores, not a nested loop
+    return n
+
+
+def scores_write(
+    *,
+    customer_ids: np.ndarray,
+    columns: dict[str, tuple[str, np.ndarray]],
+    assignments: dict[str, str],
+    params: dict | None = None,
+) -> int:
+    """Write scores of many customers in two statements whatever their number: the numbers
+    COPYed (binary) into a temporary table `t`, then one UPDATE ... FROM of the customers who
+    have a score row and one INSERT of those who have none.
+
+    columns: the temporary table's columns besides customer_id, {name: (type, array)};
+    assignments: {CustomerScore column: SQL expression over t's columns and %(name)s params}."""
+    if not len(customer_ids):
+        return 0
+    table = CustomerScore._meta.db_table
+    sets = ", ".join(f"{c} = {e}" for c, e in assignments.items())
+    extra = {k: v for k, v in SCORE_ROW_DEFAULTS.items() if k not in assignments}
+    insert_cols = ["customer_id", *assignments, *extra]
+    select = ["t.customer_id", *assignments.values(), *extra.values()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        _copy_binary_into_temp(
+            cursor,
+            "_ml_scores",
+            {"customer_id": ("int8", np.asarray(customer_ids, dtype=np.int64)), **columns},
+        )
+        cursor.execute(
+            f"UPDATE {table} s SET {sets} FROM _ml_scores t WHERE s.customer_id = t.customer_id",
+            params or {},
+        )
+        written = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(insert_cols)}) "
+            f"SELECT {', '.join(select)} FROM _ml_scores t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {table} s WHERE s.customer_id = t.customer_id)",
+            params or {},
+        )
+        return written + cursor.rowcount
 
 
 def assignments_write(*, ml_segment_id: int, frame: pd.DataFrame, at: dt.datetime) -> int:

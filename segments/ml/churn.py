@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from segments.ml import clv
+from segments.ml.reasons import MINIMUM_EFFECT, REASON_SLOTS, reason_codes, reasons_words
 from segments.ml.scoring import make_scaler
 
 
@@ -413,6 +414,9 @@ def attributions(
     """Per-row, per-feature effect on the score: score(x) - score(x with that feature alone set
     to its baseline). Churn in probability points, value in currency. By construction a
     positive effect means the feature, as it is, raises the score."""
+    linear = _linear_parts(model)
+    if linear is not None:
+        return _linear_attributions(*linear, x, baseline, kind, cap)
     predict = _predictor(model, kind, cap)
     full = predict(x)
     out = np.empty_like(x, dtype="float64")
@@ -421,6 +425,32 @@ def attributions(
         moved[:, j] = baseline[j]
         out[:, j] = full - predict(moved)
     return out
+
+
+def _linear_parts(model):
+    """(feature-wise transform, coefficients, intercept) of a scaled linear pipeline (the
+    logistic and Poisson candidates), or None for any other model."""
+    if not isinstance(model, Pipeline) or not hasattr(model[-1], "coef_"):
+        return None
+    if any(name not in ("log", "scale") for name, _ in model.steps[:-1]):
+        return None  # a step that mixes features: the per-feature shortcut would not hold
+    last = model[-1]
+    return model[:-1].transform, np.ravel(last.coef_), float(np.ravel(last.intercept_)[0])
+
+
+def _linear_attributions(transform, coef, intercept, x, baseline, kind: str, cap: float):
+    """attributions() of a linear model in one pass: setting feature j to its baseline moves
+    the linear predictor by coef_j * (t(x_j) - t(base_j)) and nothing else, so every feature's
+    moved score comes from one matrix instead of one prediction per feature."""
+    xs = transform(np.nan_to_num(x))
+    bs = transform(np.nan_to_num(baseline)[None, :])
+    z = xs @ coef + intercept
+    moved = z[:, None] - (xs - bs) * coef
+    if kind == "churn":
+        return special.expit(z)[:, None] - special.expit(moved)
+    with np.errstate(over="ignore"):
+        full = np.clip(np.nan_to_num(np.exp(z)), 0, cap)
+        return full[:, None] - np.clip(np.nan_to_num(np.exp(moved)), 0, cap)
 
 
 def _predictor(model, kind: str, cap: float = 1e12):
@@ -454,62 +484,20 @@ def predictive_score(
     return risk, value, churn_c, value_c
 
 
-FACTS = {
-    "recency": lambda v: f"last purchase {v:.0f} days ago",
-    "frequency": lambda v: f"{v:.0f} purchase{'s' if round(v) != 1 else ''} in total",
-    "monetary": lambda v: f"spent {v:,.2f} in total",
-    "aov": lambda v: f"average order {v:,.2f}",
-    "tenure": lambda v: f"first purchase {v:.0f} days ago",
-    "purchase_interval": lambda v: f"buys every {v:.0f} days on average",
-    "frequency_90": lambda v: f"{v:.0f} purchase{'s' if round(v) != 1 else ''} in the last 90 days",
-    "monetary_90": lambda v: f"spent {v:,.2f} in the last 90 days",
-    "events_90": lambda v: f"{v:.0f} interaction{'s' if round(v) != 1 else ''} in the last 90 days",
-    "p_alive": lambda v: f"{100 * v:.0f}% likely to still be a customer (BG/NBD)",
-    "expected_purchases": lambda v: f"{v:.1f} purchases expected in the horizon (BG/NBD)",
-    "expected_value": lambda v: f"{v:,.2f} expected spend in the horizon (BG/NBD x Gamma-Gamma)",
-}
-
-
 def reasons_in_words(
     columns: list[str],
     values: np.ndarray,
     churn_c: np.ndarray,
     value_c: np.ndarray,
-    top: int = 3,
-    minimum: tuple[float, float] = (0.005, 0.01),
+    top: int = REASON_SLOTS,
+    minimum: tuple[float, float] = MINIMUM_EFFECT,
 ) -> dict:
-    """The features with the largest effects on this customer's churn risk and value, each in
-    words with its direction and size. Effects smaller than `minimum` (half a point of risk, a
-    cent of value) are not reasons."""
-
-    def fact(i: int) -> str:
-        text = FACTS.get(columns[i], lambda v: f"{columns[i]} {v:.4g}")(float(values[i]))
-        return text[0].upper() + text[1:]
-
-    def pick(effects: np.ndarray, floor: float) -> list[int]:
-        return [i for i in np.argsort(-np.abs(effects), kind="stable") if abs(effects[i]) >= floor][
-            :top
-        ]
-
-    churn = [
-        {
-            "feature": columns[i],
-            "text": f"{fact(i)}: {'raises' if churn_c[i] > 0 else 'lowers'} the risk "
-            f"({100 * churn_c[i]:+.1f} points)",
-            "effect": round(float(churn_c[i]), 4),
-        }
-        for i in pick(churn_c, minimum[0])
-    ]
-    value = [
-        {
-            "feature": columns[i],
-            "text": f"{fact(i)}: {'raises' if value_c[i] > 0 else 'lowers'} the expected value "
-            f"({value_c[i]:+,.2f})",
-            "effect": round(float(value_c[i]), 2),
-        }
-        for i in pick(value_c, minimum[1])
-    ]
-    return {"churn": churn, "value": value}
+    """One customer's reasons in words: the features with the largest effects on the churn
+    risk and on the value, each with its direction and size (see reasons.py)."""
+    codes, vals, effs = reason_codes(
+        columns, np.atleast_2d(values), np.atleast_2d(churn_c), np.atleast_2d(value_c), top, minimum
+    )
+    return reasons_words(codes[0].tolist(), vals[0].tolist(), effs[0].tolist())
 
 
 def reasons_for_rows(
@@ -517,44 +505,9 @@ def reasons_for_rows(
     values: np.ndarray,
     churn_c: np.ndarray,
     value_c: np.ndarray,
-    top: int = 3,
-    minimum: tuple[float, float] = (0.005, 0.01),
-) -> list[dict]:
-    """reasons_in_words for every row at once: the top effects are found with one argsort per
-    kind over all rows; only the stated reasons are put into words."""
-    n = len(values)
-    order_c = np.argsort(-np.abs(churn_c), axis=1, kind="stable")[:, :top]
-    order_v = np.argsort(-np.abs(value_c), axis=1, kind="stable")[:, :top]
-    rows = np.arange(n)[:, None]
-    eff_c, eff_v = churn_c[rows, order_c], value_c[rows, order_v]
-    keep_c, keep_v = np.abs(eff_c) >= minimum[0], np.abs(eff_v) >= minimum[1]
-    words = [FACTS.get(c, lambda v, c=c: f"{c} {v:.4g}") for c in columns]
-
-    def fact(i: int, j: int) -> str:
-        text = words[j](float(values[i, j]))
-        return text[0].upper() + text[1:]
-
-    out = []
-    for i in range(n):
-        churn = [
-            {
-                "feature": columns[j],
-                "text": f"{fact(i, j)}: {'raises' if e > 0 else 'lowers'} the risk "
-                f"({100 * e:+.1f} points)",
-                "effect": round(float(e), 4),
-            }
-            for j, e, k in zip(order_c[i], eff_c[i], keep_c[i], strict=True)
-            if k
-        ]
-        value = [
-            {
-                "feature": columns[j],
-                "text": f"{fact(i, j)}: {'raises' if e > 0 else 'lowers'} the expected value "
-                f"({e:+,.2f})",
-                "effect": round(float(e), 2),
-            }
-            for j, e, k in zip(order_v[i], eff_v[i], keep_v[i], strict=True)
-            if k
-        ]
-        out.append({"churn": churn, "value": value})
-    return out
+    top: int = REASON_SLOTS,
+    minimum: tuple[float, float] = MINIMUM_EFFECT,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row's reasons as numbers (codes, values, effects), found with one argsort per kind
+    over all rows; reasons.reasons_words puts one row into words."""
+    return reason_codes(columns, values, churn_c, value_c, top, minimum)

@@ -345,14 +345,20 @@ def predictive_features(*, reference: dt.datetime, history_days: int = 1095) -> 
     The same columns feed the churn classifier and the value regressor, at a past cut-off for
     training and at today for scoring.
     """
-    allp = purchase_aggregates(reference=reference, window_days=history_days)
+    # The last 90 days' figures come from the same pass over the purchases (FILTER), not a
+    # second GROUP BY: at 10M purchases each pass costs seconds.
+    recent = f"purchased_at >= {_literal(reference - dt.timedelta(days=90))}"
+    allp = numeric_frame_from_sql(
+        f"SELECT customer_id, count(*), sum(amount), min(purchased_at), max(purchased_at), "
+        f"count(*) FILTER (WHERE {recent}), coalesce(sum(amount) FILTER (WHERE {recent}), 0) "
+        f"FROM {Purchase._meta.db_table} WHERE {_window(reference, history_days, 'purchased_at')} "
+        "GROUP BY customer_id",
+        AGGREGATE_COLUMNS | {"frequency_90": "int64", "monetary_90": "float64"},
+    )
     if allp.empty:
         return pd.DataFrame(columns=PREDICTIVE_COLUMNS, index=pd.Index([], name="customer_id"))
     allp["customer_id"] = allp["customer_id"].astype("int64")
     allp = allp.set_index("customer_id").sort_index()
-    recent = purchase_aggregates(reference=reference, window_days=90)
-    recent["customer_id"] = recent["customer_id"].astype("int64")
-    recent = recent.set_index("customer_id").reindex(allp.index)
     events = numeric_frame_from_sql(
         f"SELECT customer_id, count(*) FROM {Event._meta.db_table} "
         f"WHERE {_window(reference, 90, 'occurred_at')} GROUP BY customer_id",
@@ -374,8 +380,8 @@ def predictive_features(*, reference: dt.datetime, history_days: int = 1095) -> 
     out["tenure"] = tenure
     interval = ((last_at - first_at) / DAY) / (frequency - 1).where(frequency > 1)
     out["purchase_interval"] = interval.fillna(tenure.clip(lower=1))
-    out["frequency_90"] = recent["frequency"].fillna(0).astype("float64")
-    out["monetary_90"] = recent["monetary"].astype("float64").fillna(0.0)
+    out["frequency_90"] = allp["frequency_90"].astype("float64")
+    out["monetary_90"] = allp["monetary_90"].astype("float64")
     out["events_90"] = pd.to_numeric(events["events"]).fillna(0).astype("float64")
     return out.astype("float64")
 

@@ -3,10 +3,12 @@ clusters, and the churn / value models. Loaded by segments.models, so their app 
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from crm.jobs import Job
 from customers.models import Customer
+from segments.ml.reasons import reasons_words
 
 
 class RfmClass(models.TextChoices):
@@ -47,7 +49,11 @@ class CustomerScore(models.Model):
     rfm_computed_at = models.DateTimeField(null=True, blank=True)
     churn_risk = models.FloatField(null=True, blank=True)
     predicted_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    reasons = models.JSONField(default=dict, blank=True)
+    # The reasons of churn_risk and predicted_value as numbers (segments/ml/reasons.py): per
+    # slot a feature code, that feature's value and its effect; `reasons` puts them into words.
+    reason_features = ArrayField(models.SmallIntegerField(), default=list, blank=True)
+    reason_values = ArrayField(models.FloatField(), default=list, blank=True)
+    reason_effects = ArrayField(models.FloatField(), default=list, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
     expected_purchases = models.FloatField(
         null=True, blank=True, help_text="BG/NBD: expected purchases over the lifetime horizon"
@@ -69,13 +75,19 @@ class CustomerScore(models.Model):
         indexes = [
             models.Index(fields=["rfm_class"], name="score_rfm_class_idx"),
             models.Index(fields=["r_score", "f_score"], name="score_rf_idx"),
-            models.Index(fields=["churn_risk"], name="score_churn_idx"),
-            models.Index(fields=["predicted_value"], name="score_value_idx"),
-            models.Index(fields=["lifetime_value"], name="score_lifetime_value_idx"),
+            # No index on churn_risk, predicted_value, lifetime_value or p_alive: every scoring
+            # run rewrites them for every customer, and maintaining four indexes of random
+            # values made that write five times slower (docs/ml.md, "Benchmark"), while a rule
+            # on them scans this narrow table in about a second at a million customers.
         ]
 
     def __str__(self) -> str:
         return f"scores of {self.customer_id}"
+
+    @property
+    def reasons(self) -> dict[str, list[dict]]:
+        """{"churn": [...], "value": [...]}: each reason's feature, words and effect."""
+        return reasons_words(self.reason_features, self.reason_values, self.reason_effects)
 
 
 class RfmRun(Job):

@@ -48,7 +48,6 @@ def register() -> None:
     computed = "Computed from features and aggregates, never from a name or an address"
     for model in (ModelVersion, Cluster, PredictiveModel, LifetimeModel):
         personal_data_mentions_exempt(model, reason=computed)
-    personal_data_mentions_exempt(CustomerScore, fields=["reasons"], reason=computed)
     personal_data_mentions_exempt(
         RfmRun, fields=["moves", "thresholds", "classes"], reason=computed
     )

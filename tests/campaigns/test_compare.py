@@ -212,9 +212,9 @@ def test_comparison_page_shows_the_report_figures_and_charts_them(
 
     page = response.content.decode()
     row = page.split(f'<tr id="compared-{shared.pk}">')[1].split("</tr>")[0]
-    assert f'<td class="converted">{report["totals"]["converted"]}</td>' in row
-    assert f'<td class="revenue">{report["totals"]["revenue"]}</td>' in row
-    assert f'<td class="holdout">{report["holdout"]["audience"]}</td>' in row
+    assert f'<td class="num converted">{report["totals"]["converted"]}<span' in row
+    assert f'<td class="num revenue">€{report["totals"]["revenue"]:,.2f}</td>' in row
+    assert f'<td class="num holdout">{report["holdout"]["audience"]}</td>' in row
     assert 'id="conversion-chart"' in page and 'id="revenue-chart"' in page
     chart = response.context["chart"]
     assert chart["labels"] == ["Tiny", "Personal", "Shared", "Plain"]

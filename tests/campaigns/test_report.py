@@ -131,8 +131,8 @@ def test_report_page_shows_the_figures_and_the_chart_data(
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert '<td id="total-revenue">77.0</td>' in page
-    assert '<td id="total-converted">1</td>' in page
+    assert '<td class="num" id="total-revenue">€77.00</td>' in page
+    assert '<td class="num" id="total-converted">1</td>' in page
     assert 'id="conversion-chart"' in page and 'id="campaign-chart-data"' in page
     assert response.context["chart"]["labels"] == ["A", "B", "Holdout"]
     assert "95% CI" in page

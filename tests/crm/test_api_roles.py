@@ -28,7 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from crm.api.urls import router
-from crm.models import SavedView
+from crm.models import BulkJob, SavedView
 from deals.models import DealLine, ForecastTarget
 from privacy.models import ConsentRecord, DataExport, Purpose, RequestType
 from privacy.services import consent_grant
@@ -388,6 +388,7 @@ EXTRA_ACTIONS |= {
         ("report", "get", "report", lambda w: None),
         ("audience-size", "get", "audience-size", lambda w: None),
         ("preview", "post", "preview", lambda w: {"customer": w.customer.pk}),
+        ("test-send", "post", "test-send", lambda w: {"customer": w.customer.pk}),
         ("variants", "get", "variants", lambda w: None),
         ("variant", "patch", "variants/999999", lambda w: {"subject": "Hi"}),
         ("promotion", "put", "promotion", lambda w: {"discount": "percent", "value": "10"}),
@@ -420,6 +421,58 @@ EXTRA_ACTIONS |= {
         lambda w: "/api/campaigns/provider-events/",
         _CAMPAIGN,
         lambda w: {"events": [{"type": "bounce", "message_id": "<unknown@crm.local>"}]},
+    ),
+}
+
+# Journeys, their steps and enrolments: marketing and superusers only, as campaigns.
+ENDPOINTS["journey"] = Endpoint(
+    obj="journey",
+    create=lambda w: {"name": "Welcome", "trigger": "manual"},
+    update={"name": "Renamed journey"},
+    expect=_MARKETING_ONLY,
+)
+ENDPOINTS["journey-step"] = Endpoint(
+    obj="journey_step",
+    create=lambda w: {"journey": w.journey.pk, "kind": "task", "task_subject": "Call"},
+    update={"label": "The end"},
+    expect=_MARKETING_ONLY,
+)
+ENDPOINTS["journey-enrolment"] = Endpoint(
+    obj="journey_enrolment",
+    create=lambda w: {"journey": w.journey.pk, "customer": w.customer.pk},
+    update={"state": "completed"},
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="DD DDD",
+        other_sales="DD DDD",
+        marketing="OO AAA",
+        privacy="DD DDD",
+        superuser="OO AAA",
+    ),
+)
+EXTRA_ACTIONS |= {
+    f"journey-{name}": ExtraAction(method, (lambda n: lambda w: f"/api/journeys/{w.journey.pk}/{n}/")(name), _CAMPAIGN, payload)
+    for name, method, payload in (
+        ("activate", "post", lambda w: None),
+        ("pause", "post", lambda w: None),
+        ("test", "post", lambda w: {"customer": w.customer.pk}),
+        ("enrol", "post", lambda w: {"customer": w.customer.pk}),
+        ("report", "get", lambda w: None),
+    )
+}  # fmt: skip
+EXTRA_ACTIONS |= {
+    "journey-step-move": ExtraAction(
+        "post",
+        lambda w: f"/api/journey-steps/{w.journey_step.pk}/move/",
+        _CAMPAIGN,
+        lambda w: {"direction": "up"},
+    ),
+    "journey-enrolment-hurry": ExtraAction(
+        "post", lambda w: f"/api/journey-enrolments/{w.journey_enrolment.pk}/hurry/", _CAMPAIGN
+    ),
+    "journey-enrolment-exit": ExtraAction(
+        "post", lambda w: f"/api/journey-enrolments/{w.journey_enrolment.pk}/exit/", _CAMPAIGN
     ),
 }
 
@@ -585,6 +638,12 @@ EXTRA_ACTIONS |= {
         lambda w: {"action": "export", "ids": [w.deal.pk]},
     ),
     "deal-bulk-job": ExtraAction("get", lambda w: "/api/deals/bulk/999999/", _DEAL_READ),
+    # The learned win probability: read like the deal; training (POST) is an administrator's
+    # (tests/deals/test_win_model.py).
+    "deal-win-probability": ExtraAction(
+        "get", lambda w: f"/api/deals/{w.deal.pk}/win-probability/", _DEAL_READ
+    ),
+    "deal-win-model": ExtraAction("get", lambda w: "/api/deals/win-model/", _DEAL_READ),
 }
 # Saved views: every staff role saves its own; a private view is its owner's alone, administrators
 # included (shared views are walked in tests/crm/test_saved_views.py).
@@ -600,6 +659,24 @@ ENDPOINTS["saved-view"] = Endpoint(
         marketing="EH OHH",
         privacy="EH OHH",
         superuser="EH OHH",
+    ),
+)
+# Bulk actions over a list (crm/bulk.py): every role that opens the list exports what it may read
+# (each action checks who may take it: tests/customers/test_bulk.py, tests/deals/test_bulk.py);
+# a job is followed by its author and administrators; there is no list, change or deletion.
+ENDPOINTS["bulk"] = Endpoint(
+    obj="bulk_job",
+    create=lambda w: {"list": "customers", "action": "export", "ids": [w.customer.pk]},
+    update={"action": "delete"},
+    creates=False,
+    expect=_expect(
+        anonymous="DD DDD",
+        no_role="DD DDD",
+        sales_owner="AO OAA",
+        other_sales="AH OAA",
+        marketing="AH OAA",
+        privacy="AH OAA",
+        superuser="AO OAA",
     ),
 )
 # Insights (KPIs, comparison, cohorts, surveys): marketing and superusers only.
@@ -664,6 +741,10 @@ class World:
     activity: object = None
     forecast_target: object = None
     saved_view: object = None
+    journey: object = None
+    journey_step: object = None
+    journey_enrolment: object = None
+    bulk_job: object = None
 
 
 @pytest.fixture(autouse=True)
@@ -690,7 +771,7 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
     pipeline = pipeline_make()
     deal = deal_make(owner=owner, account=account, customer=customer)
     product = ProductFactory()
-    return World(
+    built = World(
         users={
             "anonymous": None,
             "no_role": make_user("nora.norole"),
@@ -716,6 +797,9 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
         saved_view=SavedView.objects.create(
             owner=owner, list_name="deals", name="Mine", query={"owner": str(owner.pk)}
         ),
+        bulk_job=BulkJob.objects.create(
+            list_name="customers", action="add_tag", params={"tag": "Fair"}, created_by=owner
+        ),
         pipeline=pipeline,
         stage=pipeline.stages.get(name="Lost"),
         deal=deal,
@@ -727,6 +811,19 @@ def world(make_user, sales_user, other_sales_user, marketing_user, privacy_user,
             owner=owner, month=dt.date(2026, 4, 1), amount=Decimal("5000.00")
         ),
     )
+    built.journey, built.journey_step, built.journey_enrolment = _journey_with_a_test_run(
+        marketing_user
+    )
+    return built
+
+
+def _journey_with_a_test_run(marketer):
+    from journeys.services import journey_create, journey_test_start, step_add
+
+    journey = journey_create(actor=marketer, name="Welcome", trigger="manual")
+    step = step_add(journey=journey, actor=marketer, kind="exit")
+    enrolment = journey_test_start(journey=journey, actor=marketer, customer=CustomerFactory())
+    return journey, step, enrolment
 
 
 def _draft_campaign():
@@ -788,7 +885,8 @@ def test_role_reads_and_writes_only_what_it_may(world, api_client_for, prefix, b
 
     def check(action: str, response, unchanged) -> None:
         letter = expect[action]
-        where = f"{role} {action} {basename}: got {response.status_code} {response.content[:200]!r}"
+        body = b"(streamed)" if response.streaming else response.content[:200]
+        where = f"{role} {action} {basename}: got {response.status_code} {body!r}"
         if letter == "O":
             assert response.status_code in (200, 201, 202, 204), where
             return

@@ -57,6 +57,7 @@ from customers.models import ImportJob
 from deals.services import deal_move
 from insights.models import Survey
 from insights.services.surveys import survey_token
+from journeys.services import journey_test_start
 from privacy.exports import data_export_token
 from privacy.links import confirmation_token, preference_token
 from privacy.models import DataExport, PendingConsent, RequestType
@@ -70,6 +71,7 @@ from tests.customers.factories import (
     PurchaseFactory,
 )
 from tests.deals.factories import activity_make, deal_make, pipeline_make
+from tests.journeys.factories import welcome_journey
 from tests.privacy.factories import DataSubjectRequestFactory
 from tests.segments.factories import SegmentFactory, StaticSegmentFactory
 
@@ -210,7 +212,12 @@ def world_build(users: dict) -> dict:
         due_date=timezone.localdate(),
     )
     activity_make(author=sales, customer=customer)
+    journey = welcome_journey(segment=static, actor=users["marketing"])
+    enrolment = journey_test_start(journey=journey, actor=users["marketing"], customer=customer)
     return {
+        "journey": journey,
+        "journey_step": journey.steps.get(position=3),
+        "enrolment": enrolment,
         "deal": deal,
         "activity": activity,
         "customer": customer,
@@ -249,6 +256,9 @@ SIGNED = {
 }
 # Which objects of the world fill `pk`, by the view name's start.
 PK_OBJECTS = {
+    "journeys:step_": "journey_step",
+    "journeys:enrolment_": "enrolment",
+    "journeys:": "journey",
     "deals:activity_": "activity",
     "deals:": "deal",
     "customers:note_": "note",

@@ -89,7 +89,6 @@ NOT_TEXT = {
     "segments.Cluster": {"profile"},
     "segments.MLJob": {"options"},
     "segments.RfmRun": {"moves", "thresholds", "trigger"},
-    "segments.CustomerScore": {"reasons"},
     "segments.PredictiveModel": {"features", "metrics"},
     "segments.RefreshRun": {"task_id"},
     "campaigns.Campaign": {"time_zone", "exclusions"},

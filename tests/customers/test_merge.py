@@ -127,4 +127,4 @@ def test_merging_with_an_unknown_number_names_the_field(client, target, sales_us
         {"duplicate": "999999", "confirm": "on"},
     )
 
-    assert "No customer with that number that you may see." in response.content.decode()
+    assert "Choose a customer you may see from the list." in response.content.decode()

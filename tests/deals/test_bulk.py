@@ -6,8 +6,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from deals.bulk import deal_bulk_job_create, deal_bulk_job_run
-from deals.models import Activity, Deal, DealBulkJob, StageChange
+from crm.bulk import bulk_job_create, bulk_job_run
+from crm.models import BulkJob
+from deals.models import Activity, Deal, StageChange
 from tests.customers.factories import AccountFactory
 from tests.deals.factories import activity_make, deal_make
 
@@ -44,7 +45,7 @@ def test_a_salesperson_takes_over_ticked_deals_only_where_they_may(
         )
 
     assert response.status_code == 202, response.content
-    job = DealBulkJob.objects.get(pk=response.json()["id"])
+    job = BulkJob.objects.get(pk=response.json()["id"])
     assert (job.status, job.matched) == ("done", 3)
     # Olga's deals are not Sam's to take: they keep their owner.
     assert set(
@@ -135,14 +136,15 @@ def test_a_bulk_job_issues_the_same_statements_for_3_or_30_deals(
     for size in (3, 30):
         Deal.objects.all().delete()
         _deals_for_bulk(sales_user=sales_user, account=account_of_sam, count=size)
-        job = deal_bulk_job_create(
+        job = bulk_job_create(
             actor=superuser,
+            list_name="deals",
             action=action,
             query={"q": "Bulk"},
-            owner=superuser if action == "assign_owner" else None,
+            params={"owner": superuser.pk} if action == "assign_owner" else {},
         )
         with CaptureQueriesContext(connection) as queries:
-            job = deal_bulk_job_run(job=job)
+            job = bulk_job_run(job=job)
         assert (job.status, job.changed) == ("done", size), job.message
         counts.append(len(queries))
 
@@ -208,8 +210,12 @@ def test_a_salesperson_does_not_see_a_colleagues_bulk_job(
     deals_of_two, sales_user, other_sales_user, api_client_for
 ):
     mine, _ = deals_of_two
-    job = deal_bulk_job_create(
-        actor=sales_user, action="assign_owner", ids=[mine[0].pk], owner=sales_user
+    job = bulk_job_create(
+        actor=sales_user,
+        list_name="deals",
+        action="assign_owner",
+        ids=[mine[0].pk],
+        params={"owner": sales_user.pk},
     )
 
     assert _client(other_sales_user).get(f"/deals/bulk/{job.pk}/").status_code == 404

@@ -260,7 +260,7 @@ def test_the_forecast_shows_weighted_pipeline_won_amounts_and_targets(
 
     html = sam_client.get(f"/deals/forecast/?start={close:%Y-%m}&months=3").content.decode()
 
-    assert 'data-testid="forecast-weighted">400.00<' in html
+    assert 'data-testid="forecast-weighted">€400.00<' in html
     assert "forecast-data" in html
     table = html.split('data-testid="forecast-table"')[1]
-    assert "target 5,000.00" in table
+    assert "target €5,000.00" in table

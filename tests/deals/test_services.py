@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from customers.models import Purchase
-from deals.models import StageChange
+from deals.models import Deal, StageChange
 from deals.selectors import board_columns, deals_visible_to, deals_with_figures
 from deals.services import deal_create, deal_move, deal_update
 from tests.customers.factories import AccountFactory
@@ -66,6 +66,24 @@ def test_a_won_deal_becomes_a_purchase_of_its_customer_once(pipeline, sales_user
     assert [p.amount for p in purchases] == [Decimal("1200.00")]
     customer_of_sam.refresh_from_db()
     assert customer_of_sam.lifetime_value == Decimal("1200.00")
+
+
+def test_a_won_deal_whose_purchase_was_recorded_already_is_linked_not_counted_twice(
+    pipeline, sales_user, customer_of_sam
+):
+    deal = deal_make(owner=sales_user, customer=customer_of_sam, amount=Decimal("1200.00"))
+    won = stage_named(pipeline, "Won")
+    deal_move(deal=deal, stage=won, actor=sales_user)
+    recorded = Purchase.objects.get(customer=customer_of_sam)
+    Deal.objects.filter(pk=deal.pk).update(purchase=None)  # the link lost, e.g. by a restore
+    deal.refresh_from_db()
+
+    deal_move(deal=deal, stage=stage_named(pipeline, "Negotiation"), actor=sales_user)
+    deal_move(deal=deal, stage=won, actor=sales_user)
+
+    assert list(Purchase.objects.filter(customer=customer_of_sam)) == [recorded]
+    deal.refresh_from_db()
+    assert deal.purchase == recorded
 
 
 def test_a_pipeline_that_does_not_create_purchases_leaves_won_deals_as_deals(

@@ -58,7 +58,7 @@ def test_a_deal_goes_from_an_account_across_the_board_to_won_and_into_the_foreca
     assert deal.account == account and figure(page, "deal-stage") == "Qualified"
 
     page.goto(f"/deals/forecast/?start={today:%Y-%m}")
-    assert figure(page, "forecast-weighted") == "100.00"
+    assert figure(page, "forecast-weighted") == "€100.00"
 
     page.goto("/deals/board/")
     card = page.get_by_test_id(f"card-{deal.pk}")
@@ -86,8 +86,8 @@ def test_a_deal_goes_from_an_account_across_the_board_to_won_and_into_the_foreca
     page.get_by_text("Send the contract").first.wait_for()
 
     page.goto(f"/deals/forecast/?start={today:%Y-%m}")
-    assert figure(page, "forecast-weighted") == "700.00"
-    assert figure(page, "forecast-won") == "0.00"
+    assert figure(page, "forecast-weighted") == "€700.00"
+    assert figure(page, "forecast-won") == "€0.00"
 
     page.goto(f"/deals/{deal.pk}/")
     page.select_option("#id_stage", label="Won")
@@ -96,8 +96,8 @@ def test_a_deal_goes_from_an_account_across_the_board_to_won_and_into_the_foreca
     assert figure(page, "deal-stage") == "Won"
 
     page.goto(f"/deals/forecast/?start={today:%Y-%m}")
-    assert figure(page, "forecast-weighted") == "0.00"
-    assert figure(page, "forecast-won") == "1,000.00"
+    assert figure(page, "forecast-weighted") == "€0.00"
+    assert figure(page, "forecast-won") == "€1,000.00"
     screenshot("forecast")
     assert not [m for m in page.console_messages if "Content Security Policy" in m]
 

@@ -56,6 +56,7 @@ def test_the_source_scan_finds_the_tasks_of_every_app():
         "segments.ml.tasks",
         "campaigns.tasks",
         "insights.tasks",
+        "journeys.tasks",
     } <= modules
 
 

@@ -85,7 +85,7 @@ def test_a_request_without_customer_or_email_is_refused_naming_the_field(client,
     )
 
     assert response.status_code == 400
-    assert b"Give the customer number or the requester" in response.content
+    assert b"Choose the customer or give the requester" in response.content
 
 
 def test_rejecting_without_a_reason_shows_an_error_and_keeps_the_request_open(client, privacy_user):
@@ -146,7 +146,7 @@ def test_matching_an_unknown_customer_keeps_the_number_typed(client, privacy_use
     assert response.status_code == 400
     assert dsr.customer_id is None
     assert 'value="987654"' in response.content.decode()
-    assert b"Customer number: no customer with this number." in response.content
+    assert b"Customer: no such customer, choose one from the list." in response.content
 
 
 def test_staff_record_consent_with_evidence_from_the_customer_page(client, privacy_user):

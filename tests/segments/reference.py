@@ -23,8 +23,13 @@ SCORE_FIELDS = (
     "rfm_class",
     "churn_risk",
     "predicted_value",
+    "predicted_lifetime_value",
+    "p_alive",
 )
+# A rule field's name where it differs from the score column's.
+SCORE_COLUMNS = {"predicted_lifetime_value": "lifetime_value"}
 
+MONEY_SCORES = ("rfm_monetary", "predicted_value", "predicted_lifetime_value")
 MISSING = object()
 
 
@@ -134,11 +139,12 @@ class Reference:
         if name in ("created_at", "first_purchase_at", "last_purchase_at", "birth_date"):
             return self.date(getattr(c, name), op, target, name == "birth_date")
         if name in SCORE_FIELDS:
-            value = getattr(p.score, name) if p.score is not None else None
-            if name == "churn_risk":  # a float column: compared as floats
+            column = SCORE_COLUMNS.get(name, name)
+            value = getattr(p.score, column) if p.score is not None else None
+            if name in ("churn_risk", "p_alive"):  # a float column: compared as floats
                 target = [float(v) for v in target] if isinstance(target, list) else target
                 target = float(target) if isinstance(target, str | int | float) else target
-            elif name in ("rfm_monetary", "predicted_value") and value is not None:
+            elif name in MONEY_SCORES and value is not None:
                 value = Decimal(value)
                 target = self.decimals(target)
             if op in ("is_empty", "is_not_empty"):

@@ -1,4 +1,4 @@
-// Draws the forecast chart (weighted pipeline, won, target per month) from the page's JSON.
+// Draws the forecast chart (weighted pipeline, learned forecast, won, target per month) from the page's JSON.
 (function () {
   "use strict";
   function draw() {
@@ -12,6 +12,7 @@
         labels: data.labels,
         datasets: [
           { label: "Weighted pipeline", data: data.weighted, backgroundColor: "#a5b4fc", borderRadius: 4 },
+          { label: "Learned forecast", data: data.predicted, backgroundColor: "#6366f1", borderRadius: 4 },
           { label: "Won", data: data.won, backgroundColor: "#16a34a", borderRadius: 4 },
           { label: "Target", data: data.target, type: "line", borderColor: "#f59e0b", backgroundColor: "#f59e0b", pointRadius: 3 }
         ]

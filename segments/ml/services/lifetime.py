@@ -16,8 +16,6 @@ from segments.ml import bulk, clv, features
 from segments.ml.models import BacktestScore, CustomerScore, LifetimeModel, MLJob
 from segments.ml.services.runs import _job_progress, _reference
 
-LIFETIME_COLUMNS = ["expected_purchases", "p_alive", "lifetime_value", "lifetime_computed_at"]
-
 
 def _as_date(value: dt.date | str | None, field: str) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
@@ -196,19 +194,29 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def _rounded(values: pd.Series, decimals: int) -> np.ndarray:
+    """Finite, within a numeric(14, 2) column's range, rounded as stored."""
+    return np.round(np.clip(np.nan_to_num(values.to_numpy(dtype="float64")), -1e11, 1e11), decimals)
+
+
 def lifetime_scores_write(scores: pd.DataFrame, *, at: dt.datetime) -> int:
     """Write the current lifetime scores of every scored customer; other customers' are cleared."""
-    out = pd.DataFrame(
-        {
-            "customer_id": scores.index.astype("int64"),
-            "expected_purchases": scores["expected_purchases"].round(4).to_numpy(),
-            "p_alive": scores["p_alive"].round(4).to_numpy(),
-            "lifetime_value": scores["lifetime_value"].round(2).to_numpy(),
-            "lifetime_computed_at": at,
-        }
-    )
     with transaction.atomic():
-        written = bulk.scores_upsert(out, LIFETIME_COLUMNS)
+        written = bulk.scores_write(
+            customer_ids=scores.index.to_numpy(dtype="int64"),
+            columns={
+                "expected_purchases": ("float8", _rounded(scores["expected_purchases"], 4)),
+                "p_alive": ("float8", _rounded(scores["p_alive"], 4)),
+                "lifetime_value": ("float8", _rounded(scores["lifetime_value"], 2)),
+            },
+            assignments={
+                "expected_purchases": "t.expected_purchases",
+                "p_alive": "t.p_alive",
+                "lifetime_value": "t.lifetime_value::numeric(14, 2)",
+                "lifetime_computed_at": "%(at)s",
+            },
+            params={"at": at},
+        )
         CustomerScore.objects.exclude(lifetime_computed_at=at).exclude(
             lifetime_computed_at=None
         ).update(expected_purchases=None, p_alive=None, lifetime_value=None,

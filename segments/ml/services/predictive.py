@@ -169,20 +169,62 @@ def predictive_score_all(
     if scored is None:
         return 0
     risk, value, churn_c, value_c = scored
-    reasons = reasons_for_rows(model.features, frame.to_numpy(dtype="float64"), churn_c, value_c)
-    out = pd.DataFrame(
-        {
-            "customer_id": frame.index.astype("int64"),
-            "churn_risk": np.round(risk, 4),
-            "predicted_value": np.round(value, 2),
-            "reasons": reasons,
-            "computed_at": now,
-        }
+    codes, values, effects = reasons_for_rows(
+        model.features, frame.to_numpy(dtype="float64"), churn_c, value_c
     )
     _job_progress(job, 80, "writing scores")
+    return predictive_scores_write(
+        customer_ids=frame.index.to_numpy(dtype="int64"),
+        risk=risk,
+        value=value,
+        reasons=(codes, values, effects),
+        at=now,
+    )
+
+
+def predictive_scores_write(
+    *,
+    customer_ids: np.ndarray,
+    risk: np.ndarray,
+    value: np.ndarray,
+    reasons: tuple[np.ndarray, np.ndarray, np.ndarray],
+    at: dt.datetime,
+) -> int:
+    """Write the current churn risk, value and reasons (codes, values, effects) of these
+    customers in two statements (bulk.scores_write); other customers' are cleared."""
+    codes, values, effects = reasons
+    slots = range(codes.shape[1])
+    columns = {
+        "churn_risk": ("float8", np.round(risk, 4)),
+        "predicted_value": ("float8", np.round(np.clip(np.nan_to_num(value), 0, 1e11), 2)),
+        **{f"f{k}": ("int2", codes[:, k]) for k in slots},
+        **{f"v{k}": ("float8", values[:, k]) for k in slots},
+        **{f"e{k}": ("float8", effects[:, k]) for k in slots},
+    }
+
+    def array(prefix: str) -> str:
+        return "ARRAY[" + ", ".join(f"t.{prefix}{k}" for k in slots) + "]"
+
     with transaction.atomic():
-        bulk.scores_upsert(out, ["churn_risk", "predicted_value", "reasons", "computed_at"])
-        CustomerScore.objects.exclude(computed_at=now).exclude(churn_risk=None).update(
-            churn_risk=None, predicted_value=None, reasons={}, computed_at=now
+        written = bulk.scores_write(
+            customer_ids=customer_ids,
+            columns=columns,
+            assignments={
+                "churn_risk": "t.churn_risk",
+                "predicted_value": "t.predicted_value::numeric(14, 2)",
+                "reason_features": array("f"),
+                "reason_values": array("v"),
+                "reason_effects": array("e"),
+                "computed_at": "%(now)s",
+            },
+            params={"now": at},
         )
-    return len(out)
+        CustomerScore.objects.exclude(computed_at=at).exclude(churn_risk=None).update(
+            churn_risk=None,
+            predicted_value=None,
+            reason_features=[],
+            reason_values=[],
+            reason_effects=[],
+            computed_at=at,
+        )
+    return written

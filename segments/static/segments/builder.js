@@ -107,9 +107,15 @@
     const choices = spec ? spec.choices : [];
     const choiceLabels = (spec && spec.choice_labels) || {};
     const scalarKind = op === "within_last_days" ? "integer" : kind;
+    const users = kind === "user" ? (catalogue.users || []).map((u) => [u.id, u.name]) : [];
     const make = (value, onValue, label) => {
       let input;
-      if (choices.length && !LIST_OPS.includes(op)) {
+      if (users.length && !LIST_OPS.includes(op)) {
+        // An owner the rule names who no longer owns customers stays chosen, by number.
+        const known = value === undefined || value === "" || users.some(([id]) => String(id) === String(value));
+        input = select(known ? users : [[value, "user #" + value]].concat(users), value, { "aria-label": label === "value" ? "owner" : label });
+        if (value === undefined || value === "") onValue(users[0][0]);
+      } else if (choices.length && !LIST_OPS.includes(op)) {
         input = select(choices.map((c) => [c, choiceLabels[c] || c]), value, { "aria-label": label });
         if (value === undefined || value === "") onValue(choices[0]);
       } else {
@@ -125,6 +131,13 @@
       wrap.appendChild(make(v[0], (x) => { v[0] = x; }, "from"));
       wrap.appendChild(el("span", { class: "muted", text: " and " }));
       wrap.appendChild(make(v[1], (x) => { v[1] = x; }, "to"));
+    } else if (LIST_OPS.includes(op) && users.length) {
+      rule.value = Array.isArray(rule.value) ? rule.value : [];
+      const chosen = rule.value.map(String);
+      const input = select(users, null, { "aria-label": "owners", multiple: "multiple", size: String(Math.min(users.length, 5)), class: "owner-list" });
+      Array.from(input.options).forEach((o) => { o.selected = chosen.includes(o.value); });
+      input.addEventListener("change", () => { rule.value = Array.from(input.selectedOptions).map((o) => parseInt(o.value, 10)); changed(); });
+      wrap.appendChild(input);
     } else if (LIST_OPS.includes(op)) {
       const v = Array.isArray(rule.value) ? rule.value : [];
       rule.value = v;

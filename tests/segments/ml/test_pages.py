@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from segments.ml.models import CustomerScore, MLJob, MLSegment
+from segments.ml.reasons import REASON_FEATURES
 from segments.ml.services import ml_segment_create, ml_segment_train, rfm_refresh
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,9 @@ def test_the_customer_page_shows_churn_risk_and_its_reasons(client, marketing_us
     CustomerScore.objects.filter(customer=champion).update(
         churn_risk=0.42,
         predicted_value=123,
-        reasons={"churn": [{"text": "Last purchase 200 days ago: raises the risk"}], "value": []},
+        reason_features=[REASON_FEATURES.index("recency"), -1, -1, -1, -1, -1],
+        reason_values=[200, 0, 0, 0, 0, 0],
+        reason_effects=[0.12, 0, 0, 0, 0, 0],
     )
     client.force_login(marketing_user)
 
@@ -115,7 +118,7 @@ def test_the_customer_page_shows_churn_risk_and_its_reasons(client, marketing_us
 
     body = response.content.decode()
     assert "42%" in body
-    assert "Last purchase 200 days ago: raises the risk" in body
+    assert "Last purchase 200 days ago: raises the risk (+12.0 points)" in body
     assert "Champions" in body
 
 

@@ -9,14 +9,19 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 from segments.ml.churn import (
     TrainingRefused,
+    _predictor,
+    attributions,
     check_history,
+    churn_candidates,
     predictive_fit,
     predictive_score,
     reasons_for_rows,
     reasons_in_words,
+    value_candidates,
     with_lifetime_features,
 )
 from segments.ml.features import PREDICTIVE_COLUMNS
+from segments.ml.reasons import reasons_words
 from segments.ml.scoring import (
     RFM_CLASSES,
     cluster_assign,
@@ -255,8 +260,33 @@ def test_reasons_for_all_rows_at_once_are_the_ones_of_each_row():
     churn_c = rng.normal(0, 0.05, (50, 4))
     value_c = rng.normal(0, 20, (50, 4))
 
-    together = reasons_for_rows(columns, values, churn_c, value_c)
+    codes, stated, effects = reasons_for_rows(columns, values, churn_c, value_c)
 
-    assert together == [
+    assert [reasons_words(codes[i], stated[i], effects[i]) for i in range(50)] == [
         reasons_in_words(columns, values[i], churn_c[i], value_c[i]) for i in range(50)
     ]
+
+
+def test_linear_models_reasons_in_one_pass_equal_one_prediction_per_feature():
+    """The scoring of a million customers takes the linear models' shortcut: its effects must be
+    exactly what predicting with each feature alone moved to its typical value gives."""
+    features, future = planted_churn()
+    frame = with_lifetime_features(features, {}, 90)
+    x = frame.to_numpy(dtype="float64")
+    churned = (future["frequency"].reindex(features.index).fillna(0) == 0).to_numpy()
+    spent = future["monetary"].reindex(features.index).fillna(0).to_numpy()
+    columns = list(frame.columns)
+    churn_model = churn_candidates(columns, 0)["logistic regression"].fit(x, churned)
+    value_model = value_candidates(columns, 0)["Poisson regression"].fit(x, spent)
+    baseline = np.median(x, axis=0)
+
+    for model, kind in ((churn_model, "churn"), (value_model, "value")):
+        fast = attributions(model, x, baseline, kind, cap=1e6)
+        predict = _predictor(model, kind, 1e6)
+        slow = np.column_stack(
+            [predict(x) - predict(np.where(np.arange(x.shape[1]) == j, baseline, x))
+             for j in range(x.shape[1])]
+        )  # fmt: skip
+
+        assert np.abs(fast).max() > 0
+        assert np.allclose(fast, slow, rtol=1e-9, atol=1e-9), kind

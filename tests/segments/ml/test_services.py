@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-import pandas as pd
 import pytest
 from django.utils import timezone
 from sklearn.metrics import adjusted_rand_score
@@ -102,6 +101,28 @@ def test_score_fields_compile_and_customers_without_scores_are_empty(champion, l
     assert ids({"field": "rfm_frequency", "op": "lt", "value": 2}) == {lost_customer.pk}
     assert ids({"field": "rfm_score", "op": "gte", "value": 500}) == {champion.pk}
     assert ids({"field": "rfm_recency", "op": "is_empty"}) == {never_bought.pk}
+
+
+def test_lifetime_value_and_p_alive_are_rule_fields_and_customers_without_them_are_empty(
+    champion, lost_customer
+):
+    never_bought = CustomerFactory()
+    CustomerScore.objects.create(customer=champion, lifetime_value=900, p_alive=0.95)
+    CustomerScore.objects.create(customer=lost_customer, lifetime_value="12.50", p_alive=0.1)
+
+    def ids(rule):
+        return set(compile_rule(rule).values_list("pk", flat=True))
+
+    assert ids({"field": "predicted_lifetime_value", "op": "gte", "value": "500"}) == {champion.pk}
+    assert ids({"field": "predicted_lifetime_value", "op": "lt", "value": 12.51}) == {
+        lost_customer.pk
+    }
+    assert ids({"field": "p_alive", "op": "lt", "value": 0.5}) == {lost_customer.pk}
+    assert never_bought.pk not in ids({"field": "p_alive", "op": "lte", "value": 1})
+    assert ids({"field": "p_alive", "op": "between", "value": [0.9, 1]}) == {champion.pk}
+    # A customer with no score (never bought) is in none of them; the spend so far keeps its
+    # name, a different number from the forecast.
+    assert ids({"field": "lifetime_value", "op": "gte", "value": 0}) >= {champion.pk}
 
 
 def test_training_finds_the_planted_groups_and_makes_each_cluster_a_segment(three_planted_groups):
@@ -245,14 +266,11 @@ def test_a_model_that_beats_both_baselines_is_activated_and_scores_every_buyer_w
     assert set(metrics["churn"]["baselines"]) == {"recency", "BG/NBD"}
     assert all(m > 0 for name, m in metrics["margins"].items() if "churn" in name)
     assert metrics["churn"]["lift_top10"] is not None
-    scores = pd.DataFrame(
-        CustomerScore.objects.values("customer_id", "churn_risk", "predicted_value", "reasons")
-    )
+    scores = list(CustomerScore.objects.all())
     assert len(scores) == len(customers)
-    assert scores["churn_risk"].between(0, 1).all()
-    assert any(
-        r["feature"] == "events_90" for reasons in scores["reasons"] for r in reasons["churn"]
-    )
+    assert all(0 <= s.churn_risk <= 1 for s in scores)
+    assert any(r["feature"] == "events_90" for s in scores for r in s.reasons["churn"])
+    assert all(r["text"] for s in scores for kind in ("churn", "value") for r in s.reasons[kind])
 
 
 def test_a_back_test_keeps_its_scores_with_its_report_and_leaves_the_current_ones():

@@ -1,4 +1,4 @@
-// The deal list: the checkbox in the header ticks or clears every deal on the page.
+// The lists (deals, customers, accounts): the checkbox in the header ticks or clears every row on the page.
 (function () {
   "use strict";
   document.addEventListener("change", function (event) {
