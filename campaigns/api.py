@@ -23,7 +23,14 @@ from rest_framework.routers import DefaultRouter
 from campaigns import services
 from campaigns.audience import audience_estimate
 from campaigns.delivery import send_progress
-from campaigns.models import CAMPAIGN_SETTINGS, Campaign, Promotion, Variant
+from campaigns.models import (
+    CAMPAIGN_SETTINGS,
+    FREQUENCY_CAP_COUNT_MAX,
+    FREQUENCY_CAP_DAYS_MAX,
+    Campaign,
+    Promotion,
+    Variant,
+)
 from campaigns.previews import preview_render
 from campaigns.rendering import RenderFailed
 from campaigns.results import campaign_report
@@ -116,8 +123,13 @@ class AudienceEstimateSerializer(serializers.Serializer):
     consent_purpose = serializers.PrimaryKeyRelatedField(
         queryset=Purpose.objects.all(), required=False, allow_null=True
     )
-    frequency_cap_count = serializers.IntegerField(min_value=0, required=False)
-    frequency_cap_days = serializers.IntegerField(min_value=1, required=False)
+    # The bounds of the campaign's own fields (campaigns.models), so both refuse the same values.
+    frequency_cap_count = serializers.IntegerField(
+        min_value=0, max_value=FREQUENCY_CAP_COUNT_MAX, required=False
+    )
+    frequency_cap_days = serializers.IntegerField(
+        min_value=1, max_value=FREQUENCY_CAP_DAYS_MAX, required=False
+    )
     holdout_percent = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=0, max_value=50, required=False
     )

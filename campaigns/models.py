@@ -15,6 +15,10 @@ from customers.models import Customer
 from privacy.models import Purpose
 from segments.models import Segment
 
+# A frequency cap is counted over at most ten years, and at most a million messages.
+FREQUENCY_CAP_DAYS_MAX = 3650
+FREQUENCY_CAP_COUNT_MAX = 1_000_000
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
@@ -75,9 +79,13 @@ class Campaign(models.Model):
         Purpose, on_delete=models.PROTECT, related_name="campaigns", null=True, blank=True
     )
     frequency_cap_count = models.PositiveIntegerField(
-        default=0, help_text="At most this many marketing messages per customer (0: no cap)"
+        default=0,
+        validators=[MaxValueValidator(FREQUENCY_CAP_COUNT_MAX)],
+        help_text="At most this many marketing messages per customer (0: no cap)",
     )
-    frequency_cap_days = models.PositiveIntegerField(default=7, validators=[MinValueValidator(1)])
+    frequency_cap_days = models.PositiveIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(FREQUENCY_CAP_DAYS_MAX)]
+    )
     holdout_percent = models.DecimalField(
         max_digits=5,
         decimal_places=2,

@@ -98,3 +98,18 @@ def test_api_estimate_of_unsaved_settings_says_the_holdout_is_expected(
 
     assert response.json() == {"targeted": 120, "recipients": 90, "holdout": 10,
                                "excluded": {"no_consent": 20}, "holdout_estimated": True}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("frequency_cap_count", 71697923773080), ("frequency_cap_days", 10**9)]
+)
+def test_api_estimate_refuses_a_frequency_cap_beyond_the_campaigns_bounds(
+    api_client_for, marketing_user, segment, field, value
+):
+    api = api_client_for(marketing_user)
+
+    response = api.post("/api/campaigns/audience-estimate/",
+                        {"target_segments": [segment.pk], field: value}, format="json")  # fmt: skip
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
