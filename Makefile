@@ -67,7 +67,7 @@ test: venv
 # moments (DELIVERY_FAULT_SEED picks them), then every message is checked against what the
 # SMTP server received.
 DELIVERY_FAULT_KILLS ?= 100
-DELIVERY_FAULT_RECIPIENTS ?= 5000
+DELIVERY_FAULT_RECIPIENTS ?= 10000
 test-delivery-faults: venv
 	@scripts/ensure-services.sh redis
 	env -u CELERY_BROKER_URL TEST_REDIS_URL=$(TEST_REDIS_URL) \

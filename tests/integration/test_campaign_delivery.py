@@ -109,7 +109,7 @@ def test_worker_mails_exactly_the_eligible_recipients_with_variant_code_and_head
 # The fault test: workers killed with SIGKILL at random moments, replaced, the sweeper run as
 # its beat would. `make test-delivery-faults` runs it longer (more kills, more recipients).
 FAULT_KILLS = int(os.environ.get("DELIVERY_FAULT_KILLS", "20"))
-FAULT_RECIPIENTS = int(os.environ.get("DELIVERY_FAULT_RECIPIENTS", "1000"))
+FAULT_RECIPIENTS = int(os.environ.get("DELIVERY_FAULT_RECIPIENTS", "2500"))
 FAULT_SEED = int(os.environ.get("DELIVERY_FAULT_SEED", "19"))
 # The share of kills that take the whole worker down (the others kill one of its processes).
 FAULT_WHOLE_WORKER = float(os.environ.get("DELIVERY_FAULT_WHOLE_WORKER", "0.15"))
